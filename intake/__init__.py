@@ -1,0 +1,1 @@
+"""intake: collection daemon for the '五小' roadshow submissions."""

@@ -1,0 +1,105 @@
+"""The ``intake`` command.
+
+Exit status (contract): 0 accepted; 1 anything else that was checked; 2 usage,
+configuration or internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from intake.errors import ConfigError, IntakeError
+
+EXIT_ACCEPTED, EXIT_CHECKED, EXIT_ERROR = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2 on usage errors, as the contract wants
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"intake: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="intake", description="Collection daemon for the '五小' roadshow submissions.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = commands.add_parser("check", help="check one package, archive or .eml offline")
+    check.add_argument("path", type=Path)
+    check.add_argument("--policy", default=None, help="policy name (default: roadshow)")
+    check.add_argument("--received-at", default=None, help="when the mailbox received it (ISO 8601)")
+    check.add_argument("--config", default=None, help="settings TOML; its [policy] table overrides the policy")
+    check.add_argument("--json", action="store_true", help="print the contract's JSON object")
+
+    sample = commands.add_parser("sample", help="build a sample package to try `intake check` on")
+    sample.add_argument("directory", type=Path)
+
+    commands.add_parser("policies", help="list the policies this installation knows")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "sample":
+            return _sample(args)
+        if args.command == "policies":
+            from intake.policy import available_policies
+
+            print("\n".join(available_policies()))
+            return 0
+    except IntakeError as err:
+        print(f"intake: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except Exception:  # an internal error must still exit 2, with the traceback for staff
+        traceback.print_exc()
+        return EXIT_ERROR
+    return EXIT_ERROR
+
+
+def _check(args) -> int:
+    import os
+
+    from intake.core import ACCEPTED, check_package
+    from intake.policy import load_config_file, load_policy, parse_instant
+    from intake.report import render_text
+
+    config = load_config_file(args.config) if args.config else {}
+    policy_name = args.policy or os.environ.get("INTAKE_POLICY") or config.get("policy_name") or "roadshow"
+    overrides = config.get("policy", {})
+    if not isinstance(overrides, dict):
+        raise ConfigError("policy: must be a table in the config file")
+    policy = load_policy(policy_name, overrides)
+    received_at = parse_instant(args.received_at, "--received-at") if args.received_at else None
+
+    path: Path = args.path
+    if not path.exists():
+        raise ConfigError(f"check: no such file or folder: {path}")
+    if path.suffix.lower() == ".eml":
+        raise ConfigError("check: .eml messages are not supported yet (see the email issue)")
+    report = check_package(path, policy, received_at)
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_text(report, policy.title))
+    return EXIT_ACCEPTED if report.verdict == ACCEPTED else EXIT_CHECKED
+
+
+def _sample(args) -> int:
+    from intake.samples import build_sample_package
+
+    archive = build_sample_package(args.directory)
+    print(archive)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

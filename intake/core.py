@@ -1,0 +1,226 @@
+"""The pure core: judge a package against a policy and say why.
+
+``check_package(path, policy, received_at)`` unpacks, finds the projects, runs every
+check, and decides once. It knows nothing of mailboxes, databases or replies; the
+CLI and (later) the daemon feed it and act on its Report.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from intake.findings import ERROR, Finding
+from intake.policy import Policy, is_late
+from parsers.archives import Package, unpack
+from parsers.layout import (
+    CRAFTSMAN_WORDS, DOCUMENT, FORM, QUESTION_BANK, SCAN, VIDEO, Material, Project,
+    classify, find_projects,
+)
+from validators.document import check_document, sections
+from validators.form import course_findings, form_findings
+from validators.question_bank import check_question_bank
+from validators.video import check_video
+
+ACCEPTED, PARTIAL, REJECTED, NEEDS_REVIEW, IGNORED = (
+    "accepted", "partial", "rejected", "needs_review", "ignored",
+)
+
+
+@dataclass
+class ProjectResult:
+    name: str
+    verdict: str
+    files: dict[str, str | None]
+    folder: str | None = None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "verdict": self.verdict, "files": self.files}
+
+
+@dataclass
+class Report:
+    verdict: str
+    policy: str
+    received_at: datetime | None
+    unit: str | None
+    projects: list[ProjectResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    message: dict | None = None
+    source: str | None = None
+
+    def to_json(self) -> dict:
+        data = {
+            "verdict": self.verdict,
+            "policy": self.policy,
+            "received_at": _iso(self.received_at),
+        }
+        if self.message is not None:
+            data["message"] = self.message
+        data["unit"] = self.unit
+        data["projects"] = [p.to_json() for p in self.projects]
+        data["findings"] = [f.to_json() for f in self.findings]
+        return data
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).isoformat()
+
+
+def check_package(path: Path, policy: Policy, received_at: datetime | None = None,
+                  workdir: Path | None = None) -> Report:
+    """Judge a folder or archive. ``workdir`` receives the unpacked files (a temp dir if None)."""
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="intake-") as tmp:
+            return check_package(path, policy, received_at, Path(tmp))
+    package = unpack(Path(path), Path(workdir), policy.archive)
+    report = judge(package, policy, received_at)
+    report.source = str(path)
+    return report
+
+
+def judge(package: Package, policy: Policy, received_at: datetime | None) -> Report:
+    findings: list[Finding] = list(package.findings)
+    if received_at is not None and is_late(received_at, policy):
+        findings.append(_late(received_at, policy))
+
+    materials = [Material(f, classify(f)) for f in package.files]
+    projects = find_projects(materials, package.root_name)
+    in_projects = {m.rel for p in projects for m in p.materials}
+    forms = [m for m in materials if m.kind == FORM]
+    scans = [m for m in materials if m.kind == SCAN and m.rel not in in_projects]
+
+    archive_failed = any(f.code.startswith("archive.") for f in package.findings)
+    unit = None
+    missing_courses: list[str] = []
+    if not package.files and not archive_failed:
+        findings.append(Finding(
+            "package.empty",
+            "没有收到任何材料（附件或压缩包为空）。请将报送表和各项目的视频、文档、题库打包后重新发送。",
+        ))
+    elif package.files:
+        form, form_problems = form_findings(forms, scans)
+        findings += form_problems
+        unit = form.unit
+        _make_names_unique(projects)
+        if form.courses:
+            missing_courses, matched_problems = course_findings(
+                projects, form.courses, form.editable[0] if form.editable else None)
+            findings += matched_problems
+        if not projects and not archive_failed:
+            findings.append(Finding(
+                "package.no_projects",
+                "材料中没有找到任何项目（每个项目应包含视频、Word 文档和题库）。"
+                "请按“一个项目一个文件夹”整理材料后重新发送。",
+            ))
+
+    results = []
+    for project in projects:
+        project_findings, files = check_project(project, policy)
+        findings += project_findings
+        results.append(ProjectResult(project.name, ACCEPTED, files, project.folder))
+    for course in missing_courses:
+        results.append(ProjectResult(course, REJECTED, {"video": None, "document": None, "question_bank": None}))
+    return decide(policy, received_at, unit, results, findings)
+
+
+def decide(policy: Policy, received_at, unit, results: list[ProjectResult], findings: list[Finding]) -> Report:
+    """Run-everything-then-decide: one verdict from all findings."""
+    failing = {f.project for f in findings if f.severity == ERROR}
+    for result in results:
+        if result.name in failing:
+            result.verdict = REJECTED
+    message_failed = None in failing
+    if message_failed:
+        # late, unsafe, unreadable, no form: nothing in this message is taken
+        for result in results:
+            result.verdict = REJECTED
+    passing = [r for r in results if r.verdict == ACCEPTED]
+    if message_failed or not passing:
+        verdict = REJECTED
+    elif len(passing) == len(results):
+        verdict = ACCEPTED
+    else:
+        verdict = PARTIAL
+    return Report(verdict, policy.name, received_at, unit, results, findings)
+
+
+def check_project(project: Project, policy: Policy) -> tuple[list[Finding], dict[str, str | None]]:
+    findings: list[Finding] = []
+    name = project.name
+    videos = [m for m in project.of_kind(VIDEO) if not _is_craftsman(m)] or project.of_kind(VIDEO)[:1]
+    if not videos:
+        findings.append(Finding("video.missing", f"项目“{name}”中没有视频。请提交一段 MP4 格式、"
+                                f"{policy.video.width}×{policy.video.height}、不超过 "
+                                f"{policy.video.max_seconds / 60:g} 分钟的路演视频。", name, project.folder or None))
+    for video in videos:
+        findings += check_video(video.file.path, video.rel, name, policy.video)
+
+    document = _pick_document(project)
+    if document is None:
+        findings.append(Finding("document.missing", f"项目“{name}”中没有 Word 文档。请提交包含“导师简介”"
+                                f"（不超过 {policy.document.mentor_intro_max_chars} 字）和“视频简介”"
+                                f"（不超过 {policy.document.video_intro_max_chars} 字）的 Word 文档。",
+                                name, project.folder or None))
+    else:
+        findings += check_document(document.file.path, document.rel, name, policy.document)
+
+    banks = project.of_kind(QUESTION_BANK)
+    bank = banks[0] if banks else None
+    if bank is None:
+        findings.append(Finding("question_bank.missing", f"项目“{name}”中没有题库。请按附件6模板提交"
+                                f"不少于 {policy.question_bank.min_questions} 道题的题库（Excel）。",
+                                name, project.folder or None))
+    else:
+        findings += check_question_bank(bank.file.path, bank.rel, name, policy.question_bank)
+
+    files = {
+        "video": videos[0].rel if videos else None,
+        "document": document.rel if document else None,
+        "question_bank": bank.rel if bank else None,
+    }
+    return findings, files
+
+
+def _is_craftsman(material: Material) -> bool:
+    return any(word in material.rel for word in CRAFTSMAN_WORDS)
+
+
+def _pick_document(project: Project) -> Material | None:
+    """The document holding the profiles: the first that has either section."""
+    documents = sorted(project.of_kind(DOCUMENT), key=lambda m: (_is_craftsman(m), m.rel))
+    for document in documents:
+        try:
+            found = sections(document.file.path)
+        except Exception:
+            continue
+        if any(found.values()):
+            return document
+    return documents[0] if documents else None
+
+
+def _make_names_unique(projects: list[Project]) -> None:
+    seen: dict[str, int] = {}
+    for project in projects:
+        count = seen.get(project.name, 0)
+        seen[project.name] = count + 1
+        if count:
+            project.name = f"{project.name}（{project.folder or PurePosixPath(project.name).name}）"
+
+
+def _late(received_at: datetime, policy: Policy) -> Finding:
+    from zoneinfo import ZoneInfo
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    got = received_at.astimezone(shanghai).strftime("%Y年%m月%d日 %H:%M:%S")
+    due = policy.deadline.astimezone(shanghai).strftime("%Y年%m月%d日 %H:%M:%S")
+    return Finding(
+        "deadline.late",
+        f"本次报送于北京时间 {got} 收到，晚于截止时间 {due}。按通知要求，逾期上报无效，本次材料不予受理。",
+    )

@@ -1,0 +1,171 @@
+"""Policies are data: a TOML file shipped in intake/policies, optionally overridden.
+
+``load_policy("roadshow", overrides)`` returns a validated, frozen Policy. Every bad
+value raises ConfigError naming the setting, so a typo in a config file stops the
+program instead of silently changing a rule.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from intake.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_total_bytes: int
+    max_entries: int
+    max_depth: int
+    bomb_entry_bytes: int
+    bomb_ratio: float
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class VideoRules:
+    max_seconds: float
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class DocumentRules:
+    mentor_intro_max_chars: int
+    video_intro_max_chars: int
+
+
+@dataclass(frozen=True)
+class QuestionBankRules:
+    min_questions: int
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    title: str
+    deadline: datetime  # aware
+    archive: ArchiveLimits
+    video: VideoRules
+    document: DocumentRules
+    question_bank: QuestionBankRules
+
+
+def available_policies() -> list[str]:
+    folder = resources.files("intake") / "policies"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_policy(name: str = "roadshow", overrides: dict | None = None) -> Policy:
+    if name not in available_policies():
+        raise ConfigError(
+            f"policy: unknown policy {name!r}; available: {', '.join(available_policies())}"
+        )
+    text = (resources.files("intake") / "policies" / f"{name}.toml").read_text("utf-8")
+    data = tomllib.loads(text)
+    if overrides:
+        data = _merge(data, overrides, "policy")
+    return _build(data)
+
+
+def load_config_file(path: str) -> dict:
+    """Read a settings TOML file; its [policy] table overrides policy values."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"--config: file not found: {path}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"--config: {path} is not valid TOML: {err}") from None
+
+
+def _merge(base: dict, extra: dict, where: str) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if key not in merged:
+            raise ConfigError(f"{where}.{key}: unknown setting")
+        if isinstance(merged[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}.{key}: must be a table")
+            merged[key] = _merge(merged[key], value, f"{where}.{key}")
+        else:
+            merged[key] = value
+    return merged
+
+
+def _number(data: dict, section: str, key: str, kind=int, minimum=1):
+    value = data.get(section, {}).get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"policy.{section}.{key}: must be a number, got {value!r}")
+    if kind is int and not isinstance(value, int):
+        raise ConfigError(f"policy.{section}.{key}: must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"policy.{section}.{key}: must be at least {minimum}, got {value!r}")
+    return kind(value)
+
+
+def _deadline(data: dict) -> datetime:
+    section = data.get("deadline", {})
+    at = section.get("at")
+    if isinstance(at, str):
+        try:
+            at = datetime.fromisoformat(at)
+        except ValueError:
+            raise ConfigError(f"policy.deadline.at: not an ISO 8601 time: {at!r}") from None
+    if not isinstance(at, datetime):
+        raise ConfigError(f"policy.deadline.at: must be a date and time, got {at!r}")
+    if at.tzinfo is None:
+        tz_name = section.get("timezone", "Asia/Shanghai")
+        try:
+            at = at.replace(tzinfo=ZoneInfo(tz_name))
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ConfigError(f"policy.deadline.timezone: unknown time zone {tz_name!r}") from None
+    return at
+
+
+def _build(data: dict) -> Policy:
+    return Policy(
+        name=str(data.get("name", "")),
+        title=str(data.get("title", "")),
+        deadline=_deadline(data),
+        archive=ArchiveLimits(
+            max_total_bytes=_number(data, "archive", "max_total_bytes"),
+            max_entries=_number(data, "archive", "max_entries"),
+            max_depth=_number(data, "archive", "max_depth"),
+            bomb_entry_bytes=_number(data, "archive", "bomb_entry_bytes"),
+            bomb_ratio=_number(data, "archive", "bomb_ratio", float),
+            timeout_seconds=_number(data, "archive", "timeout_seconds", float),
+        ),
+        video=VideoRules(
+            max_seconds=_number(data, "video", "max_seconds", float),
+            width=_number(data, "video", "width"),
+            height=_number(data, "video", "height"),
+        ),
+        document=DocumentRules(
+            mentor_intro_max_chars=_number(data, "document", "mentor_intro_max_chars"),
+            video_intro_max_chars=_number(data, "document", "video_intro_max_chars"),
+        ),
+        question_bank=QuestionBankRules(
+            min_questions=_number(data, "question_bank", "min_questions"),
+        ),
+    )
+
+
+def parse_instant(text: str, setting: str) -> datetime:
+    """An ISO 8601 time; a naive one is taken as Asia/Shanghai (the collection's zone)."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{setting}: not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    return value
+
+
+def is_late(received_at: datetime, policy: Policy) -> bool:
+    return received_at.astimezone(timezone.utc) > policy.deadline.astimezone(timezone.utc)

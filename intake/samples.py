@@ -1,0 +1,183 @@
+"""Real sample materials, made with real tools (ffmpeg, python-docx, openpyxl).
+
+Used by ``intake sample`` (the README's first command) and by the tests, which
+build every case from these instead of committing binaries.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+QB_HEADER = ["题型", "题目内容", "答案A", "答案B", "答案C", "答案D", "答案E", "答案F",
+             "正确答案", "解析", "试题难度", "来源"]
+
+
+def make_video(path: Path, width: int = 1920, height: int = 1080, seconds: float = 2,
+               rotate: int | None = None, audio: bool = False, rate: int = 1) -> Path:
+    """A real H.264 video made by ffmpeg; the container follows the suffix (.mp4, .mov)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["ffmpeg", "-y", "-v", "error", "-f", "lavfi",
+           "-i", f"color=c=black:size={width}x{height}:rate={rate}:duration={seconds}"]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-c:a", "aac", "-b:a", "8k", "-shortest"]
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "51", "-pix_fmt", "yuv420p"]
+    target = path if rotate is None else path.with_name(f"unrotated-{path.name}")
+    subprocess.run(cmd + [str(target)], check=True, stdin=subprocess.DEVNULL)
+    if rotate is not None:
+        subprocess.run(["ffmpeg", "-y", "-v", "error", "-i", str(target), "-c", "copy",
+                        "-metadata:s:v:0", f"rotate={rotate}", str(path)],
+                       check=True, stdin=subprocess.DEVNULL)
+        target.unlink()
+    return path
+
+
+def intro_text(zi: int) -> str:
+    """Exactly ``zi`` 字 of Chinese prose (CJK characters and full-width commas)."""
+    unit = "本课程讲解班组安全生产中的隐患排查方法，"  # 20 字 with the comma
+    text = (unit * (zi // len(unit) + 1))[:zi]
+    return text
+
+
+def make_document(path: Path, mentor: str | None = None, video: str | None = None,
+                  layout: str = "heading") -> Path:
+    """A .docx holding 导师简介 and 视频简介 in one of three layouts: heading, inline, table."""
+    import docx
+
+    mentor = intro_text(120) if mentor is None else mentor
+    video = intro_text(200) if video is None else video
+    document = docx.Document()
+    document.add_heading("“五小”成果路演项目说明", level=1)
+    if layout == "heading":
+        for label, text in (("导师简介", mentor), ("视频简介", video)):
+            if text is not False:
+                document.add_heading(label, level=2)
+                document.add_paragraph(text)
+    elif layout == "inline":
+        for label, text in (("导师简介", mentor), ("视频简介", video)):
+            if text is not False:
+                document.add_paragraph(f"{label}：{text}")
+    elif layout == "table":
+        table = document.add_table(rows=0, cols=2)
+        for label, text in (("课程名称", "班组安全"), ("导师简介", mentor), ("视频简介", video)):
+            if text is not False:
+                cells = table.add_row().cells
+                cells[0].text, cells[1].text = label, text
+    else:
+        raise ValueError(layout)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document.save(str(path))
+    return path
+
+
+def good_questions(count: int = 20) -> list[list[str]]:
+    rows = []
+    kinds = [
+        ["单选", "题目{n}：安全帽应在何时佩戴？", "进入现场时", "下班后", "", "", "", "", "A", "", "初级", "原创"],
+        ["多选", "题目{n}：哪些属于个人防护用品？", "安全帽", "手套", "雨伞", "护目镜", "", "", "ABD", "", "中级", "原创"],
+        ["判断", "题目{n}：高处作业必须系安全带。", "", "", "", "", "", "", "对", "", "高级", "原创"],
+    ]
+    for n in range(1, count + 1):
+        row = list(kinds[(n - 1) % 3])
+        row[1] = row[1].format(n=n)
+        rows.append(row)
+    return rows
+
+
+def make_question_bank(path: Path, rows: list[list[str]] | None = None,
+                       header: list[str] | None = None, title: bool = True) -> Path:
+    """An .xlsx in the 附件6 layout (a merged title row, then the header)."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "题库"
+    header = QB_HEADER if header is None else header
+    if title:
+        sheet.append(["附件6：“五小”成果路演项目题库模板"])
+        sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(header))
+    sheet.append(header)
+    for row in good_questions() if rows is None else rows:
+        sheet.append(row)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook.save(str(path))
+    return path
+
+
+def make_form(path: Path, unit: str = "湖北省总工会", courses: list[str] | None = None) -> Path:
+    """The report form (附件5) as .docx: 上报单位 line and a course table."""
+    import docx
+
+    courses = ["班组安全隐患排查"] if courses is None else courses
+    document = docx.Document()
+    document.add_paragraph("附件5")
+    document.add_heading("“五小”成果路演项目报送表", level=1)
+    document.add_paragraph(f"上报单位（盖章）：{unit}    联系人：张三    联系电话：027-12345678")
+    table = document.add_table(rows=1, cols=5)
+    for cell, text in zip(table.rows[0].cells, ["序号", "课程名称", "提交单位", "完成人", "联系电话"]):
+        cell.text = text
+    for n, course in enumerate(courses, start=1):
+        for cell, text in zip(table.add_row().cells, [str(n), course, unit, "李四", "13800000000"]):
+            cell.text = text
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document.save(str(path))
+    return path
+
+
+def make_scan(path: Path) -> Path:
+    """A minimal valid one-page PDF standing in for the stamped scan."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def make_project(folder: Path, name: str, **video_options) -> Path:
+    """A complete, valid project folder: video, document, question bank."""
+    folder = Path(folder)
+    make_video(folder / f"{name}.mp4", **video_options)
+    make_document(folder / f"{name}-说明.docx")
+    make_question_bank(folder / f"{name}-题库.xlsx")
+    return folder
+
+
+def build_sample_package(directory: Path) -> Path:
+    """A unit's package as senders make it: a zip with a form, its scan and two projects.
+
+    The second project's video is 1280×720, so the sample shows a partial verdict.
+    """
+    directory = Path(directory)
+    staging = directory / "湖北省总工会"
+    if staging.exists():
+        shutil.rmtree(staging)
+    courses = ["班组安全隐患排查", "数控机床快速对刀法"]
+    make_form(staging / "附件5-报送表.docx", courses=courses)
+    make_scan(staging / "附件5-报送表（盖章）.pdf")
+    make_project(staging / f"01-{courses[0]}", courses[0])
+    make_project(staging / f"02-{courses[1]}", courses[1], width=1280, height=720)
+    archive = directory / "湖北省总工会.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for file in sorted(staging.rglob("*")):
+            bundle.write(file, file.relative_to(directory).as_posix())
+    shutil.rmtree(staging)
+    return archive

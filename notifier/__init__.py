@@ -1,0 +1,1 @@
+"""Replies, outbox and digest (not built yet: see the notifier issue)."""

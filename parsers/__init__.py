@@ -1,0 +1,1 @@
+"""Turning what senders send (archives, documents, spreadsheets) into data."""

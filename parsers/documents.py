@@ -1,0 +1,245 @@
+"""Word documents as a flat sequence of paragraphs and tables, in reading order.
+
+.docx is read with python-docx; legacy .doc through antiword (its text output, where
+tables come out as ``|cell|cell|`` lines). Everything else here works on that
+sequence: finding a labelled section (导师简介) however the sender laid it out.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from parsers.text import clean, squash
+
+
+class DocumentError(Exception):
+    """The file cannot be read as a Word document."""
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+    heading: bool = False  # a Word heading style or an outline level
+
+
+@dataclass(frozen=True)
+class Table:
+    rows: tuple[tuple[str, ...], ...]
+
+
+Block = Paragraph | Table
+
+# OPC packages are zips too: refuse ones that would unpack absurdly large.
+MAX_OPC_UNPACKED = 512 << 20
+
+
+def check_opc(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as package:
+            total = sum(info.file_size for info in package.infolist())
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DocumentError(f"not an Office Open XML package: {err}") from None
+    if total > MAX_OPC_UNPACKED:
+        raise DocumentError("package unpacks to more than 512 MiB")
+
+
+def read_blocks(path: Path) -> list[Block]:
+    suffix = path.suffix.lower()
+    if suffix in (".docx", ".docm", ".dotx"):
+        return _read_docx(path)
+    if suffix in (".doc", ".wps", ".dot"):
+        return _read_doc(path)
+    raise DocumentError(f"unsupported document type {suffix}")
+
+
+def _read_docx(path: Path) -> list[Block]:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table as DocxTable
+    from docx.text.paragraph import Paragraph as DocxParagraph
+
+    check_opc(path)
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise DocumentError(str(err)) from None
+    except Exception as err:  # lxml and python-docx raise many kinds on broken XML
+        raise DocumentError(f"{type(err).__name__}: {err}") from None
+    blocks: list[Block] = []
+    for element in document.element.body.iterchildren():
+        tag = element.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            paragraph = DocxParagraph(element, document)
+            blocks.append(Paragraph(paragraph.text, _is_heading(paragraph)))
+        elif tag == "tbl":
+            blocks.append(Table(_docx_rows(DocxTable(element, document))))
+    return blocks
+
+
+def _is_heading(paragraph) -> bool:
+    try:
+        style = (paragraph.style.name or "").lower() if paragraph.style is not None else ""
+    except (KeyError, ValueError):
+        style = ""
+    if style.startswith("heading") or style.startswith("标题") or style == "title":
+        return True
+    outline = paragraph._p.find(".//{http://schemas.openxmlformats.org/wordprocessingml/2006/main}outlineLvl")
+    return outline is not None
+
+
+def _docx_rows(table) -> tuple[tuple[str, ...], ...]:
+    rows = []
+    for row in table.rows:
+        cells, seen = [], set()
+        for cell in row.cells:
+            # A cell merged across columns is returned once per grid column.
+            if id(cell._tc) in seen:
+                continue
+            seen.add(id(cell._tc))
+            cells.append(cell.text)
+        rows.append(tuple(cells))
+    return tuple(rows)
+
+
+def _read_doc(path: Path) -> list[Block]:
+    try:
+        proc = subprocess.run(
+            ["antiword", "-m", "UTF-8.txt", "-w", "0", str(path)],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise DocumentError(f"antiword failed: {err}") from None
+    if proc.returncode != 0:
+        raise DocumentError(proc.stderr.decode("utf-8", "replace").strip() or "antiword failed")
+    text = proc.stdout.decode("utf-8", "replace")
+    blocks: list[Block] = []
+    table_rows: list[tuple[str, ...]] = []
+    for line in text.splitlines():
+        if line.startswith("|") and line.rstrip().endswith("|"):
+            table_rows.append(tuple(c.strip() for c in line.strip()[1:-1].split("|")))
+            continue
+        if table_rows:
+            blocks.append(Table(tuple(table_rows)))
+            table_rows = []
+        if line.strip():
+            blocks.append(Paragraph(line.strip()))
+    if table_rows:
+        blocks.append(Table(tuple(table_rows)))
+    return blocks
+
+
+# ---------------------------------------------------------------- sections
+
+_COLON = "：:"
+_HEADING_NUMBER = re.compile(r"^\s*(?:[一二三四五六七八九十]+\s*[、.．]|\d+\s*[、.．]|[(（][一二三四五六七八九十\d]+[)）]|第[一二三四五六七八九十\d]+[部章节])")
+
+
+def _label_key(text: str) -> str:
+    return squash(_HEADING_NUMBER.sub("", text, count=1))
+
+
+def _inline(text: str, label: str) -> str | None:
+    """'导师简介：张三……' -> '张三……' (also with numbering and a space before the colon)."""
+    body = clean(_HEADING_NUMBER.sub("", clean(text), count=1))
+    if not body.startswith(label):
+        return None
+    rest = body[len(label):].lstrip()
+    if rest[:1] in _COLON or rest[:1] in "（(":
+        # '导师简介（200字以内）：…' : skip a parenthesised hint before the colon
+        if rest[:1] in "（(":
+            close = re.search(r"[)）]", rest)
+            if not close:
+                return None
+            rest = rest[close.end():].lstrip()
+            if rest[:1] not in _COLON:
+                return rest if rest else ""
+        return rest[1:].strip()
+    return None
+
+
+def find_section(blocks: list[Block], label: str, other_labels: tuple[str, ...] = ()) -> str | None:
+    """The text under ``label``, or None when the document has no such section.
+
+    Understood layouts: a table row ``label | text`` (or the label alone in a row,
+    the text in the next); an inline ``label：text`` paragraph, continued by the
+    paragraphs after it; a heading ``label`` followed by paragraphs up to the next
+    heading or known label.
+    """
+    key = squash(label)
+    labels = {squash(x) for x in other_labels} | {key}
+
+    for block in blocks:
+        if isinstance(block, Table):
+            found = _from_table(block, label, key)
+            if found is not None:
+                return found
+
+    for index, block in enumerate(blocks):
+        if not isinstance(block, Paragraph):
+            continue
+        inline = _inline(block.text, label)
+        heading_match = _label_key(block.text) in (key,) or _is_label_with_hint(block.text, key)
+        if inline is None and not heading_match:
+            continue
+        parts = [inline] if inline else []
+        for following in blocks[index + 1:]:
+            if isinstance(following, Table):
+                break
+            if _starts_section(following, labels, other_labels):
+                break
+            parts.append(following.text.strip())
+        return "\n".join(p for p in parts if p)
+    return None
+
+
+def _is_label_with_hint(text: str, key: str) -> bool:
+    # '导师简介（不超过200字）' as a heading
+    stripped = re.sub(r"[(（][^)）]*[)）]\s*[:：]?\s*$", "", clean(text))
+    return _label_key(stripped) == key and stripped != clean(text)
+
+
+def _starts_section(paragraph: Paragraph, labels: set[str], other_labels: tuple[str, ...]) -> bool:
+    if paragraph.heading and paragraph.text.strip():
+        return True
+    key = _label_key(paragraph.text)
+    if key in labels:
+        return True
+    if any(_inline(paragraph.text, other) is not None for other in other_labels):
+        return True
+    text = clean(paragraph.text)
+    # A short numbered line ('二、视频简介', '3. 题库') is the next heading.
+    return bool(_HEADING_NUMBER.match(text)) and len(text) <= 20
+
+
+def _from_table(table: Table, label: str, key: str) -> str | None:
+    rows = table.rows
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            inline = _inline(cell, label)
+            if _label_key(cell) == key or _is_label_with_hint(cell, key):
+                rest = [x for x in row[c + 1:] if x.strip() and _label_key(x) != key]
+                if rest:
+                    return "\n".join(x.strip() for x in rest)
+                # label alone in its row: the text is in the row below
+                if r + 1 < len(rows):
+                    below = rows[r + 1]
+                    value = below[c] if c < len(below) else " ".join(below)
+                    return value.strip()
+                return ""
+            if inline is not None:
+                return inline
+    return None
+
+
+def all_text(blocks: list[Block]) -> str:
+    parts = []
+    for block in blocks:
+        if isinstance(block, Paragraph):
+            parts.append(block.text)
+        else:
+            parts.extend("\t".join(row) for row in block.rows)
+    return "\n".join(parts)

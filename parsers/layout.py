@@ -1,0 +1,209 @@
+"""Finding the projects in a messy package.
+
+Every file is classified (video, document, question bank, report form, scan, other),
+then the folder tree is cut into projects: a folder whose subfolders each hold a
+project of their own (two or more kinds of material) is a container; otherwise the
+folder and everything below it is one project. This copes with one folder per
+project at any depth, a single project at the root, projects packed as archives
+(already unpacked into folders by parsers.archives) and materials split into
+视频/文档/题库 subfolders of one project.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from parsers.archives import Package, PackageFile
+from parsers.documents import DocumentError, Table, read_blocks
+from parsers.spreadsheets import Sheet, SheetError, read_sheets
+from parsers.text import clean, squash, strip_numbering
+
+VIDEO, DOCUMENT, QUESTION_BANK, FORM, SCAN, OTHER = (
+    "video", "document", "question_bank", "form", "scan", "other",
+)
+MATERIALS = (VIDEO, DOCUMENT, QUESTION_BANK)
+
+VIDEO_SUFFIXES = {
+    ".mp4", ".m4v", ".mov", ".avi", ".wmv", ".mkv", ".flv", ".mpg", ".mpeg", ".3gp",
+    ".webm", ".ts", ".mts", ".m2ts", ".rmvb", ".rm", ".vob", ".f4v",
+}
+WORD_SUFFIXES = {".docx", ".doc", ".docm", ".wps"}
+SHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
+SCAN_SUFFIXES = {".pdf", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".ofd"}
+FORM_NAME_WORDS = ("报送", "汇总", "附件5", "盖章", "上报表", "报名表", "推荐表", "推荐汇总")
+CRAFTSMAN_WORDS = ("工匠",)
+JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
+
+
+@dataclass(frozen=True)
+class Material:
+    file: PackageFile
+    kind: str
+
+    @property
+    def rel(self) -> str:
+        return self.file.rel
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.file.rel).name
+
+
+@dataclass
+class Project:
+    name: str
+    folder: str  # relative folder ('' for the package root)
+    materials: list[Material] = field(default_factory=list)
+
+    def of_kind(self, kind: str) -> list[Material]:
+        return [m for m in self.materials if m.kind == kind]
+
+
+# ---------------------------------------------------------------- cached parsing
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    info = os.stat(path)
+    return (str(path), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=128)
+def _blocks_cached(stamp):
+    return read_blocks(Path(stamp[0]))
+
+
+@functools.lru_cache(maxsize=128)
+def _sheets_cached(stamp):
+    return read_sheets(Path(stamp[0]))
+
+
+def blocks_of(path: Path):
+    """read_blocks, parsed once per file per process (classification and checks share it)."""
+    return _blocks_cached(_stamp(path))
+
+
+def sheets_of(path: Path) -> list[Sheet]:
+    return _sheets_cached(_stamp(path))
+
+
+# ---------------------------------------------------------------- classification
+
+def has_form_words(name: str) -> bool:
+    key = clean(name).replace(" ", "")
+    return any(word in key for word in FORM_NAME_WORDS)
+
+
+def _row_is_form_header(cells) -> bool:
+    keys = [squash(c) for c in cells]
+    if "课程名称" not in keys and not any(k.startswith("课程名称") for k in keys):
+        return False
+    others = ("提交单位", "完成人", "联系电话", "序号", "单位")
+    return any(any(k.startswith(o) for o in others) for k in keys)
+
+
+def sheets_have_form_table(sheets: list[Sheet]) -> bool:
+    return any(_row_is_form_header(cells) for sheet in sheets for _, cells in sheet.rows[:30])
+
+
+def _docx_sheets(path: Path) -> list[Sheet]:
+    blocks = blocks_of(path)
+    return [
+        Sheet(f"表格{n}", tuple((i + 1, row) for i, row in enumerate(b.rows)))
+        for n, b in enumerate((b for b in blocks if isinstance(b, Table)), start=1)
+    ]
+
+
+def classify(file: PackageFile) -> str:
+    from validators.question_bank import looks_like_question_bank
+
+    name = PurePosixPath(file.rel).name
+    suffix = PurePosixPath(name).suffix.lower()
+    if (name.lower() in JUNK_NAMES or name.startswith("~$") or name.startswith("._")
+            or "__MACOSX" in PurePosixPath(file.rel).parts):
+        return OTHER
+    if suffix in VIDEO_SUFFIXES:
+        return VIDEO
+    if suffix in WORD_SUFFIXES:
+        if has_form_words(name):
+            return FORM
+        try:
+            sheets = _docx_sheets(file.path)
+        except DocumentError:
+            return DOCUMENT  # the document check reports it as unreadable
+        if sheets_have_form_table(sheets):
+            return FORM
+        if looks_like_question_bank(sheets):
+            return QUESTION_BANK
+        return DOCUMENT
+    if suffix in SHEET_SUFFIXES:
+        if has_form_words(name):
+            return FORM
+        try:
+            if sheets_have_form_table(sheets_of(file.path)):
+                return FORM
+        except SheetError:
+            pass
+        return QUESTION_BANK
+    if suffix in SCAN_SUFFIXES:
+        return SCAN
+    return OTHER
+
+
+# ---------------------------------------------------------------- projects
+
+def _folder(rel: str) -> str:
+    parent = str(PurePosixPath(rel).parent)
+    return "" if parent == "." else parent
+
+
+def _children(folder: str, folders: set[str]) -> list[str]:
+    return sorted(f for f in folders if f and _folder(f) == folder)
+
+
+def find_projects(materials: list[Material], root_name: str) -> list[Project]:
+    """Cut the folder tree into projects (see the module docstring)."""
+    items = [m for m in materials if m.kind in MATERIALS]
+    if not items:
+        return []
+    folders = {""}
+    for item in items:
+        parts = PurePosixPath(item.rel).parts[:-1]
+        for i in range(1, len(parts) + 1):
+            folders.add("/".join(parts[:i]))
+
+    def under(folder: str) -> list[Material]:
+        prefix = f"{folder}/" if folder else ""
+        return [m for m in items if m.rel.startswith(prefix)]
+
+    def kinds(folder: str) -> set[str]:
+        return {m.kind for m in under(folder)}
+
+    def split(folder: str) -> list[Project]:
+        children = [c for c in _children(folder, folders) if under(c)]
+        direct = [m for m in items if _folder(m.rel) == folder]
+        rich = [c for c in children if len(kinds(c)) >= 2]
+        if len(rich) >= 2:
+            projects = [p for child in children for p in split(child)]
+            if len({m.kind for m in direct}) >= 2:
+                projects.append(Project(_project_name(folder, root_name), folder, direct))
+            return projects
+        if not direct and len(children) == 1:
+            return split(children[0])
+        return [Project(_project_name(folder, root_name), folder, under(folder))]
+
+    return split("")
+
+
+def _project_name(folder: str, root_name: str) -> str:
+    base = PurePosixPath(folder).name if folder else _strip_suffixes(root_name)
+    return strip_numbering(base)
+
+
+def _strip_suffixes(name: str) -> str:
+    lowered = name.lower()
+    for suffix in (".tar.gz", ".tar.bz2", ".tar.xz", ".zip", ".rar", ".7z", ".tar", ".tgz"):
+        if lowered.endswith(suffix):
+            return name[: -len(suffix)]
+    return name

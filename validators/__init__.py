@@ -1,0 +1,1 @@
+"""Checks, one module per area. Each collects Findings and never raises for bad input."""
