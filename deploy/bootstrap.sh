@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up intake on Debian 12: the system tools it calls, and a virtual environment
+# in .venv with the project installed. Safe to run again; it only adds what is missing.
+#   deploy/bootstrap.sh          tools for running intake
+#   deploy/bootstrap.sh --test   plus what the tests need (LibreOffice makes .doc/.xls)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# file: patool's type detection; unar: RAR incl. RAR5, encrypted and split sets;
+# 7zip: 7z and zip; antiword: legacy .doc. Never unrar-free (cannot decrypt, mangles
+# split sets).
+packages=(file unar 7zip libarchive-tools antiword ffmpeg python3-venv)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(libreoffice-writer-nogui libreoffice-calc-nogui zip)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
