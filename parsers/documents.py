@@ -1,7 +1,6 @@
 """Word documents as a flat sequence of paragraphs and tables, in reading order.
 
-.docx is read with python-docx; legacy .doc through antiword (its text output, where
-tables come out as ``|cell|cell|`` lines). Everything else here works on that
+.docx is read with python-docx; legacy .doc through antiword's DocBook output. Everything else here works on that
 sequence: finding a labelled section (导师简介) however the sender laid it out.
 """
 
@@ -12,6 +11,7 @@ import subprocess
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 from parsers.text import clean, squash
 
@@ -106,30 +106,55 @@ def _docx_rows(table) -> tuple[tuple[str, ...], ...]:
 
 
 def _read_doc(path: Path) -> list[Block]:
+    """Legacy .doc through antiword's DocBook output.
+
+    Its plain-text mode wraps table cells at a fixed width and loses CJK characters
+    at the cut; the DocBook XML keeps every cell whole and marks headings as titles.
+    """
     try:
         proc = subprocess.run(
-            ["antiword", "-m", "UTF-8.txt", "-w", "0", str(path)],
+            ["antiword", "-x", "db", str(path)],
             stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
         raise DocumentError(f"antiword failed: {err}") from None
-    if proc.returncode != 0:
+    if proc.returncode != 0 or not proc.stdout.strip():
         raise DocumentError(proc.stderr.decode("utf-8", "replace").strip() or "antiword failed")
-    text = proc.stdout.decode("utf-8", "replace")
+    xml = re.sub(rb"<!DOCTYPE[^>]*>", b"", proc.stdout, count=1)
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as err:
+        raise DocumentError(f"antiword output unreadable: {err}") from None
     blocks: list[Block] = []
-    table_rows: list[tuple[str, ...]] = []
-    for line in text.splitlines():
-        if line.startswith("|") and line.rstrip().endswith("|"):
-            table_rows.append(tuple(c.strip() for c in line.strip()[1:-1].split("|")))
-            continue
-        if table_rows:
-            blocks.append(Table(tuple(table_rows)))
-            table_rows = []
-        if line.strip():
-            blocks.append(Paragraph(line.strip()))
-    if table_rows:
-        blocks.append(Table(tuple(table_rows)))
+    _walk_docbook(root, blocks)
     return blocks
+
+
+def _walk_docbook(element, blocks: list[Block]) -> None:
+    for child in element:
+        tag = child.tag
+        if tag in ("bookinfo",):
+            continue
+        if tag == "title":
+            blocks.append(Paragraph("".join(child.itertext()).strip(), heading=True))
+        elif tag in ("informaltable", "table"):
+            rows = tuple(
+                tuple("".join(entry.itertext()).strip() for entry in row.iter("entry"))
+                for row in child.iter("row")
+            )
+            blocks.append(Table(rows))
+        elif tag == "para":
+            text = (child.text or "").strip()
+            for line in text.splitlines():
+                if line.strip():
+                    blocks.append(Paragraph(line.strip()))
+            _walk_docbook(child, blocks)
+        else:
+            _walk_docbook(child, blocks)
+        if child.tail and child.tail.strip() and element.tag == "para":
+            for line in child.tail.strip().splitlines():
+                if line.strip():
+                    blocks.append(Paragraph(line.strip()))
 
 
 # ---------------------------------------------------------------- sections
@@ -143,20 +168,25 @@ def _label_key(text: str) -> str:
 
 
 def _inline(text: str, label: str) -> str | None:
-    """'导师简介：张三……' -> '张三……' (also with numbering and a space before the colon)."""
-    body = clean(_HEADING_NUMBER.sub("", clean(text), count=1))
+    """'导师简介：张三……' -> '张三……' (also with numbering and a space before the colon).
+
+    The label is matched loosely, but the text returned is the sender's own, not
+    normalised: NFKC would turn full-width commas into half-width ones and change
+    the 字 count.
+    """
+    body = _HEADING_NUMBER.sub("", text.strip(), count=1).lstrip(" \t\u3000")
     if not body.startswith(label):
         return None
-    rest = body[len(label):].lstrip()
-    if rest[:1] in _COLON or rest[:1] in "（(":
+    rest = body[len(label):].lstrip(" \t\u3000")
+    if rest[:1] in "（(":
         # '导师简介（200字以内）：…' : skip a parenthesised hint before the colon
-        if rest[:1] in "（(":
-            close = re.search(r"[)）]", rest)
-            if not close:
-                return None
-            rest = rest[close.end():].lstrip()
-            if rest[:1] not in _COLON:
-                return rest if rest else ""
+        close = re.search(r"[)）]", rest)
+        if not close:
+            return None
+        rest = rest[close.end():].lstrip(" \t\u3000")
+        if rest[:1] not in _COLON:
+            return rest
+    if rest[:1] in _COLON:
         return rest[1:].strip()
     return None
 

@@ -1,0 +1,68 @@
+"""validators.video on real videos made by ffmpeg."""
+
+from __future__ import annotations
+
+import pytest
+
+from intake.policy import load_policy
+from intake.samples import make_video
+from validators.video import check_video
+
+RULES = load_policy().video
+
+
+def video_codes(path):
+    return [f.code for f in check_video(path, path.name, "p", RULES)]
+
+
+def test_300_seconds_passes_301_fails(tmp_path):
+    exact = make_video(tmp_path / "300.mp4", seconds=300)
+    assert video_codes(exact) == []
+    longer = make_video(tmp_path / "301.mp4", seconds=301, audio=True)
+    findings = check_video(longer, "301.mp4", "p", RULES)
+    assert [f.code for f in findings] == ["video.too_long"]
+    assert "时长为 5 分 01" in findings[0].message and "5 分 00 秒" in findings[0].message
+
+
+def test_1280x720_is_resolution(tmp_path):
+    findings = check_video(make_video(tmp_path / "a.mp4", 1280, 720), "a.mp4", "p", RULES)
+    assert [f.code for f in findings] == ["video.resolution"]
+    assert "1280×720" in findings[0].message
+
+
+def test_portrait_1080x1920_is_resolution(tmp_path):
+    assert video_codes(make_video(tmp_path / "p.mp4", 1080, 1920)) == ["video.resolution"]
+
+
+def test_landscape_stream_rotated_90_is_portrait(tmp_path):
+    rotated = make_video(tmp_path / "r.mp4", 1920, 1080, rotate=90)
+    findings = check_video(rotated, "r.mp4", "p", RULES)
+    assert [f.code for f in findings] == ["video.resolution"]
+    assert "1080×1920" in findings[0].message
+
+
+def test_rotated_180_stays_landscape(tmp_path):
+    assert video_codes(make_video(tmp_path / "r.mp4", 1920, 1080, rotate=180)) == []
+
+
+def test_quicktime_mov_is_not_mp4(tmp_path):
+    mov = make_video(tmp_path / "a.mov", 1920, 1080)
+    assert video_codes(mov) == ["video.not_mp4"]
+    # renaming does not make it MP4: judged by content
+    renamed = mov.rename(tmp_path / "a.mp4")
+    assert video_codes(renamed) == ["video.not_mp4"]
+
+
+def test_extension_case_does_not_matter(tmp_path):
+    assert video_codes(make_video(tmp_path / "A.MP4", 1920, 1080)) == []
+
+
+def test_garbage_is_unreadable(tmp_path):
+    junk = tmp_path / "v.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    assert video_codes(junk) == ["video.unreadable"]
+
+
+@pytest.mark.parametrize("seconds,expected", [(299, []), (302, ["video.too_long"])])
+def test_duration_boundary_neighbours(tmp_path, seconds, expected):
+    assert video_codes(make_video(tmp_path / "v.mp4", seconds=seconds)) == expected
