@@ -113,6 +113,9 @@ def judge(package: Package, policy: Policy, received_at: datetime | None) -> Rep
             missing_courses, matched_problems = course_findings(
                 projects, form.courses, form.editable[0] if form.editable else None)
             findings += matched_problems
+            # report projects in the form's order; unlisted ones after them
+            order = {course: i for i, course in enumerate(form.courses)}
+            projects.sort(key=lambda p: (order.get(p.name, len(order)), p.folder))
         if not projects and not archive_failed:
             findings.append(Finding(
                 "package.no_projects",

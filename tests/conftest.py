@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -81,10 +82,11 @@ def soffice_convert(source: Path, to: str, outdir: Path) -> Path:
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if not soffice:
         pytest.skip("LibreOffice is not installed (deploy/bootstrap.sh --test installs it)")
-    profile = outdir / "lo-profile"
+    profile = Path(tempfile.mkdtemp(prefix="lo-profile-"))
     subprocess.run(
         [soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", to,
          "--outdir", str(outdir), str(source)],
         check=True, capture_output=True, timeout=180,
     )
+    shutil.rmtree(profile, ignore_errors=True)
     return outdir / f"{source.stem}.{to.split(':')[0]}"

@@ -1,0 +1,131 @@
+"""intake.core: whole packages judged end to end, verdicts decided once."""
+
+from __future__ import annotations
+
+import subprocess
+import zipfile
+
+import pytest
+
+from intake.samples import build_sample_package, make_document, make_form, make_project, make_question_bank, make_scan, make_video
+from tests.conftest import codes, judge
+
+
+def complete(tmp_path, courses=("课程甲",)):
+    root = tmp_path / "pkg"
+    for course in courses:
+        make_project(root / course, "材料")
+    make_form(root / "报送表.docx", courses=list(courses))
+    make_scan(root / "报送表.pdf")
+    return root
+
+
+def test_complete_package_is_accepted(tmp_path):
+    report = judge(complete(tmp_path, ("课程甲", "课程乙")))
+    assert report["verdict"] == "accepted" and report["findings"] == []
+    assert [p["verdict"] for p in report["projects"]] == ["accepted", "accepted"]
+    files = report["projects"][0]["files"]
+    assert files == {"video": "课程甲/材料.mp4", "document": "课程甲/材料-说明.docx", "question_bank": "课程甲/材料-题库.xlsx"}
+
+
+def test_one_bad_project_makes_partial(tmp_path):
+    root = complete(tmp_path, ("课程甲", "课程乙"))
+    make_video(root / "课程乙" / "材料.mp4", 1280, 720)
+    report = judge(root)
+    assert report["verdict"] == "partial"
+    assert {p["name"]: p["verdict"] for p in report["projects"]} == {"课程甲": "accepted", "课程乙": "rejected"}
+    assert [(f["code"], f["project"], f["path"]) for f in report["findings"]] == [
+        ("video.resolution", "课程乙", "课程乙/材料.mp4")]
+
+
+def test_every_reason_is_reported_at_once(tmp_path):
+    root = complete(tmp_path)
+    make_video(root / "课程甲" / "材料.mp4", 1080, 1920, seconds=301)
+    make_document(root / "课程甲" / "材料-说明.docx", mentor=False)
+    make_question_bank(root / "课程甲" / "材料-题库.xlsx", rows=[])
+    report = judge(root)
+    assert report["verdict"] == "rejected"
+    assert sorted(codes(report)) == [
+        "document.mentor_intro_missing", "question_bank.too_few", "video.resolution", "video.too_long"]
+
+
+@pytest.mark.parametrize("missing,code", [
+    ("材料.mp4", "video.missing"), ("材料-说明.docx", "document.missing"), ("材料-题库.xlsx", "question_bank.missing"),
+])
+def test_missing_materials(tmp_path, missing, code):
+    root = complete(tmp_path)
+    (root / "课程甲" / missing).unlink()
+    report = judge(root)
+    assert codes(report) == [code] and report["verdict"] == "rejected"
+    assert report["findings"][0]["project"] == "课程甲"
+
+
+@pytest.mark.parametrize("received_at,late", [
+    ("2024-07-31T15:59:59Z", False),          # 23:59:59 in Beijing: on time
+    ("2024-07-31T23:59:59+08:00", False),
+    ("2024-07-31T16:00:00Z", True),
+    ("2024-07-31T16:30:00Z", True),           # the issue's example
+    ("2024-08-01T00:00:00+08:00", True),
+])
+def test_deadline_compares_instants(tmp_path, received_at, late):
+    report = judge(complete(tmp_path), received_at=received_at)
+    assert ("deadline.late" in codes(report)) is late
+    assert report["verdict"] == ("rejected" if late else "accepted")
+    if late:
+        assert all(p["verdict"] == "rejected" for p in report["projects"])
+
+
+def test_received_at_is_reported_in_beijing_time(tmp_path):
+    report = judge(complete(tmp_path), received_at="2024-07-30T04:00:00Z")
+    assert report["received_at"] == "2024-07-30T12:00:00+08:00"
+
+
+def test_empty_folder_is_package_empty(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    report = judge(tmp_path / "pkg")
+    assert codes(report) == ["package.empty"] and report["verdict"] == "rejected"
+
+
+def test_files_but_no_project(tmp_path):
+    root = tmp_path / "pkg"
+    make_form(root / "报送表.docx")
+    make_scan(root / "报送表.pdf")
+    report = judge(root)
+    assert "package.no_projects" in codes(report) and report["verdict"] == "rejected"
+
+
+def test_encrypted_package_is_rejected_without_judging_absent_contents(tmp_path):
+    root = complete(tmp_path)
+    archive = tmp_path / "包.zip"
+    subprocess.run(["7zz", "a", "-bd", "-tzip", "-psecret", str(archive), str(root)], check=True, capture_output=True)
+    report = judge(archive)
+    assert codes(report) == ["archive.encrypted"] and report["verdict"] == "rejected"
+    assert report["projects"] == []
+
+
+def test_unsafe_entry_rejects_the_whole_message(tmp_path):
+    root = complete(tmp_path)
+    archive = tmp_path / "包.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for file in root.rglob("*"):
+            bundle.write(file, file.relative_to(tmp_path).as_posix())
+        bundle.writestr(zipfile.ZipInfo("../evil.sh"), b"rm -rf /")
+    report = judge(archive)
+    assert "archive.unsafe_path" in codes(report) and report["verdict"] == "rejected"
+
+
+def test_sample_package_is_partial_with_one_resolution_finding(tmp_path):
+    report = judge(build_sample_package(tmp_path))
+    assert report["verdict"] == "partial"
+    assert codes(report) == ["video.resolution"]
+    assert report["unit"] == "湖北省总工会"
+
+
+def test_gbk_named_package_reports_chinese_paths(tmp_path):
+    from tests.test_archives import gbk_zip
+
+    root = complete(tmp_path)
+    contents = {file.relative_to(tmp_path).as_posix(): file.read_bytes() for file in root.rglob("*") if file.is_file()}
+    report = judge(gbk_zip(tmp_path / "包.zip", contents))
+    assert report["verdict"] == "accepted", report["findings"]
+    assert report["projects"][0]["files"]["video"] == "pkg/课程甲/材料.mp4"

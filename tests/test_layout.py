@@ -1,0 +1,99 @@
+"""Finding projects in messy packages (parsers.layout through the core)."""
+
+from __future__ import annotations
+
+import subprocess
+import zipfile
+
+from intake.samples import make_document, make_form, make_project, make_question_bank, make_scan, make_video
+from tests.conftest import codes, judge
+
+
+def names(report):
+    return sorted(p["name"] for p in report["projects"])
+
+
+def test_one_folder_per_project_at_any_depth(tmp_path):
+    root = tmp_path / "pkg"
+    make_form(root / "报送表.docx", courses=["课程甲", "课程乙"])
+    make_scan(root / "报送表盖章.pdf")
+    make_project(root / "湖北" / "第一批" / "01-课程甲", "甲")
+    make_project(root / "湖北" / "第二批" / "02-课程乙", "乙")
+    report = judge(root)
+    assert names(report) == ["课程乙", "课程甲"]
+    assert report["verdict"] == "accepted", report["findings"]
+
+
+def test_single_project_at_the_root(tmp_path):
+    root = tmp_path / "班组安全隐患排查"
+    make_project(root, "视频")
+    make_form(root / "附件5.docx", courses=["班组安全隐患排查"])
+    make_scan(root / "附件5.pdf")
+    report = judge(root)
+    assert names(report) == ["班组安全隐患排查"]
+    assert report["verdict"] == "accepted", report["findings"]
+    assert report["projects"][0]["files"]["video"] == "视频.mp4"
+
+
+def test_materials_split_into_kind_folders_are_one_project(tmp_path):
+    root = tmp_path / "pkg"
+    project = root / "课程甲"
+    make_video(project / "视频" / "a.mp4")
+    make_document(project / "文档" / "说明.docx")
+    make_question_bank(project / "题库" / "题库.xlsx")
+    make_form(root / "报送表.docx", courses=["课程甲"])
+    make_scan(root / "报送表.pdf")
+    report = judge(root)
+    assert names(report) == ["课程甲"] and report["verdict"] == "accepted", report["findings"]
+
+
+def test_numbering_prefixes_are_not_part_of_the_name(tmp_path):
+    root = tmp_path / "pkg"
+    folders = {"1.课程甲": "课程甲", "项目二：课程乙": "课程乙", "（三）课程丙": "课程丙"}
+    for folder in folders:
+        make_project(root / folder, "x")
+    make_form(root / "报送汇总.docx", courses=list(folders.values()))
+    make_scan(root / "报送汇总.pdf")
+    report = judge(root)
+    assert names(report) == sorted(folders.values())
+    assert "form.course_not_listed" not in codes(report)
+
+
+def test_projects_packed_as_archives_inside_the_package(tmp_path):
+    staging = tmp_path / "staging"
+    make_project(staging / "课程甲", "甲")
+    make_project(staging / "课程乙", "乙")
+    root = tmp_path / "pkg"
+    root.mkdir()
+    with zipfile.ZipFile(root / "课程甲.zip", "w") as bundle:
+        for file in (staging / "课程甲").iterdir():
+            bundle.write(file, f"课程甲/{file.name}")
+    subprocess.run(["7zz", "a", "-bd", str(root / "课程乙.7z"), str(staging / "课程乙")], check=True, capture_output=True)
+    make_form(root / "报送表.docx", courses=["课程甲", "课程乙"])
+    make_scan(root / "报送表.pdf")
+    report = judge(root)
+    assert names(report) == ["课程乙", "课程甲"]
+    assert report["verdict"] == "accepted", report["findings"]
+
+
+def test_form_found_by_content_is_not_a_project_document(tmp_path):
+    root = tmp_path / "pkg"
+    make_project(root / "课程甲", "甲")
+    make_project(root / "课程乙", "乙")
+    make_form(root / "湖北.docx", courses=["课程甲", "课程乙"])  # no form word in the name
+    make_scan(root / "湖北.pdf")
+    report = judge(root)
+    assert "form.missing" not in codes(report)
+    assert report["unit"] == "湖北省总工会"
+    assert names(report) == ["课程乙", "课程甲"]
+
+
+def test_stray_single_file_beside_projects_is_not_a_project(tmp_path):
+    root = tmp_path / "pkg"
+    make_project(root / "课程甲", "甲")
+    make_project(root / "课程乙", "乙")
+    make_document(root / "填报说明.docx")
+    make_form(root / "报送表.docx", courses=["课程甲", "课程乙"])
+    make_scan(root / "报送表.pdf")
+    report = judge(root)
+    assert names(report) == ["课程乙", "课程甲"] and report["verdict"] == "accepted"
