@@ -6,7 +6,8 @@ from pathlib import Path
 
 from intake.findings import Finding
 from intake.policy import DocumentRules
-from parsers.documents import DocumentError, find_section, read_blocks
+from parsers.documents import DocumentError, find_section
+from parsers.layout import blocks_of
 from parsers.text import count_zi
 
 MENTOR, VIDEO = "导师简介", "视频简介"
@@ -16,7 +17,7 @@ DOCUMENT_SUFFIXES = {".docx", ".doc", ".docm", ".wps"}
 
 
 def sections(path: Path) -> dict[str, str | None]:
-    blocks = read_blocks(path)
+    blocks = blocks_of(path)  # parsed once, shared with classification
     return {label: find_section(blocks, label, LABELS) for label in (MENTOR, VIDEO)}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from intake.findings import Finding
 from intake.policy import QuestionBankRules
-from parsers.spreadsheets import Sheet, SheetError, read_sheets
+from parsers.spreadsheets import Sheet, SheetError
 from parsers.text import clean
 
 LETTERS = "ABCDEF"
@@ -144,7 +144,9 @@ def check_question_bank(path: Path, rel: str, project: str | None, rules: Questi
         return Finding(code, message, project, rel)
 
     try:
-        sheets = read_sheets(path)
+        from parsers.layout import sheets_of  # parsed once, shared with classification
+
+        sheets = sheets_of(path)
     except SheetError as err:
         return [finding("question_bank.unreadable",
                         f"题库“{rel}”无法打开（{err}）。请用 Excel 另存为 .xlsx 格式后重新提交。")]

@@ -1,0 +1,88 @@
+"""The `intake` command as a user runs it: JSON shape, Chinese report, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+from intake.samples import build_sample_package, make_form, make_project, make_scan
+from tests.conftest import cli_json, run_cli
+
+
+def complete(tmp_path):
+    root = tmp_path / "pkg"
+    make_project(root / "01-课程甲", "材料")
+    make_form(root / "报送表.docx", courses=["课程甲"])
+    make_scan(root / "报送表.pdf")
+    return root
+
+
+def test_json_has_exactly_the_contract_fields(tmp_path):
+    status, report = cli_json(complete(tmp_path), "--received-at", "2024-07-30T12:00:00+08:00")
+    assert status == 0
+    assert list(report) == ["verdict", "policy", "received_at", "unit", "projects", "findings"]
+    assert report["verdict"] == "accepted" and report["policy"] == "roadshow"
+    assert report["received_at"] == "2024-07-30T12:00:00+08:00"
+    assert list(report["projects"][0]) == ["name", "verdict", "files"]
+    assert list(report["projects"][0]["files"]) == ["video", "document", "question_bank"]
+
+
+def test_findings_have_the_contract_fields_and_exit_1(tmp_path):
+    status, report = cli_json(build_sample_package(tmp_path))
+    assert status == 1 and report["verdict"] == "partial"
+    finding = report["findings"][0]
+    assert list(finding) == ["code", "severity", "message", "project", "path"]
+    assert finding["path"].endswith("数控机床快速对刀法.mp4")  # decoded, relative
+
+
+def test_late_message_exits_1(tmp_path):
+    status, report = cli_json(complete(tmp_path), "--received-at", "2024-07-31T16:30:00Z")
+    assert status == 1 and report["findings"][0]["code"] == "deadline.late"
+
+
+def test_human_report_is_chinese_failures_first(tmp_path):
+    proc = run_cli("check", build_sample_package(tmp_path))
+    assert proc.returncode == 1
+    text = proc.stdout
+    assert text.startswith("检查结论：部分通过")
+    assert text.index("一、未通过的项目") < text.index("二、通过的项目")
+    assert text.index("数控机床快速对刀法（不通过）") < text.index("班组安全隐患排查（通过）")
+    assert "video.resolution" in text and "上报单位：湖北省总工会" in text
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run_cli("check").returncode == 2
+    assert run_cli("check", tmp_path / "absent.zip").returncode == 2
+    assert run_cli("check", tmp_path, "--received-at", "yesterday").returncode == 2
+    proc = run_cli("check", tmp_path, "--policy", "nonsense")
+    assert proc.returncode == 2 and "nonsense" in proc.stderr
+
+
+def test_config_overrides_a_policy_value(tmp_path):
+    root = complete(tmp_path)
+    config = tmp_path / "intake.toml"
+    config.write_text("[policy.question_bank]\nmin_questions = 25\n", encoding="utf-8")
+    status, report = cli_json(root, "--config", config)
+    assert status == 1 and [f["code"] for f in report["findings"]] == ["question_bank.too_few"]
+    assert "25 道" in report["findings"][0]["message"]
+
+
+def test_config_deadline_override(tmp_path):
+    config = tmp_path / "intake.toml"
+    config.write_text('[policy.deadline]\nat = 2024-08-15T18:00:00\n', encoding="utf-8")
+    status, report = cli_json(complete(tmp_path), "--config", config, "--received-at", "2024-08-10T09:00:00+08:00")
+    assert status == 0 and report["verdict"] == "accepted"
+
+
+def test_bad_config_value_names_the_setting(tmp_path):
+    config = tmp_path / "intake.toml"
+    config.write_text('[policy.video]\nmax_seconds = "five minutes"\n', encoding="utf-8")
+    proc = run_cli("check", complete(tmp_path), "--config", config)
+    assert proc.returncode == 2 and "policy.video.max_seconds" in proc.stderr
+    config.write_text('[policy.video]\nmax_minutes = 5\n', encoding="utf-8")
+    proc = run_cli("check", complete(tmp_path), "--config", config)
+    assert proc.returncode == 2 and "policy.video.max_minutes" in proc.stderr
+
+
+def test_json_stdout_is_only_the_object(tmp_path):
+    proc = run_cli("check", "--json", build_sample_package(tmp_path))
+    json.loads(proc.stdout)  # nothing else on stdout
