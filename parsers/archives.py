@@ -512,6 +512,16 @@ def fix_names(root: Path, renames: dict[bytes, str]) -> None:
                     os.rename(os.path.join(dirpath, name), target)
 
 
+def display_name(name: str) -> str:
+    """A file-system name as text: undecodable bytes (a GBK name unpacked by a tool
+    that kept the raw bytes) are read as GB18030, never left as surrogates."""
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("gb18030", errors="replace")
+
+
 def _component_renames(entries: list[Entry]) -> dict[bytes, str]:
     renames = {}
     for entry in entries:
@@ -551,7 +561,7 @@ class _Unpacker:
             return
         files = []
         for child in children:
-            rel = _join(rel_dir, child.name)
+            rel = _join(rel_dir, display_name(child.name))
             info = child.stat(follow_symlinks=False)
             if stat.S_ISDIR(info.st_mode):
                 self.walk_dir(Path(child.path), rel, depth)
@@ -563,10 +573,10 @@ class _Unpacker:
                 self.add("archive.unsafe_path", _unsafe_message(rel), rel)
         archive_sets, plain = group_archives(files)
         for path in plain:
-            self.package.files.append(PackageFile(_join(rel_dir, path.name), path, path.stat().st_size))
+            self.package.files.append(PackageFile(_join(rel_dir, display_name(path.name)), path, path.stat().st_size))
         for archive_set in archive_sets:
-            stem = _archive_stem(archive_set.head.name)
-            self.expand(archive_set, _join(rel_dir, archive_set.head.name), _join(rel_dir, stem), depth + 1)
+            head_name = display_name(archive_set.head.name)
+            self.expand(archive_set, _join(rel_dir, head_name), _join(rel_dir, _archive_stem(head_name)), depth + 1)
 
     def expand(self, archive_set: ArchiveSet, rel_archive: str, rel_into: str, depth: int, collapse: bool = True) -> None:
         limits = self.limits
@@ -607,8 +617,8 @@ class _Unpacker:
         removed = audit_tree(outdir)
         for rel in removed:
             self.add("archive.unsafe_path", _unsafe_message(_join(rel_archive, rel)), rel_archive)
-        if archive_set.fmt == "zip":
-            fix_names(outdir, _component_renames(entries))
+        # zip: names decoded from the headers; every format: raw non-UTF-8 bytes as GB18030
+        fix_names(outdir, _component_renames(entries))
         self.package.unpacked_bytes += disk_usage(outdir)
         real, rel_base = outdir, rel_into
         top = list(outdir.iterdir())
@@ -677,7 +687,7 @@ def unpack(source: Path, workdir: Path, limits: ArchiveLimits) -> Package:
     source = Path(source)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    package = Package(root_name=source.name)
+    package = Package(root_name=display_name(source.name))
     unpacker = _Unpacker(workdir, limits, package)
     if source.is_dir():
         unpacker.walk_dir(source, "", 0)
@@ -685,12 +695,12 @@ def unpack(source: Path, workdir: Path, limits: ArchiveLimits) -> Package:
     fmt = archive_format(source)
     if fmt is None:
         # A single material (a video, say) checked on its own.
-        package.files.append(PackageFile(source.name, source, source.stat().st_size))
+        package.files.append(PackageFile(display_name(source.name), source, source.stat().st_size))
         return package
     siblings = [p for p in source.parent.iterdir() if p.is_file()] if split_volume(source.name) else [source]
     sets, _ = group_archives(siblings)
     archive_set = next((s for s in sets if source in s.parts), ArchiveSet(source, [source], fmt, []))
-    unpacker.expand(archive_set, source.name, "", 1, collapse=False)
+    unpacker.expand(archive_set, display_name(source.name), "", 1, collapse=False)
     return package
 
 

@@ -16,7 +16,8 @@ import pytest
 from intake.core import check_package
 from intake.policy import load_policy, parse_instant
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# ../shared beside the checkout, or wherever INTAKE_SHARED_DIR points
+SHARED = Path(os.environ.get("INTAKE_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 LIBARCHIVE = SHARED / "fixtures" / "libarchive"
 
 

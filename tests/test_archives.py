@@ -380,3 +380,24 @@ def test_nesting_depth_three_passes_four_fails(tmp_path):
     (tmp_path / "b").mkdir()
     _, files, findings = unpacked(_nest(tmp_path / "b", 4), tmp_path / "b")
     assert findings == ["archive.too_large"] and files == []
+
+
+def test_folder_with_raw_gbk_names_on_disk(tmp_path):
+    # what `unzip` or 7zz leave behind when a staff member unpacks a GBK zip by hand
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    raw_dir = os.fsdecode("项目一".encode("gbk"))
+    (folder / raw_dir).mkdir()
+    (folder / raw_dir / os.fsdecode("作品说明.docx".encode("gbk"))).write_bytes(b"x")
+    _, files, _ = unpacked(folder, tmp_path)
+    assert files == ["项目一/作品说明.docx"]
+
+
+def test_tar_with_gbk_names(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / os.fsdecode("作品说明.docx".encode("gbk"))).write_bytes(b"x")
+    archive = tmp_path / "p.tar"
+    subprocess.run(["tar", "-cf", str(archive), "-C", str(source), "."], check=True)
+    _, files, findings = unpacked(archive, tmp_path)
+    assert files == ["作品说明.docx"] and findings == []
