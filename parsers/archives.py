@@ -199,7 +199,9 @@ def group_archives(files: list[Path]) -> tuple[list[ArchiveSet], list[Path]]:
         if style == "zNN":
             closer = plain_archives.pop(f"{base}.zip".lower(), None)
             if closer:
-                parts[max(parts) + 1] = closer
+                # the .zip closes the set; its directory record says how many parts
+                count = zip_disk_count(closer) or max(parts) + 1
+                parts[max(count, max(parts) + 1)] = closer
         width = max(len(re.search(r"(\d+)\D*$", n).group(1)) for n in group["names"])
         missing = [
             _volume_name(base, style, i, width)
@@ -268,12 +270,51 @@ def _list_zip(path: Path) -> list[Entry]:
                     encrypted=bool(info.flag_bits & 0x1), is_dir=info.is_dir(),
                     is_link=stat.S_ISLNK(mode), raw_name=raw,
                 ))
-            return entries
+            return _prefer_utf8(entries)
     except zipfile.BadZipFile:
         # Split zips and some odd writers: let 7-Zip list it.
         return _list_7zz(path)
     except (OSError, ValueError, NotImplementedError, EOFError) as err:
         raise ListingFailed("corrupt", str(err)) from None
+
+
+def _prefer_utf8(entries: list[Entry]) -> list[Entry]:
+    """UTF-8 names written without the flag (macOS Archive Utility, Info-ZIP on Linux).
+
+    When every unflagged non-ASCII name of the archive is valid UTF-8, the archive
+    is UTF-8: GBK names of real packages are practically never all valid UTF-8,
+    so GB18030 stays the rule for anything else.
+    """
+    raws = [e.raw_name for e in entries if e.raw_name is not None and not e.raw_name.isascii()]
+    if not raws:
+        return entries
+    try:
+        for raw in raws:
+            raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return entries
+    return [
+        Entry(e.raw_name.decode("utf-8"), e.size, e.packed, e.encrypted, e.is_dir, e.is_link, e.raw_name)
+        if e.raw_name is not None else e
+        for e in entries
+    ]
+
+
+def zip_disk_count(path: Path) -> int | None:
+    """How many parts a split zip has, from the end-of-central-directory record."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 65_557))
+            tail = fh.read()
+    except OSError:
+        return None
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 8 > len(tail):
+        return None
+    (this_disk,) = struct.unpack_from("<H", tail, at + 4)
+    return this_disk + 1
 
 
 def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:

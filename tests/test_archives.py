@@ -401,3 +401,32 @@ def test_tar_with_gbk_names(tmp_path):
     subprocess.run(["tar", "-cf", str(archive), "-C", str(source), "."], check=True)
     _, files, findings = unpacked(archive, tmp_path)
     assert files == ["作品说明.docx"] and findings == []
+
+
+def test_utf8_names_without_the_flag_stay_utf8(tmp_path):
+    # Info-ZIP on Linux and macOS Archive Utility write UTF-8 bytes without bit 11
+    source = tmp_path / "src" / "项目A"
+    source.mkdir(parents=True)
+    (source / "视频.mp4").write_bytes(b"v")
+    archive = tmp_path / "mac.zip"
+    subprocess.run(["zip", "-q", "-r", str(archive), "项目A"], cwd=source.parent, check=True)
+    with zipfile.ZipFile(archive) as check:
+        assert not any(i.flag_bits & 0x800 for i in check.infolist())
+    _, files, _ = unpacked(archive, tmp_path)
+    assert files == ["项目A/视频.mp4"]
+
+
+def test_info_zip_split_set(tmp_path):
+    source = tmp_path / "src" / "项目A"
+    source.mkdir(parents=True)
+    (source / "v.mp4").write_bytes(os.urandom(300_000))
+    out = tmp_path / "send"
+    out.mkdir()
+    subprocess.run(["zip", "-q", "-r", "-s", "100k", str(out / "包.zip"), "项目A"], cwd=source.parent, check=True)
+    assert sorted(p.name for p in out.iterdir()) == ["包.z01", "包.z02", "包.zip"]
+    _, files, findings = unpacked(out, tmp_path / "1")
+    assert files == ["项目A/v.mp4"] and findings == []
+    (out / "包.z02").unlink()
+    package, files, findings = unpacked(out, tmp_path / "2")
+    assert findings == ["archive.corrupt"] and files == []
+    assert "“包.z02”" in package.findings[0].message
