@@ -72,7 +72,7 @@ def _check(args) -> int:
     from intake.report import render_text
 
     config = load_config_file(args.config) if args.config else {}
-    policy_name = args.policy or os.environ.get("INTAKE_POLICY") or config.get("policy_name") or "roadshow"
+    policy_name = args.policy or os.environ.get("INTAKE_POLICY") or "roadshow"
     overrides = config.get("policy", {})
     if not isinstance(overrides, dict):
         raise ConfigError("policy: must be a table in the config file")
