@@ -157,7 +157,7 @@ def decide(policy: Policy, received_at, unit, results: list[ProjectResult], find
 def check_project(project: Project, policy: Policy) -> tuple[list[Finding], dict[str, str | None]]:
     findings: list[Finding] = []
     name = project.name
-    videos = [m for m in project.of_kind(VIDEO) if not _is_craftsman(m)] or project.of_kind(VIDEO)[:1]
+    videos = [m for m in project.of_kind(VIDEO) if not _is_craftsman(m, project)] or project.of_kind(VIDEO)[:1]
     if not videos:
         findings.append(Finding("video.missing", f"项目“{name}”中没有视频。请提交一段 MP4 格式、"
                                 f"{policy.video.width}×{policy.video.height}、不超过 "
@@ -191,13 +191,16 @@ def check_project(project: Project, policy: Policy) -> tuple[list[Finding], dict
     return findings, files
 
 
-def _is_craftsman(material: Material) -> bool:
-    return any(word in material.rel for word in CRAFTSMAN_WORDS)
+def _is_craftsman(material: Material, project: Project) -> bool:
+    """工匠 in the path below the project folder (a course may be called 工匠精神…)."""
+    prefix = f"{project.folder}/" if project.folder else ""
+    below = material.rel[len(prefix):] if material.rel.startswith(prefix) else material.rel
+    return any(word in below for word in CRAFTSMAN_WORDS)
 
 
 def _pick_document(project: Project) -> Material | None:
     """The document holding the profiles: the first that has either section."""
-    documents = sorted(project.of_kind(DOCUMENT), key=lambda m: (_is_craftsman(m), m.rel))
+    documents = sorted(project.of_kind(DOCUMENT), key=lambda m: (_is_craftsman(m, project), m.rel))
     for document in documents:
         try:
             found = sections(document.file.path)

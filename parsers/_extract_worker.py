@@ -5,13 +5,35 @@ module in its own session with RLIMIT_FSIZE set, watches the output directory's
 size and kills the whole process group when a limit is crossed.
 
 Usage: python -m parsers._extract_worker FORMAT PROGRAM ARCHIVE OUTDIR
+       python -m parsers._extract_worker --list-tar ARCHIVE
 Exit 0 on success, 1 when the backend failed (its stderr is passed through).
+The tar listing runs here too: tarfile decompresses the whole stream to list it,
+so it needs the parent's timeout as much as an extraction does.
 """
 
+import json
 import sys
 
 
+def list_tar(archive: str) -> int:
+    import tarfile
+
+    try:
+        with tarfile.open(archive) as bundle:
+            for member in bundle:
+                print(json.dumps({
+                    "name": member.name, "size": member.size, "dir": member.isdir(),
+                    "link": member.issym() or member.islnk() or member.isdev() or member.isfifo(),
+                }, ensure_ascii=True))
+    except (tarfile.TarError, OSError, EOFError, ValueError) as err:
+        print(f"tarfile: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--list-tar"]:
+        return list_tar(argv[1])
     fmt, program, archive, outdir = argv
     import patoolib
     from patoolib.util import PatoolError

@@ -317,10 +317,10 @@ def zip_disk_count(path: Path) -> int | None:
     return this_disk + 1
 
 
-def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, env=env,
         )
     except subprocess.TimeoutExpired:
         raise ListingFailed("corrupt", f"listing timed out: {cmd[0]}") from None
@@ -343,7 +343,7 @@ def _list_7zz(path: Path, timeout: float = 120) -> list[Entry]:
             continue
         attributes = fields.get("Attributes", "")
         entries.append(Entry(
-            name=fields["Path"],
+            name=display_name(fields["Path"]),
             size=int(fields.get("Size") or 0),
             packed=int(fields["Packed Size"]) if fields.get("Packed Size") else None,
             encrypted=fields.get("Encrypted") == "+",
@@ -383,22 +383,47 @@ def _list_lsar(path: Path, timeout: float = 120) -> list[Entry]:
     return entries
 
 
-def _list_tar(path: Path) -> list[Entry]:
+def _list_tar(path: Path, timeout: float = 120) -> list[Entry]:
+    proc = _run([sys.executable, "-m", "parsers._extract_worker", "--list-tar", str(path)], timeout,
+                env={**os.environ, "PYTHONPATH": _import_root()})
+    if proc.returncode != 0:
+        raise ListingFailed("corrupt", proc.stderr.decode("utf-8", "replace").strip()[-300:])
+    entries = []
+    for line in proc.stdout.decode("ascii", "replace").splitlines():
+        item = json.loads(line)
+        entries.append(Entry(name=display_name(item["name"]), size=int(item["size"]),
+                             is_dir=item["dir"], is_link=item["link"]))
+    return entries
+
+
+def content_format(path: Path, named: str) -> str:
+    """The format the bytes say, which is what 7-Zip and unar will act on.
+
+    A .zip that is really a RAR (renamed by the sender) is unpacked as RAR; a 7z
+    with a zip appended is a 7z, not the small zip Python's zipfile would list from
+    the end of the file. Listing and extraction must read the same archive.
+    """
+    sniffed = _sniff(path)
+    if sniffed is not None:
+        return sniffed
+    if named == "zip" and not _starts_with(path, (b"PK",)):
+        # a self-extractor or something else with a zip directory at its end: the
+        # tools would not agree on what it holds, so it is not unpacked at all
+        return "unknown"
+    return named  # compressed tar: tarfile decides
+
+
+def _starts_with(path: Path, prefixes: tuple[bytes, ...]) -> bool:
     try:
-        with tarfile.open(path) as archive:
-            return [
-                Entry(
-                    name=member.name, size=member.size, packed=None,
-                    is_dir=member.isdir(),
-                    is_link=member.issym() or member.islnk() or member.isdev() or member.isfifo(),
-                )
-                for member in archive
-            ]
-    except (tarfile.TarError, OSError, EOFError, ValueError) as err:
-        raise ListingFailed("corrupt", str(err)) from None
+        with open(path, "rb") as fh:
+            return fh.read(4).startswith(prefixes)
+    except OSError:
+        return False
 
 
 def list_entries(head: Path, fmt: str) -> list[Entry]:
+    if fmt == "unknown":
+        raise ListingFailed("corrupt", "content does not match the archive's name")
     if fmt == "zip":
         return _list_zip(head)
     if fmt == "7z":
@@ -632,6 +657,8 @@ class _Unpacker:
             return
         staging = self.new_dir("in")
         head = _stage(archive_set, staging)
+        if len(archive_set.parts) == 1:
+            archive_set.fmt = content_format(head, archive_set.fmt)
         try:
             entries = list_entries(head, archive_set.fmt)
         except ListingFailed as failure:
@@ -641,7 +668,7 @@ class _Unpacker:
             # The tools list nothing when later volumes are missing.
             self.add("archive.corrupt", _missing_parts_message(name, [archive_set.next_part]), rel_archive)
             return
-        if not self._entries_acceptable(entries, name, rel_archive):
+        if not self._entries_acceptable(entries, name, rel_archive, archive_set):
             return
         outdir = self.new_dir("out")
         remaining = limits.max_total_bytes - self.package.unpacked_bytes
@@ -668,7 +695,8 @@ class _Unpacker:
             real, rel_base = top[0], _join(_parent(rel_into), top[0].name)
         self.walk_dir(real, rel_base, depth)
 
-    def _entries_acceptable(self, entries: list[Entry], name: str, rel_archive: str) -> bool:
+    def _entries_acceptable(self, entries: list[Entry], name: str, rel_archive: str,
+                            archive_set: ArchiveSet) -> bool:
         limits = self.limits
         package = self.package
         if any(e.encrypted for e in entries):
@@ -690,6 +718,14 @@ class _Unpacker:
             self.add("archive.too_large",
                      f"压缩包“{name}”解压后约 {_human(declared)}，整个材料包超过 "
                      f"{_human(limits.max_total_bytes)} 的上限。请删除与报送无关的文件后重新发送。", rel_archive)
+            return False
+        packed_total = sum(p.stat().st_size for p in archive_set.parts)
+        if declared > limits.bomb_entry_bytes and declared / max(packed_total, 1) > limits.bomb_ratio:
+            # tar and solid 7z give no per-entry packed size: judge the whole archive
+            self.add("archive.too_large",
+                     f"压缩包“{name}”只有 {_human(packed_total)}，解压后却达 {_human(declared)}，"
+                     f"压缩比超过 {limits.bomb_ratio:g}:1，不像正常的报送材料，已拒绝解压。"
+                     "请检查压缩包内容后重新打包发送。", rel_archive)
             return False
         for entry in entries:
             if (entry.size > limits.bomb_entry_bytes and entry.packed

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -33,18 +34,67 @@ class Table:
 
 Block = Paragraph | Table
 
-# OPC packages are zips too: refuse ones that would unpack absurdly large.
+# OPC packages are zips too: refuse ones that would unpack absurdly large, and the
+# few-byte constructs that make python-docx or openpyxl expand them cell by cell
+# (a merged range A1:XFD1048576, a cell spanning 10^7 grid columns).
 MAX_OPC_UNPACKED = 512 << 20
+MAX_MERGED_CELLS = 100_000  # ~1.4 s in openpyxl; a real sheet merges a few thousand
+MAX_GRID_SPAN = 64  # Word allows 63 columns
+
+_MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*\bref=\"([A-Z]+)(\d+):([A-Z]+)(\d+)\"")
+_GRID_SPAN = re.compile(rb"<w:gridSpan\b[^>]*\bw:val=\"(\d+)\"")
 
 
 def check_opc(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as package:
-            total = sum(info.file_size for info in package.infolist())
-    except (zipfile.BadZipFile, OSError) as err:
+            infos = package.infolist()
+            if sum(info.file_size for info in infos) > MAX_OPC_UNPACKED:
+                raise DocumentError("package unpacks to more than 512 MiB")
+            for info in infos:
+                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                    _check_merges(package, info.filename)
+                elif info.filename == "word/document.xml":
+                    _check_spans(package, info.filename)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
         raise DocumentError(f"not an Office Open XML package: {err}") from None
-    if total > MAX_OPC_UNPACKED:
-        raise DocumentError("package unpacks to more than 512 MiB")
+
+
+def _scan(package: zipfile.ZipFile, member: str, pattern: re.Pattern):
+    """Matches of ``pattern`` in a package member, read in chunks (members can be large)."""
+    overlap = b""
+    with package.open(member) as stream:
+        while chunk := stream.read(1 << 20):
+            data = overlap + chunk
+            last_end = 0
+            for match in pattern.finditer(data):
+                last_end = match.end()
+                yield match
+            overlap = data[max(last_end, len(data) - 256):]
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + ch - 64
+    return number
+
+
+def _check_merges(package: zipfile.ZipFile, member: str) -> None:
+    total = 0
+    for match in _scan(package, member, _MERGE_REF):
+        c1, r1, c2, r2 = match.groups()
+        rows = abs(int(r2) - int(r1)) + 1
+        cols = abs(_column_number(c2) - _column_number(c1)) + 1
+        total += rows * cols
+        if total > MAX_MERGED_CELLS:
+            raise DocumentError("merged cell ranges cover more than 100,000 cells")
+
+
+def _check_spans(package: zipfile.ZipFile, member: str) -> None:
+    for match in _scan(package, member, _GRID_SPAN):
+        if int(match.group(1)) > MAX_GRID_SPAN:
+            raise DocumentError(f"a table cell spans {int(match.group(1))} columns")
 
 
 def read_blocks(path: Path) -> list[Block]:
@@ -65,10 +115,14 @@ def _read_docx(path: Path) -> list[Block]:
     check_opc(path)
     try:
         document = docx.Document(str(path))
+        return _docx_blocks(document, DocxParagraph, DocxTable)
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as err:
         raise DocumentError(str(err)) from None
     except Exception as err:  # lxml and python-docx raise many kinds on broken XML
         raise DocumentError(f"{type(err).__name__}: {err}") from None
+
+
+def _docx_blocks(document, DocxParagraph, DocxTable) -> list[Block]:
     blocks: list[Block] = []
     style_names = _style_names(document)
     for element in document.element.body.iterchildren():
@@ -185,6 +239,7 @@ def _walk_docbook(element, blocks: list[Block]) -> None:
 # ---------------------------------------------------------------- sections
 
 _COLON = "：:"
+_CN_HEADING = re.compile(r"^\s*(?:[一二三四五六七八九十]+\s*[、.．]|[(（][一二三四五六七八九十]+[)）]|第[一二三四五六七八九十\d]+[部章节])")
 _HEADING_NUMBER = re.compile(r"^\s*(?:[一二三四五六七八九十]+\s*[、.．]|\d+\s*[、.．]|[(（][一二三四五六七八九十\d]+[)）]|第[一二三四五六七八九十\d]+[部章节])")
 
 
@@ -229,7 +284,7 @@ def find_section(blocks: list[Block], label: str, other_labels: tuple[str, ...] 
 
     for block in blocks:
         if isinstance(block, Table):
-            found = _from_table(block, label, key)
+            found = _from_table(block, label, key, labels)
             if found is not None:
                 return found
 
@@ -243,6 +298,9 @@ def find_section(blocks: list[Block], label: str, other_labels: tuple[str, ...] 
         parts = [inline] if inline else []
         for following in blocks[index + 1:]:
             if isinstance(following, Table):
+                if not parts:
+                    # a heading whose text sits in a (1×1) box below it
+                    parts.extend(cell.strip() for row in following.rows for cell in _unique(row))
                 break
             if _starts_section(following, labels, other_labels):
                 break
@@ -266,17 +324,32 @@ def _starts_section(paragraph: Paragraph, labels: set[str], other_labels: tuple[
     if any(_inline(paragraph.text, other) is not None for other in other_labels):
         return True
     text = clean(paragraph.text)
-    # A short numbered line ('二、视频简介', '3. 题库') is the next heading.
-    return bool(_HEADING_NUMBER.match(text)) and len(text) <= 20
+    # A short line numbered with a Chinese numeral ('二、工作业绩') is the next heading;
+    # '1. 主持革新十二项' or '2008.07 获全国技术能手' are lines of the profile itself.
+    return bool(_CN_HEADING.match(text)) and len(text) <= 20
 
 
-def _from_table(table: Table, label: str, key: str) -> str | None:
+def _unique(row: tuple[str, ...]) -> list[str]:
+    """A row's cells without the repeats of a horizontally merged cell."""
+    return [cell for i, cell in enumerate(row) if i == 0 or cell != row[i - 1]]
+
+
+def _is_label_cell(cell: str, labels: set[str]) -> bool:
+    return _label_key(cell) in labels or any(_is_label_with_hint(cell, k) for k in labels)
+
+
+def _from_table(table: Table, label: str, key: str, labels: set[str]) -> str | None:
     rows = table.rows
     for r, row in enumerate(rows):
         for c, cell in enumerate(row):
             inline = _inline(cell, label)
             if _label_key(cell) == key or _is_label_with_hint(cell, key):
-                rest = [x for x in row[c + 1:] if x.strip() and _label_key(x) != key]
+                rest = []
+                for other in row[c + 1:]:
+                    if _is_label_cell(other, labels):
+                        break  # 导师简介 | text | 视频简介 | text
+                    if other.strip() and other not in rest:
+                        rest.append(other)
                 if rest:
                     return "\n".join(x.strip() for x in rest)
                 # label alone in its row: the text is in the row below

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from parsers.archives import Package, PackageFile
-from parsers.documents import DocumentError, Table, read_blocks
+from parsers.documents import DocumentError, Table, all_text, read_blocks
 from parsers.spreadsheets import Sheet, SheetError, read_sheets
 from parsers.text import clean, squash, strip_numbering
 
@@ -35,6 +35,7 @@ SHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
 SCAN_SUFFIXES = {".pdf", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".ofd"}
 FORM_NAME_WORDS = ("报送", "汇总", "附件5", "盖章", "上报表", "报名表", "推荐表", "推荐汇总")
 CRAFTSMAN_WORDS = ("工匠",)
+PROFILE_LABELS = ("导师简介", "视频简介")
 JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
 
 
@@ -90,6 +91,10 @@ def sheets_of(path: Path) -> list[Sheet]:
 
 # ---------------------------------------------------------------- classification
 
+def is_craftsman_name(name: str) -> bool:
+    return any(word in name for word in CRAFTSMAN_WORDS)
+
+
 def has_form_words(name: str) -> bool:
     key = clean(name).replace(" ", "")
     return any(word in key for word in FORM_NAME_WORDS)
@@ -125,27 +130,31 @@ def classify(file: PackageFile) -> str:
         return OTHER
     if suffix in VIDEO_SUFFIXES:
         return VIDEO
+    # What a file holds decides before its name: "安全课-报送材料.docx" holding the
+    # profiles is a project document, not the report form.
     if suffix in WORD_SUFFIXES:
-        if has_form_words(name):
-            return FORM
         try:
             sheets = _docx_sheets(file.path)
+            text = squash(all_text(blocks_of(file.path)))
         except DocumentError:
-            return DOCUMENT  # the document check reports it as unreadable
+            return FORM if has_form_words(name) else DOCUMENT  # the check reports it unreadable
         if sheets_have_form_table(sheets):
             return FORM
         if looks_like_question_bank(sheets):
             return QUESTION_BANK
-        return DOCUMENT
+        if any(label in text for label in PROFILE_LABELS):
+            return DOCUMENT
+        return FORM if has_form_words(name) else DOCUMENT
     if suffix in SHEET_SUFFIXES:
-        if has_form_words(name):
-            return FORM
         try:
-            if sheets_have_form_table(sheets_of(file.path)):
-                return FORM
+            sheets = sheets_of(file.path)
         except SheetError:
-            pass
-        return QUESTION_BANK
+            return FORM if has_form_words(name) else QUESTION_BANK
+        if sheets_have_form_table(sheets):
+            return FORM
+        if looks_like_question_bank(sheets):
+            return QUESTION_BANK
+        return FORM if has_form_words(name) else QUESTION_BANK
     if suffix in SCAN_SUFFIXES:
         return SCAN
     return OTHER
@@ -183,8 +192,18 @@ def find_projects(materials: list[Material], root_name: str) -> list[Project]:
     def split(folder: str) -> list[Project]:
         children = [c for c in _children(folder, folders) if under(c)]
         direct = [m for m in items if _folder(m.rel) == folder]
-        rich = [c for c in children if len(kinds(c)) >= 2]
-        if len(rich) >= 2:
+        # A 工匠 subfolder (no question bank of its own) beside a project's own
+        # materials holds the optional craftsman profile and videos: it does not
+        # make its parent a container of projects.
+        deciding = children
+        if direct:
+            deciding = [c for c in children
+                        if not (is_craftsman_name(c.rsplit("/", 1)[-1]) and QUESTION_BANK not in kinds(c))]
+        rich = [c for c in deciding if len(kinds(c)) >= 2]
+        complete = [c for c in deciding if kinds(c) >= set(MATERIALS)]
+        # two project-like subfolders, or one complete project beside other material
+        # folders (an incomplete project is still a project of its own)
+        if len(rich) >= 2 or (complete and len(deciding) >= 2):
             projects = [p for child in children for p in split(child)]
             if len({m.kind for m in direct}) >= 2:
                 projects.append(Project(_project_name(folder, root_name), folder, direct))

@@ -63,12 +63,16 @@ def _read_xlsx(path: Path) -> list[Sheet]:
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        check_opc(path)
+        check_opc(path)  # refuses merged ranges openpyxl would expand for hours
         workbook = openpyxl.load_workbook(str(path), data_only=True)
+        return _xlsx_sheets(workbook)
     except (DocumentError, InvalidFileException, KeyError, ValueError, OSError) as err:
         raise SheetError(str(err)) from None
     except Exception as err:  # broken XML inside the package
         raise SheetError(f"{type(err).__name__}: {err}") from None
+
+
+def _xlsx_sheets(workbook) -> list[Sheet]:
     sheets = []
     for worksheet in workbook.worksheets:
         fill = {}
@@ -99,15 +103,22 @@ def _read_xls(path: Path) -> list[Sheet]:
             book = xlrd.open_workbook(str(path), formatting_info=True)
         except NotImplementedError:
             book = xlrd.open_workbook(str(path))
+        return _xls_sheets(book)
     except Exception as err:  # xlrd raises XLRDError, CompDocError, struct errors…
         raise SheetError(f"{type(err).__name__}: {err}") from None
+
+
+def _xls_sheets(book) -> list[Sheet]:
     sheets = []
     for sheet in book.sheets():
         fill = {}
         for row_lo, row_hi, col_lo, col_hi in getattr(sheet, "merged_cells", []):
+            if row_lo >= sheet.nrows or col_lo >= sheet.ncols:
+                continue
             top_left = sheet.cell_value(row_lo, col_lo)
-            for r in range(row_lo, row_hi):
-                for c in range(col_lo, col_hi):
+            # clipped to the cells that exist: a merge over the whole sheet is cheap
+            for r in range(row_lo, min(row_hi, sheet.nrows, MAX_ROWS)):
+                for c in range(col_lo, min(col_hi, sheet.ncols)):
                     fill[(r, c)] = top_left
         rows = []
         for r in range(min(sheet.nrows, MAX_ROWS)):

@@ -9,12 +9,15 @@ import unicodedata
 _AMBIGUOUS_FULL_PUNCT = set("“”‘’…—–·¨〃※§°′″")
 
 
+_JOINERS = set(".-'’_")
+
+
 def _is_cjk(ch: str) -> bool:
     code = ord(ch)
     return (
         0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x3134F
         or 0xF900 <= code <= 0xFAFF or 0x3040 <= code <= 0x30FF or 0xAC00 <= code <= 0xD7AF
-        or 0x3100 <= code <= 0x312F or 0x31A0 <= code <= 0x31BF
+        or 0x3100 <= code <= 0x312F or 0x31A0 <= code <= 0x31BF or code == 0x3007  # 〇
     )
 
 
@@ -36,14 +39,16 @@ def count_zi(text: str) -> int:
     """
     count = 0
     in_run = False
-    for ch in text:
-        if _is_cjk(ch) or _is_full_width_punct(ch):
+    for index, ch in enumerate(text):
+        if _is_cjk(ch) or _is_full_width_punct(ch) or 0x2460 <= ord(ch) <= 0x24FF:  # ① counts alone
             count += 1
             in_run = False
         elif ch.isalnum():
             if not in_run:
                 count += 1
             in_run = True
+        elif in_run and ch in _JOINERS and text[index + 1:index + 2].isalnum() and not _is_cjk(text[index + 1]):
+            continue  # '3.14', 'COVID-19', "don't", 'e-mail' are one word, as in Word
         else:
             in_run = False
     return count

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 import shutil
 import struct
 import subprocess
@@ -430,3 +432,75 @@ def test_info_zip_split_set(tmp_path):
     package, files, findings = unpacked(out, tmp_path / "2")
     assert findings == ["archive.corrupt"] and files == []
     assert "“包.z02”" in package.findings[0].message
+
+
+# ------------------------------------------------------------------ found in review
+
+def test_7z_with_a_zip_appended_is_judged_as_the_7z(tmp_path):
+    # Python's zipfile reads the directory at the end, 7-Zip the signature at the start:
+    # both must see the same archive, so the limits apply to what is really unpacked.
+    source = tmp_path / "src"
+    source.mkdir()
+    for n in range(8):
+        (source / f"f{n}.txt").write_text("x")
+    inner = tmp_path / "real.7z"
+    subprocess.run(["7zz", "a", "-bd", str(inner), str(source)], check=True, capture_output=True)
+    decoy = tmp_path / "decoy.zip"
+    with zipfile.ZipFile(decoy, "w") as bundle:
+        bundle.writestr("readme.txt", b"hello")
+    poly = tmp_path / "poly.zip"
+    poly.write_bytes(inner.read_bytes() + decoy.read_bytes())
+    _, _, findings = unpacked(poly, tmp_path / "1", tight_policy(max_entries=5).archive)
+    assert findings == ["archive.too_large"]  # 9 entries of the 7z, not the decoy's 1
+
+
+def test_renamed_rar_is_unpacked_as_rar(libarchive_fixture, tmp_path):
+    fixture = libarchive_fixture("rar5_compressed.rar")
+    renamed = fixture.rename(fixture.with_name("材料.zip"))
+    _, files, findings = unpacked(renamed, tmp_path)
+    assert files == ["test.bin"] and findings == []
+
+
+def test_self_extractor_style_zip_is_not_unpacked(tmp_path):
+    archive = tmp_path / "setup.zip"
+    with zipfile.ZipFile(tmp_path / "plain.zip", "w") as bundle:
+        bundle.writestr("a.txt", b"a")
+    archive.write_bytes(b"MZ" + os.urandom(5000) + (tmp_path / "plain.zip").read_bytes())
+    _, files, findings = unpacked(archive, tmp_path)
+    assert findings == ["archive.corrupt"] and files == []
+
+
+def test_tar_gz_bomb_is_refused_by_the_whole_archive_ratio(tmp_path):
+    # tar has no per-entry packed size; the archive's own size is the yardstick
+    archive = tmp_path / "z.tar.gz"
+    with tarfile.open(archive, "w:gz") as bundle:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 200 << 20
+        bundle.addfile(info, io.BytesIO(bytes(info.size)))
+    assert archive.stat().st_size < 1 << 20
+    _, files, findings = unpacked(archive, tmp_path)
+    assert findings == ["archive.too_large"] and files == []
+
+
+def test_tar_listing_has_a_timeout(tmp_path):
+    from parsers.archives import ListingFailed, _list_tar
+
+    archive = tmp_path / "z.tar.gz"
+    with tarfile.open(archive, "w:gz") as bundle:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 300 << 20
+        bundle.addfile(info, io.BytesIO(bytes(info.size)))
+    with pytest.raises(ListingFailed):
+        _list_tar(archive, timeout=0.05)
+    assert _list_tar(archive)[0].size == 300 << 20
+
+
+def test_undecodable_tar_names_never_reach_the_report_as_surrogates(tmp_path):
+    archive = tmp_path / "bad.tar"
+    with tarfile.open(archive, "w", encoding="utf-8", errors="surrogateescape") as bundle:
+        info = tarfile.TarInfo(os.fsdecode(b"../\xff\xfe.txt"))
+        info.size = 1
+        bundle.addfile(info, io.BytesIO(b"x"))
+    package, _, findings = unpacked(archive, tmp_path)
+    assert findings == ["archive.unsafe_path"]
+    package.findings[0].message.encode("utf-8")  # no lone surrogates

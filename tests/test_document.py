@@ -106,3 +106,78 @@ def test_not_a_word_file_is_unreadable(tmp_path):
     fake.write_bytes(b"this is not a zip")
     findings = check_document(fake, "d.docx", "p", RULES)
     assert [f.code for f in findings] == ["document.unreadable"]
+
+
+# ------------------------------------------------------------------ found in review
+
+def test_numbered_and_dated_lines_belong_to_the_profile(tmp_path):
+    document = docx.Document()
+    document.add_heading("导师简介", level=2)
+    document.add_paragraph("张三，高级技师。")
+    document.add_paragraph("1. 主持技术革新十二项")
+    document.add_paragraph("2008.07 获全国技术能手")
+    document.add_heading("视频简介", level=2)
+    document.add_paragraph("本视频演示对刀。")
+    path = tmp_path / "d.docx"
+    document.save(path)
+    mentor = find_section(read_blocks(path), "导师简介", ("视频简介",))
+    assert mentor == "张三，高级技师。\n1. 主持技术革新十二项\n2008.07 获全国技术能手"
+
+
+def test_labels_in_a_header_row_with_texts_below(tmp_path):
+    document = docx.Document()
+    table = document.add_table(rows=2, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "导师简介", "视频简介"
+    table.rows[1].cells[0].text, table.rows[1].cells[1].text = intro_text(250), "本视频演示对刀。"
+    path = tmp_path / "d.docx"
+    document.save(path)
+    assert doc_codes(path) == ["document.mentor_intro_too_long"]
+
+
+def test_two_labels_in_one_row(tmp_path):
+    document = docx.Document()
+    cells = document.add_table(rows=1, cols=4).rows[0].cells
+    for cell, text in zip(cells, ["导师简介", "张三，高级技师。", "视频简介", "本视频演示对刀。"]):
+        cell.text = text
+    path = tmp_path / "d.docx"
+    document.save(path)
+    blocks = read_blocks(path)
+    assert find_section(blocks, "导师简介", ("视频简介",)) == "张三，高级技师。"
+    assert find_section(blocks, "视频简介", ("导师简介",)) == "本视频演示对刀。"
+
+
+def test_heading_with_its_text_in_a_box(tmp_path):
+    document = docx.Document()
+    document.add_heading("导师简介", level=2)
+    document.add_table(rows=1, cols=1).rows[0].cells[0].text = "张三，高级技师。"
+    document.add_heading("视频简介", level=2)
+    document.add_table(rows=1, cols=1).rows[0].cells[0].text = "本视频演示对刀。"
+    path = tmp_path / "d.docx"
+    document.save(path)
+    assert find_section(read_blocks(path), "导师简介", ("视频简介",)) == "张三，高级技师。"
+    assert doc_codes(path) == []
+
+
+def _rewrite_member(path, member, edit):
+    import zipfile
+
+    with zipfile.ZipFile(path) as source:
+        items = {name: source.read(name) for name in source.namelist()}
+    items[member] = edit(items[member].decode("utf-8")).encode("utf-8")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in items.items():
+            target.writestr(name, data)
+
+
+def test_huge_grid_span_is_refused_quickly(tmp_path):
+    path = make_document(tmp_path / "d.docx", layout="table")
+    _rewrite_member(path, "word/document.xml",
+                    lambda xml: xml.replace("<w:tcPr>", '<w:tcPr><w:gridSpan w:val="20000000"/>', 1))
+    assert doc_codes(path) == ["document.unreadable"]
+
+
+def test_broken_vertical_merge_is_unreadable_not_a_crash(tmp_path):
+    path = make_document(tmp_path / "d.docx", layout="table")
+    _rewrite_member(path, "word/document.xml",
+                    lambda xml: xml.replace("<w:tcPr>", '<w:tcPr><w:vMerge/>', 1))
+    assert doc_codes(path) == ["document.unreadable"]

@@ -96,3 +96,19 @@ def test_legacy_doc_form(tmp_path):
     report = judge(root)
     assert report["unit"] == "湖南省总工会"
     assert codes(report) == ["form.course_not_in_package"]
+
+
+def test_note_rows_under_the_course_table_are_not_courses(tmp_path):
+    root = package(tmp_path, ["课程甲"], [], form=False)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["上报单位", "四川省总工会"])
+    sheet.append(["序号", "课程名称", "提交单位", "完成人", "联系电话"])
+    sheet.append([1, "课程甲", "成都市总工会", "赵六", "13900000000"])
+    sheet.append(["注：课程名称须与视频文件名一致。"])
+    sheet.merge_cells("A4:E4")
+    sheet.append(["", "备注：以上材料均已审核", "", "", ""])
+    workbook.save(root / "汇总表.xlsx")
+    report = judge(root)
+    assert [p["name"] for p in report["projects"]] == ["课程甲"]
+    assert report["verdict"] == "accepted", report["findings"]

@@ -97,3 +97,52 @@ def test_stray_single_file_beside_projects_is_not_a_project(tmp_path):
     make_scan(root / "报送表.pdf")
     report = judge(root)
     assert names(report) == ["课程乙", "课程甲"] and report["verdict"] == "accepted"
+
+
+def test_incomplete_project_beside_a_complete_one_is_its_own_project(tmp_path):
+    root = tmp_path / "pkg"
+    make_form(root / "报送表.docx", courses=["安全课", "对刀法"])
+    make_scan(root / "报送表.pdf")
+    make_project(root / "安全课", "安全课")
+    make_video(root / "对刀法" / "对刀法.mp4", 1280, 720)
+    report = judge(root)
+    assert report["verdict"] == "partial"
+    assert {p["name"]: p["verdict"] for p in report["projects"]} == {"安全课": "accepted", "对刀法": "rejected"}
+    assert sorted((f["code"], f["project"]) for f in report["findings"]) == [
+        ("document.missing", "对刀法"), ("question_bank.missing", "对刀法"), ("video.resolution", "对刀法")]
+
+
+def test_project_document_named_like_a_form_is_a_document(tmp_path):
+    root = tmp_path / "pkg"
+    make_form(root / "附件5-报送表.docx", courses=["安全课"])
+    make_scan(root / "附件5-报送表.pdf")
+    make_video(root / "安全课" / "安全课.mp4")
+    make_question_bank(root / "安全课" / "题库.xlsx")
+    make_document(root / "安全课" / "安全课-报送材料.docx")
+    report = judge(root)
+    assert report["verdict"] == "accepted", report["findings"]
+
+
+def test_craftsman_subfolder_belongs_to_its_project(tmp_path):
+    root = tmp_path / "pkg"
+    make_form(root / "报送表.docx", courses=["工匠精神传承课"])
+    make_scan(root / "报送表.pdf")
+    make_project(root / "工匠精神传承课", "课程")
+    make_video(root / "工匠精神传承课" / "工匠" / "工匠风采.mp4", 1280, 720)
+    make_document(root / "工匠精神传承课" / "工匠" / "工匠简介.docx", mentor=False, video=False)
+    report = judge(root)
+    assert [p["name"] for p in report["projects"]] == ["工匠精神传承课"]
+    assert report["verdict"] == "accepted", report["findings"]
+    assert report["projects"][0]["files"]["video"] == "工匠精神传承课/课程.mp4"
+
+
+def test_course_named_like_craftsman_beside_other_projects_is_kept(tmp_path):
+    root = tmp_path / "pkg"
+    make_form(root / "报送表.docx", courses=["安全课", "工匠精神传承课"])
+    make_scan(root / "报送表.pdf")
+    make_project(root / "01-安全课", "安全课")
+    make_video(root / "02-工匠精神传承课" / "课.mp4")
+    make_document(root / "02-工匠精神传承课" / "说明.docx")
+    report = judge(root)
+    assert {p["name"]: p["verdict"] for p in report["projects"]} == {"安全课": "accepted", "工匠精神传承课": "rejected"}
+    assert [(f["code"], f["project"]) for f in report["findings"]] == [("question_bank.missing", "工匠精神传承课")]

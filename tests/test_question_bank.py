@@ -155,3 +155,20 @@ def test_not_a_spreadsheet(tmp_path):
     path = tmp_path / "q.xlsx"
     path.write_bytes(b"garbage")
     assert bank_codes(path) == ["question_bank.unreadable"]
+
+
+def test_merged_range_over_the_whole_sheet_is_refused_quickly(tmp_path):
+    import zipfile
+
+    path = make_question_bank(tmp_path / "q.xlsx")
+    with zipfile.ZipFile(path) as source:
+        items = {name: source.read(name) for name in source.namelist()}
+    sheet = items["xl/worksheets/sheet1.xml"].decode()
+    items["xl/worksheets/sheet1.xml"] = sheet.replace(
+        '<mergeCell ref="A1:L1"/>', '<mergeCell ref="A1:XFD1048576"/>').encode()
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in items.items():
+            target.writestr(name, data)
+    findings = bank_findings(path)
+    assert [f.code for f in findings] == ["question_bank.unreadable"]
+    assert "merged" in findings[0].message

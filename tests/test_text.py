@@ -32,3 +32,10 @@ def test_squash_ignores_space_width_and_punctuation():
     assert squash("《数控 机床》快速对刀法（一）") == squash("数控机床快速对刀法(一)")
     assert squash("ＡＢＣ课程") == squash("abc课程")
     assert squash("数控机床") != squash("数控车床")
+
+
+def test_joined_latin_words_count_once_and_ling_is_cjk():
+    assert count_zi("3.14") == 1 and count_zi("COVID-19") == 1 and count_zi("e-mail") == 1
+    assert count_zi("二〇〇八年") == 5
+    assert count_zi("v1.0版") == 2  # 'v1.0' then 版
+    assert count_zi("end. Next") == 2  # a full stop before a space ends the word

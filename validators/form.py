@@ -47,6 +47,17 @@ def _unit_from_rows(rows) -> str | None:
     return None
 
 
+_NOTE_PREFIXES = ("注", "备注", "说明", "填表说明", "填报说明", "附注")
+
+
+def _is_note_row(cells, value: str) -> bool:
+    """A footnote under the table: '注：…', or one text merged across the whole row."""
+    if value.startswith(_NOTE_PREFIXES):
+        return True
+    filled = [clean(c) for c in cells if clean(c)]
+    return len(filled) >= 3 and len(set(filled)) == 1
+
+
 def _courses_from_rows(rows) -> list[str]:
     courses: list[str] = []
     column = None
@@ -59,7 +70,7 @@ def _courses_from_rows(rows) -> list[str]:
         if column >= len(cells):
             continue
         value = clean(cells[column])
-        if _row_is_form_header(cells):
+        if _row_is_form_header(cells) or _is_note_row(cells, value):
             continue
         if value and squash(value) not in _SKIP_COURSES and value not in courses:
             courses.append(value)
