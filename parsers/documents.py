@@ -124,7 +124,7 @@ def _read_docx(path: Path) -> list[Block]:
 
 def _docx_blocks(document, DocxParagraph, DocxTable) -> list[Block]:
     blocks: list[Block] = []
-    style_names = _style_names(document)
+    style_names = _StyleNames(document)
     for element in document.element.body.iterchildren():
         tag = element.tag.rsplit("}", 1)[-1]
         if tag == "p":
@@ -138,26 +138,37 @@ def _docx_blocks(document, DocxParagraph, DocxTable) -> list[Block]:
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
-def _style_names(document) -> dict[str, str]:
-    """styleId -> lower-case style name, read straight from styles.xml.
+class _StyleNames:
+    """styleId -> lower-case style name, looked up lazily in styles.xml.
 
     Chinese Word names its heading styles by number ids ("1", "2"); the name
     ("heading 1") is what tells. python-docx's per-paragraph style lookup is the
-    slowest part of reading a document, hence one pass here.
+    slowest part of reading a document; a document uses a handful of styles, so
+    only those are looked up, once each.
     """
-    try:
-        root = document.part.styles.element
-    except (KeyError, NotImplementedError):
-        return {}
-    names = {}
-    for style in root.iter(f"{_W}style"):
-        name = style.find(f"{_W}name")
-        if name is not None:
-            names[style.get(f"{_W}styleId")] = (name.get(f"{_W}val") or "").lower()
-    return names
+
+    def __init__(self, document):
+        try:
+            self.root = document.part.styles.element
+        except (KeyError, NotImplementedError):
+            self.root = None
+        self.names: dict[str, str] = {}
+
+    def get(self, style_id: str | None, default: str = "") -> str:
+        if style_id is None or self.root is None:
+            return default
+        if style_id not in self.names:
+            name = ""
+            for style in self.root.iterchildren(f"{_W}style"):
+                if style.get(f"{_W}styleId") == style_id:
+                    element = style.find(f"{_W}name")
+                    name = (element.get(f"{_W}val") or "").lower() if element is not None else ""
+                    break
+            self.names[style_id] = name
+        return self.names[style_id]
 
 
-def _is_heading(p_element, style_names: dict[str, str]) -> bool:
+def _is_heading(p_element, style_names: _StyleNames) -> bool:
     properties = p_element.find(f"{_W}pPr")
     if properties is None:
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -62,6 +63,7 @@ def clean(text: str) -> str:
     return unicodedata.normalize("NFKC", text or "").translate(_INVISIBLE).strip()
 
 
+@functools.lru_cache(maxsize=8192)
 def squash(text: str) -> str:
     """A key for loose comparison: NFKC, lower case, no white space or punctuation."""
     return "".join(

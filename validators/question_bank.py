@@ -7,6 +7,7 @@ every row is checked and every bad row is named by its row number.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ TRUE_FALSE = {"对", "错", "正确", "错误", "√", "×", "✓", "✗", "✔"
 DIFFICULTIES = {"初级", "中级", "高级"}
 
 
+@functools.lru_cache(maxsize=4096)
 def header_key(text: str) -> str | None:
     """Which template column a header cell names, or None."""
     value = clean(text).upper()
