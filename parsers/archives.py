@@ -23,7 +23,6 @@ import stat
 import struct
 import subprocess
 import sys
-import tarfile
 import time
 import zipfile
 import zlib

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from parsers.archives import Package, PackageFile
+from parsers.archives import PackageFile
 from parsers.documents import DocumentError, Table, all_text, read_blocks
 from parsers.spreadsheets import Sheet, SheetError, read_sheets
 from parsers.text import clean, squash, strip_numbering

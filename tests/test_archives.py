@@ -18,7 +18,7 @@ from intake.policy import load_policy
 from parsers.archives import (
     archive_format, disk_usage, group_archives, run_extraction, split_volume, unpack,
 )
-from tests.conftest import LIBARCHIVE, tight_policy
+from tests.conftest import tight_policy
 
 LIMITS = load_policy().archive
 
@@ -470,13 +470,17 @@ def test_self_extractor_style_zip_is_not_unpacked(tmp_path):
     assert findings == ["archive.corrupt"] and files == []
 
 
+def zeros_tar_gz(path: Path, size: int) -> Path:
+    with tarfile.open(path, "w:gz") as bundle:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = size
+        bundle.addfile(info, io.BytesIO(bytes(size)))
+    return path
+
+
 def test_tar_gz_bomb_is_refused_by_the_whole_archive_ratio(tmp_path):
     # tar has no per-entry packed size; the archive's own size is the yardstick
-    archive = tmp_path / "z.tar.gz"
-    with tarfile.open(archive, "w:gz") as bundle:
-        info = tarfile.TarInfo("zeros.bin")
-        info.size = 200 << 20
-        bundle.addfile(info, io.BytesIO(bytes(info.size)))
+    archive = zeros_tar_gz(tmp_path / "z.tar.gz", 200 << 20)
     assert archive.stat().st_size < 1 << 20
     _, files, findings = unpacked(archive, tmp_path)
     assert findings == ["archive.too_large"] and files == []
@@ -485,11 +489,7 @@ def test_tar_gz_bomb_is_refused_by_the_whole_archive_ratio(tmp_path):
 def test_tar_listing_has_a_timeout(tmp_path):
     from parsers.archives import ListingFailed, _list_tar
 
-    archive = tmp_path / "z.tar.gz"
-    with tarfile.open(archive, "w:gz") as bundle:
-        info = tarfile.TarInfo("zeros.bin")
-        info.size = 300 << 20
-        bundle.addfile(info, io.BytesIO(bytes(info.size)))
+    archive = zeros_tar_gz(tmp_path / "z.tar.gz", 300 << 20)
     with pytest.raises(ListingFailed):
         _list_tar(archive, timeout=0.05)
     assert _list_tar(archive)[0].size == 300 << 20

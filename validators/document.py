@@ -13,7 +13,6 @@ from parsers.text import count_zi
 MENTOR, VIDEO = "导师简介", "视频简介"
 LABELS = (MENTOR, VIDEO, "工匠简介", "课程简介", "项目简介", "作品简介")
 
-DOCUMENT_SUFFIXES = {".docx", ".doc", ".docm", ".wps"}
 
 
 def sections(path: Path) -> dict[str, str | None]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from intake.findings import Finding
 from parsers.documents import DocumentError, Paragraph, Table
 from parsers.layout import (
     Material, Project, _row_is_form_header, blocks_of, has_form_words, sheets_of,
 )
-from parsers.spreadsheets import Sheet, SheetError
+from parsers.spreadsheets import SheetError
 from parsers.text import clean, squash, strip_numbering
 
 _UNIT_LABEL = re.compile(r"上报单位\s*(?:[(（]\s*盖章\s*[)）])?\s*[:：]\s*(.*)")

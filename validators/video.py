@@ -7,12 +7,6 @@ from pathlib import Path
 from intake.findings import Finding
 from intake.policy import VideoRules
 
-VIDEO_SUFFIXES = {
-    ".mp4", ".m4v", ".mov", ".avi", ".wmv", ".mkv", ".flv", ".mpg", ".mpeg", ".3gp",
-    ".webm", ".ts", ".mts", ".m2ts", ".rmvb", ".rm", ".vob", ".f4v",
-}
-
-
 def media_info(path: Path):
     from pymediainfo import MediaInfo
 
