@@ -7,6 +7,7 @@ from pathlib import Path
 from intake.findings import Finding
 from intake.policy import VideoRules
 
+
 def media_info(path: Path):
     from pymediainfo import MediaInfo
 
