@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 def _check(args) -> int:
     import os
 
-    from intake.core import ACCEPTED, check_package
+    from intake.core import ACCEPTED, check_message, check_package
     from intake.policy import load_config_file, load_policy, parse_instant
     from intake.report import render_text
 
@@ -82,9 +82,11 @@ def _check(args) -> int:
     path: Path = args.path
     if not path.exists():
         raise ConfigError(f"check: no such file or folder: {path}")
-    if path.suffix.lower() == ".eml":
-        raise ConfigError("check: .eml messages are not supported yet (see the email issue)")
-    report = check_package(path, policy, received_at)
+    if path.suffix.lower() == ".eml" and path.is_file():
+        report = check_message(path.read_bytes(), policy, received_at)
+        report.source = str(path)
+    else:
+        report = check_package(path, policy, received_at)
     if args.json:
         json.dump(report.to_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

@@ -50,6 +50,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     message: dict | None = None
     source: str | None = None
+    ignored_reason: str | None = None  # why an ignored message is not a submission
 
     def to_json(self) -> dict:
         data = {
@@ -83,6 +84,81 @@ def check_package(path: Path, policy: Policy, received_at: datetime | None = Non
     report = judge(package, policy, received_at)
     report.source = str(path)
     return report
+
+
+FETCHABLE = ("baidu", "netease", "qq")  # hosts a later issue fetches from
+PROVIDER_NAMES = {"baidu": "百度网盘", "netease": "网易邮箱超大附件", "qq": "QQ邮箱超大附件"}
+
+
+def check_message(raw: bytes, policy: Policy, received_at: datetime | None = None,
+                  workdir: Path | None = None) -> Report:
+    """Judge one email: what it carries (attachments, links) is its package.
+
+    received_at: the mailbox's time if known (``--received-at``, INTERNALDATE), else
+    the newest Received: header, else Date:.
+    """
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="intake-") as tmp:
+            return check_message(raw, policy, received_at, Path(tmp))
+    from parsers.links import find_links
+    from parsers.messages import parse_message
+
+    workdir = Path(workdir)
+    parsed = parse_message(raw, workdir / "attachments")
+    links = [] if parsed.ignored_reason else find_links(parsed.texts, parsed.htmls)
+    moment = received_at or parsed.received or parsed.date
+    message = {
+        "from": parsed.from_address,
+        "subject": parsed.subject,
+        "auto_submitted": parsed.auto_submitted,
+        "attachments": parsed.shown,
+        "links": [link.to_json() for link in links],
+    }
+    if parsed.ignored_reason:
+        report = Report(IGNORED, policy.name, moment, None, ignored_reason=parsed.ignored_reason)
+    elif any(link.provider in FETCHABLE for link in links):
+        report = _links_not_fetched(links, policy, moment)
+    elif not parsed.attachments:
+        report = decide(policy, moment, None, [], _nothing_attached(links, policy, moment))
+    else:
+        package = unpack(workdir / "attachments", workdir / "unpacked", policy.archive)
+        package.root_name = parsed.subject or "附件"
+        report = judge(package, policy, moment)
+    report.message = message
+    return report
+
+
+def _links_not_fetched(links, policy: Policy, moment: datetime | None) -> Report:
+    """Links we cannot fetch yet: staff must look; nothing else is judged."""
+    findings = [_late(moment, policy)] if moment is not None and is_late(moment, policy) else []
+    for link in links:
+        if link.provider in FETCHABLE:
+            findings.append(Finding(
+                "link.fetch_failed",
+                f"邮件中的{PROVIDER_NAMES[link.provider]}链接 {link.url} 暂未能自动下载"
+                f"（系统尚未接入该下载方式），已转工作人员人工核对，您无需重新发送。",
+                None, None,
+            ))
+    verdict = REJECTED if findings and findings[0].code == "deadline.late" else NEEDS_REVIEW
+    return Report(verdict, policy.name, moment, None, [], findings)
+
+
+def _nothing_attached(links, policy: Policy, moment: datetime | None) -> list[Finding]:
+    findings = [_late(moment, policy)] if moment is not None and is_late(moment, policy) else []
+    if links:
+        hosts = "、".join(dict.fromkeys(link.url.split("/")[2] for link in links))
+        findings.append(Finding(
+            "link.unsupported",
+            f"邮件中只有以下网盘的链接：{hosts}，系统无法从这些网盘下载。"
+            "请改用百度网盘链接（附提取码），或将材料直接作为附件发送。",
+        ))
+    else:
+        findings.append(Finding(
+            "package.empty",
+            "邮件中没有附件，也没有百度网盘链接。请将报送表和各项目的视频、文档、题库打包作为附件发送，"
+            "或发送百度网盘分享链接及提取码。",
+        ))
+    return findings
 
 
 def judge(package: Package, policy: Policy, received_at: datetime | None) -> Report:

@@ -12,6 +12,7 @@ VERDICT_NAMES = {
     "needs_review": "需人工复核", "ignored": "不予处理（非报送邮件）",
 }
 SEVERITY_NAMES = {"error": "错误", "warning": "提醒", "info": "说明"}
+LINK_NAMES = {"baidu": "百度网盘", "netease": "网易邮箱超大附件", "qq": "QQ邮箱超大附件"}
 KIND_NAMES = {"video": "视频", "document": "文档", "question_bank": "题库"}
 
 
@@ -25,6 +26,17 @@ def render_text(report: Report, policy_title: str = "") -> str:
     else:
         moment = report.received_at.astimezone(ZoneInfo("Asia/Shanghai"))
         lines.append(f"接收时间：{moment:%Y-%m-%d %H:%M:%S}（北京时间）")
+    if report.message is not None:
+        message = report.message
+        lines.append(f"发件人：{message['from'] or '未知'}")
+        lines.append(f"主题：{message['subject'] or '（无主题）'}")
+        if message["attachments"]:
+            lines.append("附件：" + "；".join(message["attachments"]))
+        for link in message["links"]:
+            code = f"，提取码 {link['code']}" if link["code"] else ""
+            lines.append(f"链接：{link['url']}（{LINK_NAMES.get(link['provider'], '其他网盘')}{code}）")
+    if report.ignored_reason:
+        lines.append(f"原因：不是报送邮件（自动回复、退信、已读回执或邮件列表），不予处理。依据：{report.ignored_reason}")
     lines.append(f"上报单位：{report.unit or '未能识别'}")
     passed = sum(1 for p in report.projects if p.verdict == "accepted")
     lines.append(f"项目：共 {len(report.projects)} 个，通过 {passed} 个，未通过 {len(report.projects) - passed} 个")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import zipfile
 
@@ -129,3 +130,120 @@ def test_gbk_named_package_reports_chinese_paths(tmp_path):
     report = judge(gbk_zip(tmp_path / "包.zip", contents))
     assert report["verdict"] == "accepted", report["findings"]
     assert report["projects"][0]["files"]["video"] == "pkg/课程甲/材料.mp4"
+
+
+# ------------------------------------------------------------------ email messages
+
+def message_with(tmp_path, files: dict[str, bytes] | None = None, body: str = "请查收", headers=None, html=None) -> bytes:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"] = "湖北省总工会 <hbzgh@126.com>"
+    message["To"] = "collect@163.com"
+    message["Subject"] = "湖北省总工会五小成果路演项目报送"
+    message["Date"] = "Tue, 30 Jul 2024 10:00:00 +0800"
+    message["Received"] = "from smtp.126.com by mx.163.com; Tue, 30 Jul 2024 02:00:05 +0000"
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    if html:
+        message.add_alternative(html, subtype="html")
+    for name, data in (files or {}).items():
+        message.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    return message.as_bytes()
+
+
+def judge_mail(raw: bytes, received_at=None):
+    from intake.core import check_message
+    from intake.policy import load_policy, parse_instant
+
+    moment = parse_instant(received_at, "received_at") if received_at else None
+    return check_message(raw, load_policy(), moment).to_json()
+
+
+def zipped(root, tmp_path) -> bytes:
+    archive = tmp_path / "包.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for file in sorted(root.rglob("*")):
+            bundle.write(file, file.relative_to(root).as_posix())
+    return archive.read_bytes()
+
+
+def test_mail_with_a_zip_is_judged_with_its_received_time(tmp_path):
+    raw = message_with(tmp_path, {"湖北省总工会报送材料.zip": zipped(complete(tmp_path), tmp_path)})
+    report = judge_mail(raw)
+    assert report["verdict"] == "accepted", report["findings"]
+    assert list(report) == ["verdict", "policy", "received_at", "message", "unit", "projects", "findings"]
+    assert report["received_at"] == "2024-07-30T10:00:05+08:00"  # the Received: header, not Date:
+    assert report["message"] == {
+        "from": "hbzgh@126.com", "subject": "湖北省总工会五小成果路演项目报送", "auto_submitted": False,
+        "attachments": ["湖北省总工会报送材料.zip"], "links": []}
+    assert report["unit"] == "湖北省总工会"
+
+
+def test_received_header_decides_lateness_not_date(tmp_path):
+    raw = message_with(tmp_path, {"包.zip": zipped(complete(tmp_path), tmp_path)})
+    late = raw.replace(b"Tue, 30 Jul 2024 02:00:05 +0000", b"Wed, 31 Jul 2024 16:30:00 +0000")
+    report = judge_mail(late)  # Date: still says 30 July
+    assert report["verdict"] == "rejected" and codes(report) == ["deadline.late"]
+
+
+def test_received_at_option_wins(tmp_path):
+    raw = message_with(tmp_path, {"包.zip": zipped(complete(tmp_path), tmp_path)})
+    report = judge_mail(raw, received_at="2024-08-01T09:00:00+08:00")
+    assert codes(report) == ["deadline.late"]
+
+
+def test_bare_materials_attached_directly_form_a_project(tmp_path):
+    root = complete(tmp_path)
+    files = {path.name: path.read_bytes() for path in root.rglob("*") if path.is_file()}
+    report = judge_mail(message_with(tmp_path, files))
+    assert report["verdict"] == "accepted", report["findings"]
+    assert [p["name"] for p in report["projects"]] == ["课程甲"]
+
+
+def test_split_set_sent_as_several_attachments_is_reassembled(tmp_path):
+    root = complete(tmp_path)
+    (root / "课程甲" / "padding.bin").write_bytes(os.urandom(300_000))
+    out = tmp_path / "vols"
+    out.mkdir()
+    subprocess.run(["7zz", "a", "-bd", "-v100k", str(out / "材料.7z"), str(root)], check=True, capture_output=True)
+    files = {path.name: path.read_bytes() for path in sorted(out.iterdir())}
+    assert len(files) >= 3
+    report = judge_mail(message_with(tmp_path, files))
+    assert report["verdict"] == "accepted", report["findings"]
+    del files["材料.7z.002"]
+    report = judge_mail(message_with(tmp_path, files))
+    assert codes(report) == ["archive.corrupt"] and "材料.7z.002" in report["findings"][0]["message"]
+
+
+def test_no_attachment_and_no_link_is_empty(tmp_path):
+    report = judge_mail(message_with(tmp_path))
+    assert report["verdict"] == "rejected" and codes(report) == ["package.empty"]
+
+
+def test_only_other_hosts_is_unsupported(tmp_path):
+    report = judge_mail(message_with(tmp_path, body="材料在阿里云盘 https://www.alipan.com/s/AbCdEf 提取码 1234"))
+    assert report["verdict"] == "rejected" and codes(report) == ["link.unsupported"]
+    assert report["message"]["links"] == [{"provider": "other", "url": "https://www.alipan.com/s/AbCdEf", "code": None}]
+
+
+def test_baidu_link_needs_review_and_nothing_else_is_judged(tmp_path):
+    body = "链接: https://pan.baidu.com/s/1AbCdEfG 提取码: x7k2 复制这段内容后打开百度网盘手机App，操作更方便哦"
+    report = judge_mail(message_with(tmp_path, body=body))
+    assert report["verdict"] == "needs_review"
+    assert codes(report) == ["link.fetch_failed"]  # no form.missing, no package.empty
+    assert report["message"]["links"] == [{"provider": "baidu", "url": "https://pan.baidu.com/s/1AbCdEfG", "code": "x7k2"}]
+
+
+def test_late_message_with_a_link_is_rejected(tmp_path):
+    body = "https://pan.baidu.com/s/1AbCdEfG?pwd=x7k2"
+    report = judge_mail(message_with(tmp_path, body=body), received_at="2024-08-02T08:00:00+08:00")
+    assert report["verdict"] == "rejected" and codes(report) == ["deadline.late", "link.fetch_failed"]
+
+
+def test_auto_reply_is_ignored_and_not_judged(tmp_path):
+    raw = message_with(tmp_path, headers={"Auto-Submitted": "auto-replied"}, body="我休假了")
+    report = judge_mail(raw)
+    assert report["verdict"] == "ignored" and report["findings"] == [] and report["projects"] == []
+    assert report["message"]["auto_submitted"] is True

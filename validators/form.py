@@ -172,6 +172,13 @@ def match_courses(projects: list[Project], courses: list[str]) -> dict[int, str]
         by_file = [i for i, p in enumerate(projects) if free(i) and any(key in s or (s and s in key) for s in _stems(p))]
         if len(by_file) == 1:
             matched[by_file[0]] = course
+    # A project at the package root has no folder name of its own (materials attached
+    # straight to the mail): the form's one remaining course is its name.
+    unmatched_courses = [c for c in courses if c not in matched.values() and squash(c)]
+    unmatched_projects = [i for i in range(len(projects)) if free(i)]
+    if (len(unmatched_courses) == 1 and len(unmatched_projects) == 1
+            and projects[unmatched_projects[0]].folder == ""):
+        matched[unmatched_projects[0]] = unmatched_courses[0]
     return matched
 
 

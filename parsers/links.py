@@ -1,0 +1,195 @@
+"""File-host links in a message body, each with the extraction code that belongs to it.
+
+Text is normalised first (NFKC, zero-width characters and NBSP removed) and read
+twice: as written and URL-decoded (links inside redirect wrappers). HTML is read
+through BeautifulSoup, both its hrefs and its visible text.
+
+Baidu: ``/s/1…`` and ``/share/init?surl=…`` (reported as ``/s/1…``), ``?pwd=`` codes,
+and codes written after 提取码/密码/访问码/pwd in any punctuation, brackets or on the
+next line, each bound to the link it follows. 163/126 and QQ large attachments, with
+the size and expiry printed beside 163's. Every other file host is ``other``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+_URL = re.compile(r"https?://[^\s<>\"'（）()【】\[\]{}，。；、“”‘’|]+", re.I)
+_BARE_BAIDU = re.compile(r"(?<![\w/.])(?:pan|yun)\.baidu\.com/[^\s<>\"'（）()【】，。；、“”]+", re.I)
+_CODE = re.compile(
+    r"(?:提取码|提取密码|密码|访问码|验证码|提取|pwd|code)\s*[:：=]?\s*[\[【(（“\"']?\s*([A-Za-z0-9]{4})(?![A-Za-z0-9])",
+    re.I,
+)
+_SIZE_EXPIRY = re.compile(
+    r"[(（]\s*([\d.]+\s*[KMGT]?i?B?)\s*[,，]\s*(\d{4}年\d{1,2}月\d{1,2}日(?:\s*\d{1,2}:\d{2})?)\s*到期\s*[)）]", re.I)
+
+OTHER_HOSTS = (
+    "aliyundrive.com", "alipan.com", "quark.cn", "123pan.com", "123pan.cn", "123684.com", "123865.com",
+    "123912.com", "lanzou", "lanzoui.com", "lanzoux.com", "lanzouw.com", "ilanzou.com", "1drv.ms",
+    "onedrive.live.com", "sharepoint.com", "cloud.189.cn", "caiyun.139.com", "yun.139.com",
+    "pan.xunlei.com", "weiyun.com", "share.weiyun.com", "drive.google.com", "dropbox.com",
+    "wetransfer.com", "we.tl", "ctfile.com", "jianguoyun.com", "mail.sina.com.cn/filecenter",
+    "pan.wo.cn", "feijipan.com", "cowtransfer.com", "wenshushu.cn", "mega.nz", "box.com",
+    "icloud.com/iclouddrive", "pan.huang1111.cn", "tianyi", "115.com", "115cdn.com",
+)
+
+
+@dataclass
+class Link:
+    provider: str  # baidu | netease | qq | other
+    url: str
+    code: str | None = None
+    size: str | None = None  # 163 large attachments print "(80.96M, 2026年8月17日 0:49 到期)"
+    expires: str | None = None
+
+    def to_json(self) -> dict:
+        return {"provider": self.provider, "url": self.url, "code": self.code}
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text or "")
+    return text.translate(_INVISIBLE).replace("\u00a0", " ")
+
+
+def _canonical(url: str) -> tuple[str, str | None, str | None]:
+    """(provider, URL as reported, code carried in the URL)."""
+    url = url.rstrip(".,;:!?)'\"")
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    host = (parts.hostname or "").lower()
+    query = parse_qs(parts.query)
+    if host.endswith("pan.baidu.com") or host.endswith("yun.baidu.com"):
+        code = (query.get("pwd") or [None])[0]
+        code = code if code and re.fullmatch(r"[A-Za-z0-9]{4}", code) else None
+        match = re.match(r"/s/(1[\w-]+)", parts.path)
+        if match:
+            return "baidu", f"https://{host}/s/{match.group(1)}", code
+        if parts.path.startswith("/share/init") and query.get("surl"):
+            return "baidu", f"https://{host}/s/1{query['surl'][0]}", code
+        return "other", url, None
+    if host in ("mail.163.com", "mail.126.com", "mail.yeah.net") and "large-attachment-download" in parts.path:
+        return "netease", url, None
+    if host == "dashi.163.com" and "cloud-attachment-download" in parts.path:
+        return "netease", url, None
+    if host in ("mail.qq.com", "exmail.qq.com") and "ftnExs_download" in parts.path:
+        return "qq", url, None
+    if host in ("wx.mail.qq.com", "iwx.mail.qq.com") and parts.path.startswith("/ftn/download"):
+        return "qq", url, None
+    target = f"{host}{parts.path}"
+    if any(h in target for h in OTHER_HOSTS):
+        return "other", url, None
+    return "", url, None
+
+
+@dataclass
+class _Hit:
+    start: int
+    end: int
+    link: Link
+
+
+def _hits(text: str) -> list[_Hit]:
+    """File-host URLs in ``text``; every "http(s)://" is a candidate start, so a link
+    wrapped inside another URL (a redirect's ``gourl=``) is found too."""
+    hits: list[_Hit] = []
+    taken: list[tuple[int, int]] = []
+    starts = [m.start() for m in re.finditer(r"https?://", text, re.I)]
+    starts += [m.start() for m in _BARE_BAIDU.finditer(text)]
+    for start in sorted(set(starts)):
+        if any(s <= start < e for s, e in taken):
+            continue
+        match = _URL.match(text, start) or _BARE_BAIDU.match(text, start)
+        if not match:
+            continue
+        provider, url, code = _canonical(match.group(0))
+        if not provider:
+            continue
+        taken.append((match.start(), match.end()))
+        hits.append(_Hit(match.start(), match.end(), Link(provider, url, code)))
+    return hits
+
+
+def _bind_codes(text: str, hits: list[_Hit]) -> None:
+    """Each Baidu link takes the code written after it (before the next link), else
+    a code written just before it (after the previous link) that no link has taken."""
+    used: set[int] = set()  # start offsets of codes bound to a link
+    baidu = [(i, h) for i, h in enumerate(hits) if h.link.provider == "baidu"]
+    for index, hit in baidu:
+        after_end = hits[index + 1].start if index + 1 < len(hits) else len(text)
+        match = _CODE.search(text, hit.end, after_end)
+        if match:
+            used.add(match.start())
+            hit.link.code = hit.link.code or match.group(1)
+    for index, hit in baidu:
+        if hit.link.code is None:
+            before_start = hits[index - 1].end if index else 0
+            codes = [m for m in _CODE.finditer(text, before_start, hit.start) if m.start() not in used]
+            if codes:
+                hit.link.code = codes[-1].group(1)
+                used.add(codes[-1].start())
+    for index, hit in enumerate(hits):
+        if hit.link.provider == "netease":
+            after_end = hits[index + 1].start if index + 1 < len(hits) else len(text)
+            found = _SIZE_EXPIRY.search(text, hit.end, min(after_end, hit.end + 300))
+            if found:
+                hit.link.size, hit.link.expires = found.group(1), found.group(2)
+
+
+def links_in_text(text: str) -> list[Link]:
+    text = normalise(text)
+    found = []
+    for variant in (text, unquote(text)) if "%" in text else (text,):
+        hits = _hits(variant)
+        _bind_codes(variant, hits)
+        found += [h.link for h in hits]
+    return found
+
+
+def html_as_text(html: str) -> str:
+    """Visible text in reading order, each link's href written just before its text,
+    so that codes and sizes printed beside a link are found next to it."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for hidden in soup(["script", "style", "head", "title"]):
+        hidden.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for anchor in soup.find_all("a"):
+        href = anchor.get("href")
+        if href:
+            anchor.insert_before(f" {href} ")
+    for block in soup.find_all(["p", "div", "tr", "li"]):
+        block.append("\n")
+    return soup.get_text(" ")
+
+
+def find_links(texts: list[str], htmls: list[str]) -> list[Link]:
+    """Every distinct file-host link, in order of appearance, codes bound."""
+    found: list[Link] = []
+    for text in texts:
+        found += links_in_text(text)
+    for html in htmls:
+        try:
+            visible = html_as_text(html)
+        except Exception:  # BeautifulSoup copes with almost anything; be sure
+            visible = re.sub(r"<[^>]+>", " ", html)
+        found += links_in_text(visible)
+    return _dedupe(found)
+
+
+def _dedupe(links: list[Link]) -> list[Link]:
+    seen: dict[tuple[str, str], Link] = {}
+    for link in links:
+        key = (link.provider, link.url.lower() if link.provider == "baidu" else link.url)
+        if key in seen:
+            kept = seen[key]
+            kept.code = kept.code or link.code
+            kept.size = kept.size or link.size
+            kept.expires = kept.expires or link.expires
+        else:
+            seen[key] = link
+    return list(seen.values())

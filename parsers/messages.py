@@ -1,0 +1,499 @@
+"""Email messages as a person reads them in their mail client.
+
+mail-parser gives the parsed message; decoding is done here, because mail-parser
+(and the standard library) lose Chinese text in the ways real 163/126/QQ/Foxmail/
+Outlook/Coremail mail needs: gb2312 labels on GBK text, raw 8-bit headers, RFC 2047
+words inside quoted parameters, RFC 2231 continuations, odd transfer encodings.
+
+``parse_message(raw, attachments_dir)`` never raises for bad input: what cannot be
+decoded is decoded with replacement characters, and a part that cannot be read is
+skipped and noted in ``problems``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import email
+import email.message
+import email.utils
+import quopri
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+# Labels that mean "some Chinese GB encoding": decode with the superset GB18030.
+_GB_LABELS = {"gb2312", "gbk", "cp936", "x-gbk", "gb_2312-80", "euc-cn", "x-euc-cn", "csgb2312",
+              "euccn", "chinese", "gb18030", "ms936", "windows-936", "936", "gb2312-80", "eucgb2312_cn"}
+_BIG5_LABELS = {"big5", "big5-hkscs", "big5hkscs", "cp950", "x-x-big5", "csbig5", "windows-950"}
+SIGNATURE_IMAGE_MAX = 100 * 1024  # inline images smaller than this are signatures and logos
+MAX_NESTING = 5  # forwarded messages inside forwarded messages
+
+
+@dataclass
+class Attachment:
+    name: str  # decoded, as the sender's mail client shows it
+    path: Path  # where the decoded bytes were written
+    size: int
+    content_type: str
+
+
+@dataclass
+class ParsedMessage:
+    from_address: str | None = None
+    from_name: str | None = None
+    subject: str = ""
+    message_id: str | None = None
+    date: datetime | None = None
+    received: datetime | None = None  # from the newest (topmost) parsable Received: header
+    auto_submitted: bool = False
+    ignored_reason: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+    shown: list[str] = field(default_factory=list)  # attachment names as a mail client lists them
+    texts: list[str] = field(default_factory=list)  # text/plain bodies, forwarded ones included
+    htmls: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- charsets
+
+def codec_for(label: str | None) -> str | None:
+    """The Python codec to decode a MIME charset label with, or None to guess."""
+    if not label:
+        return None
+    name = label.strip().strip('"').lower().split("*", 1)[0]
+    if name in _GB_LABELS:
+        return "gb18030"
+    if name in _BIG5_LABELS:
+        return "big5hkscs"
+    if name in ("unknown-8bit", "x-unknown", "unknown", "default", "us-ascii", "ascii", "x-user-defined"):
+        return None  # ASCII labels on 8-bit text are common: guess instead
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def decode_bytes(data: bytes, label: str | None = None) -> str:
+    """Bytes as text: the labelled charset, else UTF-8, else GB18030 (never raises)."""
+    codec = codec_for(label)
+    if codec:
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if codec and codec not in ("utf-8", "gb18030"):
+        return data.decode(codec, errors="replace")
+    return data.decode("gb18030", errors="replace")
+
+
+def _raw_bytes(text: str) -> bytes:
+    """The bytes the parser read: it keeps 8-bit header and body bytes as surrogates."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def recover(text: str) -> str:
+    """A header or parameter string with raw 8-bit bytes turned back into text."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    return decode_bytes(_raw_bytes(text))
+
+
+# ---------------------------------------------------------------- RFC 2047
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+
+
+def _b64(data: str) -> bytes:
+    cleaned = re.sub(r"[^A-Za-z0-9+/]", "", data)
+    if len(cleaned) % 4 == 1:
+        cleaned = cleaned[:-1]
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _q(data: str) -> bytes:
+    raw = data.replace("_", " ").encode("latin-1", "replace")
+    return re.sub(rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), raw)
+
+
+def decode_words(text: str) -> str:
+    """Decode RFC 2047 encoded words anywhere in ``text`` (quoted parameters too).
+
+    Adjacent words in the same charset are joined before decoding, so a character
+    split across two words survives; white space between encoded words is dropped.
+    """
+    pieces: list[tuple[str | None, bytes | str]] = []  # (charset, bytes) or (None, literal)
+    position = 0
+    for match in _ENCODED_WORD.finditer(text):
+        literal = text[position:match.start()]
+        if literal and not (literal.isspace() and pieces and pieces[-1][0] is not None):
+            pieces.append((None, literal))
+        charset, kind, payload = match.groups()
+        data = _b64(payload) if kind in "bB" else _q(payload)
+        if pieces and pieces[-1][0] is not None and codec_for(pieces[-1][0]) == codec_for(charset):
+            pieces[-1] = (pieces[-1][0], pieces[-1][1] + data)
+        else:
+            pieces.append((charset, data))
+        position = match.end()
+    pieces.append((None, text[position:]))
+    return "".join(
+        decode_bytes(value, charset) if charset is not None else value
+        for charset, value in pieces
+    )
+
+
+def decode_header(value) -> str:
+    """A header value as text: raw 8-bit bytes recovered, encoded words decoded, unfolded."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = str(value)
+    text = decode_words(recover(value))
+    return re.sub(r"\r?\n[ \t]*", " ", text).strip()
+
+
+def _raw_header(part: email.message.Message, name: str) -> str | None:
+    for key, value in part.raw_items():
+        if key.lower() == name:
+            return value if isinstance(value, str) else str(value)
+    return None
+
+
+def header(part: email.message.Message, name: str) -> str:
+    return decode_header(_raw_header(part, name.lower()))
+
+
+# ---------------------------------------------------------------- parameters and names
+
+def _param(part: email.message.Message, header_name: str, param: str) -> str | None:
+    raw = _raw_header(part, header_name)
+    if raw is None:
+        return None
+    holder = email.message.Message()
+    holder[header_name] = re.sub(r"\r?\n[ \t]*", " ", recover(raw))
+    try:
+        value = holder.get_param(param, header=header_name)
+    except Exception:  # a parameter list the stdlib cannot split
+        return None
+    if value is None:
+        return None
+    if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded latin-1)
+        charset, _, text = value
+        return decode_bytes(text.encode("latin-1", "replace"), charset or None)
+    return decode_words(email.utils.unquote(value))
+
+
+def attachment_name(part: email.message.Message) -> str | None:
+    for header_name, param in (("content-disposition", "filename"), ("content-type", "name")):
+        value = _param(part, header_name, param)
+        if value and value.strip():
+            return value.strip()
+    return None
+
+
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def safe_name(name: str, fallback: str = "附件") -> str:
+    """A file-system-safe version of a decoded name: no separators, no control characters."""
+    name = unicodedata.normalize("NFC", name)
+    name = _UNSAFE_NAME.sub("_", name).strip().lstrip(".")
+    if not name:
+        return fallback
+    encoded = name.encode("utf-8")
+    if len(encoded) > 200:  # keep the extension; file systems allow 255 bytes
+        stem, dot, ext = name.rpartition(".")
+        ext = ext if dot and len(ext) <= 10 else ""
+        budget = 200 - len(ext.encode("utf-8")) - 1
+        stem = (stem or name).encode("utf-8")[:budget].decode("utf-8", "ignore")
+        name = f"{stem}.{ext}" if ext else stem
+    return name
+
+
+# ---------------------------------------------------------------- payloads
+
+def payload_bytes(part: email.message.Message) -> bytes:
+    """The decoded body of a single part, whatever its transfer-encoding is spelled like."""
+    raw = part.get_payload(decode=False)
+    if isinstance(raw, list):
+        return b""
+    data = _raw_bytes(raw if isinstance(raw, str) else str(raw))
+    encoding = (_raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
+    if encoding in ("base64", "b"):
+        return _b64_bytes(data)
+    if encoding in ("quoted-printable", "q", "qp"):
+        return quopri.decodestring(data)
+    return data
+
+
+def _b64_bytes(data: bytes) -> bytes:
+    cleaned = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
+    if len(cleaned) % 4 == 1:
+        cleaned = cleaned[:-1]
+    cleaned += b"=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def write_base64(part: email.message.Message, target: Path) -> int | None:
+    """Decode a base64 part straight to a file in slices (large attachments)."""
+    encoding = (_raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
+    if encoding not in ("base64", "b"):
+        return None
+    raw = part.get_payload(decode=False)
+    if not isinstance(raw, str):
+        return None
+    size, carry = 0, b""
+    with open(target, "wb") as out:
+        for start in range(0, len(raw), 1 << 20):
+            chunk = carry + re.sub(rb"[^A-Za-z0-9+/]", b"", _raw_bytes(raw[start:start + (1 << 20)]))
+            usable = len(chunk) - len(chunk) % 4
+            carry = chunk[usable:]
+            decoded = base64.b64decode(chunk[:usable]) if usable else b""
+            out.write(decoded)
+            size += len(decoded)
+        if len(carry) > 1:
+            decoded = base64.b64decode(carry + b"=" * (-len(carry) % 4))
+            out.write(decoded)
+            size += len(decoded)
+    return size
+
+
+# ---------------------------------------------------------------- kinds of message
+
+_DAEMON_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
+
+
+def ignored_reason(message: email.message.Message, from_address: str | None) -> str | None:
+    """Why this message is not a submission (auto-reply, bounce, receipt, list), or None."""
+    auto = header(message, "Auto-Submitted").lower()
+    if auto and not auto.startswith("no"):
+        return f"Auto-Submitted: {auto}"
+    for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-AutoReply-From"):
+        if _raw_header(message, name.lower()) is not None:
+            return f"{name} header"
+    precedence = (header(message, "Precedence") or header(message, "X-Precedence")).lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply", "auto-reply"):
+        return f"Precedence: {precedence}"
+    for name in ("List-Id", "List-Unsubscribe"):
+        if _raw_header(message, name.lower()) is not None:
+            return f"{name} header"
+    if from_address and _DAEMON_SENDER.match(from_address):
+        return f"sender {from_address}"
+    return_path = _raw_header(message, "return-path")
+    if return_path is not None and return_path.strip() in ("<>", ""):
+        return "Return-Path: <>"
+    if message.get_content_type() == "multipart/report":
+        report = (message.get_param("report-type") or "").lower()
+        return f"multipart/report ({report or 'report'})"
+    if _raw_header(message, "x-failed-recipients") is not None:
+        return "X-Failed-Recipients header"
+    return None
+
+
+def is_auto_submitted(message: email.message.Message) -> bool:
+    auto = header(message, "Auto-Submitted").lower()
+    return bool(auto and not auto.startswith("no")) or any(
+        _raw_header(message, name) is not None for name in ("x-autoreply", "x-autorespond")
+    )
+
+
+# ---------------------------------------------------------------- dates
+
+def _parse_date(text: str) -> datetime | None:
+    try:
+        moment = email.utils.parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def newest_received(message: email.message.Message) -> datetime | None:
+    """The time in the topmost Received: header that can be read (the receiving server's)."""
+    for key, value in message.raw_items():
+        if key.lower() != "received":
+            continue
+        text = re.sub(r"\s+", " ", recover(str(value)))
+        if ";" in text:
+            moment = _parse_date(text.rsplit(";", 1)[1])
+            if moment:
+                return moment
+    return None
+
+
+# ---------------------------------------------------------------- the walk
+
+class _Walker:
+    def __init__(self, result: ParsedMessage, attachments_dir: Path):
+        self.result = result
+        self.dir = attachments_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.names: set[str] = set()
+
+    def walk(self, part: email.message.Message, depth: int = 0) -> None:
+        content_type = part.get_content_type()
+        name = attachment_name(part)
+        if part.is_multipart() and content_type != "message/rfc822":
+            payload = part.get_payload()
+            for sub in payload if isinstance(payload, list) else []:
+                if isinstance(sub, email.message.Message):
+                    self.walk(sub, depth)
+            return
+        disposition = (part.get_content_disposition() or "").lower()
+        if content_type == "message/rfc822" or (name or "").lower().endswith(".eml"):
+            if self.forwarded(part, depth):
+                if name:
+                    self.result.shown.append(name)
+                return
+        if content_type in ("application/ms-tnef", "application/vnd.ms-tnef") or (name or "").lower() == "winmail.dat":
+            if self.tnef(part):
+                return
+        if content_type in ("text/plain", "text/html") and not name and disposition != "attachment":
+            text = decode_bytes(payload_bytes(part), part.get_content_charset())
+            (self.result.texts if content_type == "text/plain" else self.result.htmls).append(text)
+            return
+        if content_type.startswith("multipart/") or content_type in ("message/delivery-status",
+                                                                      "message/disposition-notification"):
+            return
+        if self.is_signature_image(part, content_type, disposition):
+            return
+        if not name and disposition != "attachment" and content_type.startswith("text/"):
+            return
+        self.save(part, name, content_type)
+
+    def forwarded(self, part: email.message.Message, depth: int) -> bool:
+        """A forwarded message contributes its own attachments and text."""
+        if depth >= MAX_NESTING:
+            self.result.problems.append("forwarded messages nested too deeply")
+            return True
+        inner = part.get_payload()
+        messages = [m for m in inner if isinstance(m, email.message.Message)] if isinstance(inner, list) else []
+        if not messages:
+            data = payload_bytes(part)
+            if not data.strip():
+                return False
+            messages = [email.message_from_bytes(data)]
+        for message in messages:
+            self.walk(message, depth + 1)
+        return True
+
+    def tnef(self, part: email.message.Message) -> bool:
+        """winmail.dat from Outlook: the attachments inside it are the real ones."""
+        try:
+            from tnefparse import TNEF, properties
+
+            container = TNEF(payload_bytes(part), do_checksum=False)
+            found = []
+            for attachment in container.attachments:
+                long_names = [a.data for a in attachment.mapi_attrs
+                              if a.name == properties.MAPI_ATTACH_LONG_FILENAME]
+                # the title is in the sender's ANSI code page (GBK on Chinese Windows);
+                # tnefparse's .name decodes it as UTF-8 and fails, so decode it here
+                filename = long_names[0] if long_names else attachment._name
+                if isinstance(filename, bytes):
+                    filename = decode_bytes(filename.rstrip(b"\x00"))
+                found.append((filename.strip("\x00"), attachment.data))
+        except Exception as err:  # tnefparse raises plain exceptions on bad input
+            self.result.problems.append(f"winmail.dat could not be read: {err}")
+            return False
+        for filename, data in found:
+            self.store(filename or "附件", data or b"", "application/octet-stream")
+        return True
+
+    @staticmethod
+    def is_signature_image(part: email.message.Message, content_type: str, disposition: str) -> bool:
+        if not content_type.startswith("image/"):
+            return False
+        if disposition == "attachment":
+            return False
+        if _raw_header(part, "content-id") is None and disposition != "inline":
+            return False
+        raw = part.get_payload(decode=False)
+        approximate = len(raw) * 3 // 4 if isinstance(raw, str) else 0
+        return approximate < SIGNATURE_IMAGE_MAX
+
+    def unique(self, name: str) -> str:
+        candidate, n = name, 1
+        stem, dot, ext = name.rpartition(".")
+        while candidate.lower() in self.names:
+            n += 1
+            candidate = f"{stem} ({n}).{ext}" if dot else f"{name} ({n})"
+        self.names.add(candidate.lower())
+        return candidate
+
+    def save(self, part: email.message.Message, name: str | None, content_type: str) -> None:
+        decoded_name = name or f"附件{len(self.result.attachments) + 1}{_extension(content_type)}"
+        file_name = self.unique(safe_name(decoded_name))
+        target = self.dir / file_name
+        size = write_base64(part, target)
+        if size is None:
+            data = payload_bytes(part)
+            target.write_bytes(data)
+            size = len(data)
+        self.result.attachments.append(Attachment(file_name, target, size, content_type))
+        self.result.shown.append(file_name)
+
+    def store(self, name: str, data: bytes, content_type: str) -> None:
+        file_name = self.unique(safe_name(name))
+        target = self.dir / file_name
+        target.write_bytes(data)
+        self.result.attachments.append(Attachment(file_name, target, len(data), content_type))
+        self.result.shown.append(file_name)
+
+
+def _extension(content_type: str) -> str:
+    return {
+        "application/zip": ".zip", "application/x-zip-compressed": ".zip",
+        "application/x-rar-compressed": ".rar", "application/vnd.rar": ".rar",
+        "application/x-7z-compressed": ".7z", "video/mp4": ".mp4", "application/pdf": ".pdf",
+        "application/msword": ".doc", "application/vnd.ms-excel": ".xls",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+        "image/jpeg": ".jpg", "image/png": ".png",
+    }.get(content_type, ".bin")
+
+
+def _load(raw: bytes) -> email.message.Message:
+    try:
+        import mailparser
+
+        return mailparser.parse_from_bytes(raw).message
+    except Exception:  # mail-parser gives up on some broken mail the stdlib still reads
+        return email.message_from_bytes(raw)
+
+
+def parse_message(raw: bytes, attachments_dir: Path) -> ParsedMessage:
+    message = _load(raw)
+    result = ParsedMessage()
+    name, address = email.utils.parseaddr(header(message, "From"))
+    result.from_address = address.strip().lower() or None
+    result.from_name = name.strip() or None
+    result.subject = header(message, "Subject")
+    result.message_id = header(message, "Message-ID") or None
+    result.date = _parse_date(header(message, "Date")) if header(message, "Date") else None
+    result.received = newest_received(message)
+    result.auto_submitted = is_auto_submitted(message)
+    result.ignored_reason = ignored_reason(message, result.from_address)
+    if result.ignored_reason is None:
+        try:
+            _Walker(result, Path(attachments_dir)).walk(message)
+        except RecursionError:
+            result.problems.append("MIME structure nested too deeply")
+    return result

@@ -1,0 +1,311 @@
+"""parsers.messages on mail as 163/126/QQ/Foxmail/Outlook/Coremail write it.
+
+Messages are built here as raw bytes (or with the standard library's email package
+where it can write the case), then parsed and compared with what a person reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from parsers.messages import decode_header, parse_message, safe_name
+from tests.conftest import SHARED
+
+BOUNDARY = "----=_Part_1_163"
+
+
+def b64(data: bytes) -> str:
+    return base64.encodebytes(data).decode("ascii")
+
+
+def word(text: str, charset: str, encoding: str | None = None) -> str:
+    """One RFC 2047 encoded word (base64)."""
+    data = text.encode(encoding or charset)
+    return f"=?{charset}?B?{base64.b64encode(data).decode()}?="
+
+
+def mail(headers: list[str], parts: list[str] | None = None, body: str = "你好") -> bytes:
+    """A raw message: given header lines, then a multipart body of raw parts."""
+    lines = ["From: =?utf-8?B?5byg5LiJ?= <zhangsan@163.com>", "To: collect@163.com",
+             "Message-ID: <abc@163.com>", "MIME-Version: 1.0"] + headers
+    if parts is None:
+        lines += ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: base64", "", b64(body.encode())]
+    else:
+        lines += [f'Content-Type: multipart/mixed; boundary="{BOUNDARY}"', ""]
+        text_part = "\r\n".join(["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: base64", "",
+                                 b64(body.encode())])
+        for part in [text_part] + parts:
+            lines += [f"--{BOUNDARY}", part]
+        lines.append(f"--{BOUNDARY}--")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + b"\r\n"
+
+
+def part(headers: list[str], payload: bytes, encoding: str = "base64") -> str:
+    body = b64(payload) if encoding.strip().lower() in ("base64", "b") else payload.decode("latin-1")
+    return "\r\n".join(headers + [f"Content-Transfer-Encoding: {encoding}", "", body])
+
+
+def raw_header(text: str, codec: str = "gbk") -> str:
+    """Raw 8-bit bytes in a header, as the parser sees them (surrogate-escaped)."""
+    return text.encode(codec).decode("ascii", "surrogateescape")
+
+
+def parse(raw: bytes, tmp_path: Path):
+    return parse_message(raw, tmp_path / "att")
+
+
+# ------------------------------------------------------------------ headers
+
+def test_gb2312_label_on_gbk_only_characters(tmp_path):
+    subject = "朱镕基同志的报价单（喆）"
+    with pytest.raises(UnicodeEncodeError):
+        subject.encode("gb2312")
+    parsed = parse(mail([f"Subject: {word(subject, 'gb2312', 'gbk')}"]), tmp_path)
+    assert parsed.subject == subject
+
+
+@pytest.mark.parametrize("label", ["gbk", "cp936", "x-gbk", "GB2312"])
+def test_gb_labels_decode_as_gb18030(tmp_path, label):
+    parsed = parse(mail([f"Subject: {word('湖北省总工会报送', label, 'gbk')}"]), tmp_path)
+    assert parsed.subject == "湖北省总工会报送"
+
+
+def test_big5_label_on_hkscs_characters(tmp_path):
+    text = "香港𨋢升降機"
+    parsed = parse(mail([f"Subject: {word(text, 'big5', 'big5hkscs')}"]), tmp_path)
+    assert parsed.subject == text
+
+
+@pytest.mark.parametrize("codec", ["gbk", "utf-8"])
+def test_raw_8bit_subject_is_recovered(tmp_path, codec):
+    parsed = parse(mail([f"Subject: {raw_header('关于报送五小成果的通知', codec)}"]), tmp_path)
+    assert parsed.subject == "关于报送五小成果的通知"
+
+
+def test_encoded_words_split_inside_a_character(tmp_path):
+    data = "五小成果路演".encode("utf-8")
+    first, second = base64.b64encode(data[:4]).decode(), base64.b64encode(data[4:]).decode()
+    parsed = parse(mail([f"Subject: =?utf-8?B?{first}?=\r\n =?utf-8?B?{second}?="]), tmp_path)
+    assert parsed.subject == "五小成果路演"
+
+
+def test_sender_address_and_name(tmp_path):
+    raw = mail(["Subject: x"]).replace(b"From: =?utf-8?B?5byg5LiJ?= <zhangsan@163.com>",
+                                         f"From: {word('湖北省总工会', 'gb2312', 'gbk')} <HBZGH@126.com>".encode())
+    parsed = parse(raw, tmp_path)
+    assert parsed.from_address == "hbzgh@126.com" and parsed.from_name == "湖北省总工会"
+
+
+def test_decode_header_never_raises_on_junk():
+    assert decode_header("=?unknown-charset?B?5L2g5aW9?=") == "你好"
+    assert decode_header("=?gbk?Q?=C4=E3=BA=C3?= world") == "你好 world"
+    decode_header("=?utf-8?B?!!!notbase64?=")
+
+
+# ------------------------------------------------------------------ attachment names
+
+ZIP_BYTES = b"PK\x05\x06" + bytes(18)  # an empty zip
+
+
+def attachment_names(raw: bytes, tmp_path: Path) -> list[str]:
+    return [a.name for a in parse(raw, tmp_path).attachments]
+
+
+def test_rfc2047_inside_quoted_filename(tmp_path):
+    encoded = word("报送材料.zip", "gb18030")
+    raw = mail(["Subject: x"], [part([
+        f'Content-Type: application/octet-stream; name="{encoded}"',
+        f'Content-Disposition: attachment; filename="{encoded}"'], ZIP_BYTES)])
+    assert attachment_names(raw, tmp_path) == ["报送材料.zip"]
+
+
+def test_rfc2231_continuations_with_gbk(tmp_path):
+    raw = mail(["Subject: x"], [part([
+        "Content-Type: application/zip",
+        "Content-Disposition: attachment;\r\n filename*0*=gbk''%B1%A8%CB%CD;\r\n filename*1*=%B2%C4%C1%CF.zip"],
+        ZIP_BYTES)])
+    assert attachment_names(raw, tmp_path) == ["报送材料.zip"]
+
+
+def test_name_on_content_type_only(tmp_path):
+    raw = mail(["Subject: x"], [part([f'Content-Type: application/zip; name="{word("项目一.zip", "utf-8")}"'],
+                                     ZIP_BYTES)])
+    assert attachment_names(raw, tmp_path) == ["项目一.zip"]
+
+
+def test_raw_8bit_gbk_filename(tmp_path):
+    raw = mail(["Subject: x"], [part([
+        "Content-Type: application/zip",
+        f'Content-Disposition: attachment; filename="{raw_header("作品说明.docx")}"'], b"PK\x03\x04")])
+    assert attachment_names(raw, tmp_path) == ["作品说明.docx"]
+
+
+@pytest.mark.parametrize("encoding", ["Base64 ", "BASE64", " base64", "B"])
+def test_transfer_encoding_spelled_oddly_still_decodes(tmp_path, encoding):
+    payload = os.urandom(3000)
+    raw = mail(["Subject: x"], [part(["Content-Type: application/octet-stream",
+                                      'Content-Disposition: attachment; filename="a.bin"'], payload, encoding)])
+    parsed = parse(raw, tmp_path)
+    assert parsed.attachments[0].path.read_bytes() == payload
+
+
+def test_large_attachment_is_streamed_byte_exact(tmp_path):
+    payload = os.urandom(5 << 20)
+    raw = mail(["Subject: x"], [part(["Content-Type: video/mp4", 'Content-Disposition: attachment; filename="v.mp4"'],
+                                     payload)])
+    attachment = parse(raw, tmp_path).attachments[0]
+    assert attachment.size == len(payload) and attachment.path.read_bytes() == payload
+
+
+def test_names_are_made_safe_for_the_file_system(tmp_path):
+    raw = mail(["Subject: x"], [part(["Content-Type: application/zip",
+                                      'Content-Disposition: attachment; filename="../../etc/passwd\x07.zip"'],
+                                     ZIP_BYTES)])
+    parsed = parse(raw, tmp_path)
+    assert parsed.attachments[0].path.parent == tmp_path / "att"
+    assert "/" not in parsed.attachments[0].name and "\x07" not in parsed.attachments[0].name
+    assert safe_name("") == "附件" and len(safe_name("长" * 300 + ".docx").encode()) <= 205
+
+
+def test_same_name_twice_is_kept_twice(tmp_path):
+    parts = [part(["Content-Type: application/zip", 'Content-Disposition: attachment; filename="a.zip"'], ZIP_BYTES)] * 2
+    assert attachment_names(mail(["Subject: x"], parts), tmp_path) == ["a.zip", "a (2).zip"]
+
+
+# ------------------------------------------------------------------ structure
+
+def test_forwarded_message_contributes_its_attachments(tmp_path):
+    inner = EmailMessage()
+    inner["From"], inner["Subject"] = "unit@qq.com", "原始报送"
+    inner.set_content("见附件")
+    inner.add_attachment(ZIP_BYTES, maintype="application", subtype="zip", filename="项目材料.zip")
+    outer = EmailMessage()
+    outer["From"], outer["To"], outer["Subject"] = "fwd@163.com", "collect@163.com", "转发：原始报送"
+    outer.set_content("转发")
+    outer.add_attachment(inner)
+    parsed = parse(outer.as_bytes(), tmp_path)
+    assert [a.name for a in parsed.attachments] == ["项目材料.zip"]
+
+
+def tnef(files: list[tuple[bytes, bytes]]) -> bytes:
+    """winmail.dat per the TNEF format: signature, key, then level/id/type/length/data/checksum."""
+    def attribute(level: int, attribute_id: int, kind: int, data: bytes) -> bytes:
+        return struct.pack("<BHHI", level, attribute_id, kind, len(data)) + data + struct.pack("<H", sum(data) & 0xFFFF)
+
+    out = struct.pack("<IH", 0x223E9F78, 0x0001) + attribute(1, 0x9006, 0x0008, struct.pack("<I", 0x00010000))
+    for title, data in files:
+        out += attribute(2, 0x9002, 0x0006, bytes(14))  # attachment rendering: starts one
+        out += attribute(2, 0x8010, 0x0001, title + b"\x00")
+        out += attribute(2, 0x800F, 0x0006, data)
+    return out
+
+
+def test_winmail_dat_is_unpacked(tmp_path):
+    container = tnef([("报送表.docx".encode("gbk"), b"DOCX"), (b"video.mp4", b"MP4DATA")])
+    raw = mail(["Subject: x"], [part(["Content-Type: application/ms-tnef; name=winmail.dat",
+                                      'Content-Disposition: attachment; filename="winmail.dat"'], container)])
+    parsed = parse(raw, tmp_path)
+    assert [(a.name, a.path.read_bytes()) for a in parsed.attachments] == [("报送表.docx", b"DOCX"), ("video.mp4", b"MP4DATA")]
+
+
+def test_small_inline_signature_image_is_not_material(tmp_path):
+    raw = mail(["Subject: x"], [
+        part(["Content-Type: image/png; name=logo.png", "Content-ID: <logo@163.com>", "Content-Disposition: inline"],
+             b"\x89PNG" + os.urandom(2000)),
+        part(["Content-Type: application/zip", 'Content-Disposition: attachment; filename="a.zip"'], ZIP_BYTES),
+    ])
+    assert attachment_names(raw, tmp_path) == ["a.zip"]
+
+
+def test_photo_attached_as_attachment_is_kept(tmp_path):
+    raw = mail(["Subject: x"], [part(["Content-Type: image/jpeg; name=scan.jpg",
+                                      'Content-Disposition: attachment; filename="scan.jpg"'], os.urandom(2000))])
+    assert attachment_names(raw, tmp_path) == ["scan.jpg"]
+
+
+def test_html_body_and_text_body_are_both_read(tmp_path):
+    message = EmailMessage()
+    message["From"], message["Subject"] = "a@163.com", "x"
+    message.set_content("纯文本")
+    message.add_alternative("<p>超文本</p>", subtype="html")
+    parsed = parse(message.as_bytes(), tmp_path)
+    assert parsed.texts[0].strip() == "纯文本" and "超文本" in parsed.htmls[0]
+
+
+# ------------------------------------------------------------------ kinds
+
+@pytest.mark.parametrize("headers,sender", [
+    (["Auto-Submitted: auto-replied"], None),
+    (["Auto-Submitted: auto-generated"], None),
+    (["X-Autoreply: yes"], None),
+    (["X-Autorespond: on"], None),
+    (["Precedence: bulk"], None),
+    (["Precedence: junk"], None),
+    (["Precedence: list"], None),
+    (["Precedence: auto_reply"], None),
+    (["List-Id: <union.lists.example>"], None),
+    (["List-Unsubscribe: <mailto:leave@example.cn>"], None),
+    (["Return-Path: <>"], None),
+    (["X-Failed-Recipients: a@example.cn"], None),
+    ([], "MAILER-DAEMON@163.com"),
+    ([], "postmaster@qq.com"),
+])
+def test_automatic_mail_is_ignored(tmp_path, headers, sender):
+    raw = mail(["Subject: 自动回复：已收到"] + headers)
+    if sender:
+        raw = raw.replace(b"zhangsan@163.com", sender.encode())
+    assert parse(raw, tmp_path).ignored_reason
+
+
+def test_delivery_and_read_reports_are_ignored(tmp_path):
+    for report in ("delivery-status", "disposition-notification"):
+        raw = (f"From: a@163.com\r\nSubject: 已读: 报送\r\nMIME-Version: 1.0\r\n"
+               f'Content-Type: multipart/report; report-type={report}; boundary="b"\r\n\r\n'
+               f"--b\r\nContent-Type: text/plain\r\n\r\nread\r\n--b--\r\n").encode()
+        assert "multipart/report" in parse(raw, tmp_path).ignored_reason
+
+
+@pytest.mark.parametrize("headers", [
+    ["X-Auto-Response-Suppress: All"], ["Auto-Submitted: no"], ["Precedence: normal"], [],
+])
+def test_ordinary_mail_is_not_ignored(tmp_path, headers):
+    assert parse(mail(["Subject: 报送"] + headers), tmp_path).ignored_reason is None
+
+
+# ------------------------------------------------------------------ dates
+
+def test_newest_received_wins_over_date(tmp_path):
+    raw = mail(["Subject: x",
+                "Received: from smtp.qq.com by mx.163.com; Wed, 31 Jul 2024 16:30:00 +0000",
+                "Received: from [10.0.0.1] by smtp.qq.com; Wed, 31 Jul 2024 15:59:00 +0000",
+                "Date: Wed, 31 Jul 2024 10:00:00 +0800"])
+    parsed = parse(raw, tmp_path)
+    assert parsed.received.isoformat() == "2024-07-31T16:30:00+00:00"
+    assert parsed.date.isoformat() == "2024-07-31T10:00:00+08:00"
+
+
+def test_unreadable_received_falls_through(tmp_path):
+    raw = mail(["Subject: x", "Received: from x by y; not a date",
+                "Received: from a by b; Tue, 30 Jul 2024 08:00:00 +0800"])
+    assert parse(raw, tmp_path).received.isoformat() == "2024-07-30T08:00:00+08:00"
+
+
+# ------------------------------------------------------------------ real-world mail
+
+def test_every_imap_tools_message_parses(tmp_path):
+    folder = SHARED / "fixtures" / "imap_tools"
+    if not folder.is_dir():
+        pytest.skip(f"shared fixtures absent: {folder}")
+    files = sorted(folder.rglob("*.eml"))
+    assert len(files) > 100
+    for number, path in enumerate(files):
+        parsed = parse_message(path.read_bytes(), tmp_path / str(number))
+        assert isinstance(parsed.subject, str)
+        for attachment in parsed.attachments:
+            assert attachment.path.is_file() and attachment.path.parent == tmp_path / str(number)
