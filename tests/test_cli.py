@@ -86,3 +86,36 @@ def test_bad_config_value_names_the_setting(tmp_path):
 def test_json_stdout_is_only_the_object(tmp_path):
     proc = run_cli("check", "--json", build_sample_package(tmp_path))
     json.loads(proc.stdout)  # nothing else on stdout
+
+
+def _eml(tmp_path, body: str, headers: str = "") -> Path:
+    import base64
+
+    subject = "=?gb2312?B?" + base64.b64encode("朱镕基同志报送".encode("gbk")).decode() + "?="
+    raw = (f"From: a@163.com\r\nSubject: {subject}\r\n{headers}"
+           "Received: from x by mx.163.com; Tue, 30 Jul 2024 02:00:05 +0000\r\n"
+           "Content-Type: text/plain; charset=gbk\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(body.encode("gbk")).decode())
+    path = tmp_path / "m.eml"
+    path.write_bytes(raw.encode("ascii"))
+    return path
+
+
+def test_eml_json_has_the_message_object(tmp_path):
+    status, report = cli_json(_eml(tmp_path, "链接：https://pan.baidu.com/s/1AbCd 提取码：ab12"))
+    assert status == 1 and report["verdict"] == "needs_review"
+    assert report["message"]["subject"] == "朱镕基同志报送"
+    assert report["message"]["links"] == [{"provider": "baidu", "url": "https://pan.baidu.com/s/1AbCd", "code": "ab12"}]
+    assert report["received_at"] == "2024-07-30T10:00:05+08:00"
+
+
+def test_eml_human_report_shows_the_message(tmp_path):
+    proc = run_cli("check", _eml(tmp_path, "你好"))
+    assert proc.returncode == 1
+    assert "主题：朱镕基同志报送" in proc.stdout and "package.empty" in proc.stdout
+
+
+def test_ignored_eml_exits_1_and_says_why(tmp_path):
+    proc = run_cli("check", _eml(tmp_path, "我在休假", headers="Auto-Submitted: auto-replied\r\n"))
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("检查结论：不予处理") and "Auto-Submitted" in proc.stdout
