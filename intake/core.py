@@ -15,10 +15,14 @@ from pathlib import Path, PurePosixPath
 from intake.findings import ERROR, Finding
 from intake.policy import Policy, is_late
 from parsers.archives import Package, unpack
+from parsers.documents import all_text
 from parsers.layout import (
-    CRAFTSMAN_WORDS, DOCUMENT, FORM, QUESTION_BANK, SCAN, VIDEO, Material, Project,
-    classify, find_projects,
+    AUDIO, CRAFTSMAN_WORDS, DOCUMENT, FORM, IMAGE_SUFFIXES, LETTER, QUESTION_BANK, SCAN, VIDEO,
+    Material, Project, classify, find_projects,
 )
+from validators.audio import check_audio
+from validators.declaration import check_declaration, looks_like_declaration
+from validators.photo import check_photos
 from validators.document import check_document, sections
 from validators.form import course_findings, form_findings
 from validators.question_bank import check_question_bank
@@ -167,7 +171,7 @@ def judge(package: Package, policy: Policy, received_at: datetime | None) -> Rep
         findings.append(_late(received_at, policy))
 
     materials = [Material(f, classify(f)) for f in package.files]
-    projects = find_projects(materials, package.root_name)
+    projects = find_projects(materials, package.root_name, project_kinds(policy))
     in_projects = {m.rel for p in projects for m in p.materials}
     forms = [m for m in materials if m.kind == FORM]
     scans = [m for m in materials if m.kind == SCAN and m.rel not in in_projects]
@@ -182,6 +186,8 @@ def judge(package: Package, policy: Policy, received_at: datetime | None) -> Rep
         ))
     elif package.files:
         form, form_problems = form_findings(forms, scans)
+        if not policy.form_required:
+            form_problems = [f for f in form_problems if f.code not in ("form.missing", "form.scan_missing")]
         findings += form_problems
         unit = form.unit
         _make_names_unique(projects)
@@ -205,7 +211,7 @@ def judge(package: Package, policy: Policy, received_at: datetime | None) -> Rep
         findings += project_findings
         results.append(ProjectResult(project.name, ACCEPTED, files, project.folder))
     for course in missing_courses:
-        results.append(ProjectResult(course, REJECTED, {"video": None, "document": None, "question_bank": None}))
+        results.append(ProjectResult(course, REJECTED, empty_files(policy)))
     return decide(policy, received_at, unit, results, findings)
 
 
@@ -230,41 +236,132 @@ def decide(policy: Policy, received_at, unit, results: list[ProjectResult], find
     return Report(verdict, policy.name, received_at, unit, results, findings)
 
 
-def check_project(project: Project, policy: Policy) -> tuple[list[Finding], dict[str, str | None]]:
+KINDS_OF_CHECK = {
+    "video": (VIDEO,), "document": (DOCUMENT,), "question_bank": (QUESTION_BANK,),
+    "photos": (SCAN,), "audio": (AUDIO,), "declaration": (DOCUMENT,), "letters": (LETTER,),
+}
+
+
+FILE_KEYS = {"video": ("video", None), "document": ("document", None), "question_bank": ("question_bank", None),
+             "photos": ("photos", []), "audio": ("audio", None), "declaration": ("declaration", None),
+             "letters": ("letters", [])}
+
+
+def empty_files(policy: Policy) -> dict:
+    """The files object of a project that sent nothing (a course only the form lists)."""
+    return {FILE_KEYS[c][0]: (list(FILE_KEYS[c][1]) if isinstance(FILE_KEYS[c][1], list) else None)
+            for c in policy.checks}
+
+
+def project_kinds(policy: Policy) -> tuple[str, ...]:
+    """The kinds of file a project is made of under this policy."""
+    return tuple(dict.fromkeys(kind for check in policy.checks for kind in KINDS_OF_CHECK[check]))
+
+
+def check_project(project: Project, policy: Policy) -> tuple[list[Finding], dict]:
+    """Every check the policy lists, on one project; findings and the files judged."""
     findings: list[Finding] = []
+    files: dict = {}
+    for check in policy.checks:
+        more, chosen = PROJECT_CHECKS[check](project, policy)
+        findings += more
+        files.update(chosen)
+    return findings, files
+
+
+def _missing(code: str, project: Project, message: str) -> Finding:
+    return Finding(code, message, project.name, project.folder or None)
+
+
+def _check_videos(project: Project, policy: Policy):
     name = project.name
     videos = [m for m in project.of_kind(VIDEO) if not _is_craftsman(m, project)] or project.of_kind(VIDEO)[:1]
+    findings = []
     if not videos:
-        findings.append(Finding("video.missing", f"项目“{name}”中没有视频。请提交一段 MP4 格式、"
-                                f"{policy.video.width}×{policy.video.height}、不超过 "
-                                f"{policy.video.max_seconds / 60:g} 分钟的路演视频。", name, project.folder or None))
+        findings.append(_missing("video.missing", project, f"项目“{name}”中没有视频。请提交一段 MP4 格式、"
+                                 f"{policy.video.width}×{policy.video.height}、不超过 "
+                                 f"{policy.video.max_seconds / 60:g} 分钟的视频。"))
     for video in videos:
         findings += check_video(video.file.path, video.rel, name, policy.video)
+    return findings, {"video": videos[0].rel if videos else None}
 
+
+def _check_document(project: Project, policy: Policy):
     document = _pick_document(project)
     if document is None:
-        findings.append(Finding("document.missing", f"项目“{name}”中没有 Word 文档。请提交包含“导师简介”"
-                                f"（不超过 {policy.document.mentor_intro_max_chars} 字）和“视频简介”"
-                                f"（不超过 {policy.document.video_intro_max_chars} 字）的 Word 文档。",
-                                name, project.folder or None))
-    else:
-        findings += check_document(document.file.path, document.rel, name, policy.document)
+        rules = policy.document
+        return [_missing("document.missing", project, f"项目“{project.name}”中没有 Word 文档。请提交包含“导师简介”"
+                         f"（不超过 {rules.mentor_intro_max_chars} 字）和“视频简介”"
+                         f"（不超过 {rules.video_intro_max_chars} 字）的 Word 文档。")], {"document": None}
+    return check_document(document.file.path, document.rel, project.name, policy.document), {"document": document.rel}
 
+
+def _check_question_bank(project: Project, policy: Policy):
     banks = project.of_kind(QUESTION_BANK)
-    bank = banks[0] if banks else None
-    if bank is None:
-        findings.append(Finding("question_bank.missing", f"项目“{name}”中没有题库。请按附件6模板提交"
-                                f"不少于 {policy.question_bank.min_questions} 道题的题库（Excel）。",
-                                name, project.folder or None))
-    else:
-        findings += check_question_bank(bank.file.path, bank.rel, name, policy.question_bank)
+    if not banks:
+        return [_missing("question_bank.missing", project, f"项目“{project.name}”中没有题库。请按附件6模板提交"
+                         f"不少于 {policy.question_bank.min_questions} 道题的题库（Excel）。")], {"question_bank": None}
+    bank = banks[0]
+    return (check_question_bank(bank.file.path, bank.rel, project.name, policy.question_bank),
+            {"question_bank": bank.rel})
 
-    files = {
-        "video": videos[0].rel if videos else None,
-        "document": document.rel if document else None,
-        "question_bank": bank.rel if bank else None,
-    }
-    return findings, files
+
+def _check_photos(project: Project, policy: Policy):
+    photos = [m for m in project.of_kind(SCAN) if PurePosixPath(m.rel).suffix.lower() in IMAGE_SUFFIXES]
+    found = check_photos([(m.file.path, m.rel) for m in photos], project.name, project.folder or None, policy.photo)
+    return found, {"photos": [m.rel for m in photos]}
+
+
+def _check_audio(project: Project, policy: Policy):
+    audio = project.of_kind(AUDIO)
+    if not audio:
+        return [_missing("audio.missing", project, f"成果“{project.name}”中没有音频。请提交 MP3 格式的音频文件。")], {"audio": None}
+    findings = []
+    for item in audio:
+        findings += check_audio(item.file.path, item.rel, project.name)
+    return findings, {"audio": audio[0].rel}
+
+
+def _check_declaration(project: Project, policy: Policy):
+    for material in sorted(project.of_kind(DOCUMENT) + project.of_kind(QUESTION_BANK), key=lambda m: m.rel):
+        blocks = declaration_blocks(material.file.path)
+        if blocks and looks_like_declaration(all_text(blocks)):
+            return (check_declaration(blocks, material.rel, project.name, policy.declaration),
+                    {"declaration": material.rel})
+    return [], {"declaration": None}
+
+
+def _check_letters(project: Project, policy: Policy):
+    letters = project.of_kind(LETTER)
+    names = [PurePosixPath(m.rel).name for m in letters]
+    findings = []
+    for code, words, title in (("authorization.missing", ("授权",), "授权书"),
+                               ("pledge.missing", ("承诺",), "真实性承诺书")):
+        if not any(any(w in n for w in words) for n in names):
+            findings.append(_missing(code, project, f"成果“{project.name}”中没有{title}（附件1）。"
+                                     f"请按附件1填写{title}，签字盖章后扫描（PDF 或 JPG），文件名中注明“{title}”一并提交。"))
+    return findings, {"letters": [m.rel for m in letters]}
+
+
+PROJECT_CHECKS = {
+    "video": _check_videos, "document": _check_document, "question_bank": _check_question_bank,
+    "photos": _check_photos, "audio": _check_audio, "declaration": _check_declaration,
+    "letters": _check_letters,
+}
+
+
+def declaration_blocks(path: Path):
+    """A declaration as blocks: a Word document as is, a sheet as tables."""
+    from parsers.documents import DocumentError, Table
+    from parsers.layout import blocks_of, sheets_of
+    from parsers.spreadsheets import SheetError
+
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+            return [Table(tuple(cells for _, cells in sheet.rows)) for sheet in sheets_of(path)]
+        return blocks_of(path)
+    except (DocumentError, SheetError):
+        return None
 
 
 def _is_craftsman(material: Material, project: Project) -> bool:

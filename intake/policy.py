@@ -46,14 +46,41 @@ class QuestionBankRules:
 
 
 @dataclass(frozen=True)
+class PhotoRules:
+    min_count: int
+    min_dpi: int
+    min_bytes: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class DeclarationRules:
+    name_about: int
+    name_warn_over: int
+    summary_max: int
+    background_about: int
+    background_warn_over: int
+    max_completers: int
+    categories: tuple[str, ...]
+
+
+# What a project is checked for; a policy lists the ones it applies.
+KNOWN_CHECKS = ("video", "document", "question_bank", "photos", "audio", "declaration", "letters")
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str
     title: str
     deadline: datetime  # aware
     archive: ArchiveLimits
     video: VideoRules
-    document: DocumentRules
     question_bank: QuestionBankRules
+    checks: tuple[str, ...] = ("video", "document", "question_bank")
+    form_required: bool = True  # the unit's report form (附件5) must come with the package
+    document: DocumentRules | None = None
+    photo: PhotoRules | None = None
+    declaration: DeclarationRules | None = None
 
 
 def available_policies() -> list[str]:
@@ -128,11 +155,38 @@ def _deadline(data: dict) -> datetime:
     return at
 
 
+def _checks(data: dict) -> tuple[str, ...]:
+    checks = data.get("project", {}).get("checks", ["video", "document", "question_bank"])
+    if not isinstance(checks, list) or not all(isinstance(c, str) for c in checks):
+        raise ConfigError(f"policy.project.checks: must be a list of names, got {checks!r}")
+    unknown = [c for c in checks if c not in KNOWN_CHECKS]
+    if unknown:
+        raise ConfigError(f"policy.project.checks: unknown {', '.join(unknown)}; known: {', '.join(KNOWN_CHECKS)}")
+    return tuple(checks)
+
+
+def _flag(data: dict, section: str, key: str, default: bool) -> bool:
+    value = data.get(section, {}).get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"policy.{section}.{key}: must be true or false, got {value!r}")
+    return value
+
+
+def _categories(data: dict) -> tuple[str, ...]:
+    value = data.get("declaration", {}).get("categories")
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"policy.declaration.categories: must be a list of names, got {value!r}")
+    return tuple(value)
+
+
 def _build(data: dict) -> Policy:
+    checks = _checks(data)
     return Policy(
         name=str(data.get("name", "")),
         title=str(data.get("title", "")),
         deadline=_deadline(data),
+        checks=checks,
+        form_required=_flag(data, "form", "required", True),
         archive=ArchiveLimits(
             max_total_bytes=_number(data, "archive", "max_total_bytes"),
             max_entries=_number(data, "archive", "max_entries"),
@@ -146,13 +200,28 @@ def _build(data: dict) -> Policy:
             width=_number(data, "video", "width"),
             height=_number(data, "video", "height"),
         ),
-        document=DocumentRules(
-            mentor_intro_max_chars=_number(data, "document", "mentor_intro_max_chars"),
-            video_intro_max_chars=_number(data, "document", "video_intro_max_chars"),
-        ),
         question_bank=QuestionBankRules(
             min_questions=_number(data, "question_bank", "min_questions"),
         ),
+        document=DocumentRules(
+            mentor_intro_max_chars=_number(data, "document", "mentor_intro_max_chars"),
+            video_intro_max_chars=_number(data, "document", "video_intro_max_chars"),
+        ) if "document" in checks else None,
+        photo=PhotoRules(
+            min_count=_number(data, "photo", "min_count"),
+            min_dpi=_number(data, "photo", "min_dpi"),
+            min_bytes=_number(data, "photo", "min_bytes"),
+            max_bytes=_number(data, "photo", "max_bytes"),
+        ) if "photos" in checks else None,
+        declaration=DeclarationRules(
+            name_about=_number(data, "declaration", "name_about"),
+            name_warn_over=_number(data, "declaration", "name_warn_over"),
+            summary_max=_number(data, "declaration", "summary_max"),
+            background_about=_number(data, "declaration", "background_about"),
+            background_warn_over=_number(data, "declaration", "background_warn_over"),
+            max_completers=_number(data, "declaration", "max_completers"),
+            categories=_categories(data),
+        ) if "declaration" in checks else None,
     )
 
 

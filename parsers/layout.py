@@ -21,10 +21,10 @@ from parsers.documents import DocumentError, Table, all_text, read_blocks
 from parsers.spreadsheets import Sheet, SheetError, read_sheets
 from parsers.text import clean, squash, strip_numbering
 
-VIDEO, DOCUMENT, QUESTION_BANK, FORM, SCAN, OTHER = (
-    "video", "document", "question_bank", "form", "scan", "other",
+VIDEO, DOCUMENT, QUESTION_BANK, FORM, SCAN, AUDIO, LETTER, OTHER = (
+    "video", "document", "question_bank", "form", "scan", "audio", "letter", "other",
 )
-MATERIALS = (VIDEO, DOCUMENT, QUESTION_BANK)
+MATERIALS = (VIDEO, DOCUMENT, QUESTION_BANK)  # what a roadshow project is made of
 
 VIDEO_SUFFIXES = {
     ".mp4", ".m4v", ".mov", ".avi", ".wmv", ".mkv", ".flv", ".mpg", ".mpeg", ".3gp",
@@ -32,7 +32,10 @@ VIDEO_SUFFIXES = {
 }
 WORD_SUFFIXES = {".docx", ".doc", ".docm", ".wps"}
 SHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
-SCAN_SUFFIXES = {".pdf", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".ofd"}
+SCAN_SUFFIXES = {".pdf", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".ofd", ".heic", ".webp", ".gif"}
+IMAGE_SUFFIXES = SCAN_SUFFIXES - {".pdf", ".ofd"}
+AUDIO_SUFFIXES = {".mp3", ".wav", ".m4a", ".aac", ".wma", ".flac", ".amr", ".ogg", ".opus"}
+LETTER_WORDS = ("授权书", "授权委托", "授权声明", "承诺书", "真实性承诺", "诚信承诺")
 FORM_NAME_WORDS = ("报送", "汇总", "附件5", "盖章", "上报表", "报名表", "推荐表", "推荐汇总")
 CRAFTSMAN_WORDS = ("工匠",)
 PROFILE_LABELS = ("导师简介", "视频简介")
@@ -95,6 +98,11 @@ def is_craftsman_name(name: str) -> bool:
     return any(word in name for word in CRAFTSMAN_WORDS)
 
 
+def has_letter_words(name: str) -> bool:
+    key = clean(name).replace(" ", "")
+    return any(word in key for word in LETTER_WORDS)
+
+
 def has_form_words(name: str) -> bool:
     key = clean(name).replace(" ", "")
     return any(word in key for word in FORM_NAME_WORDS)
@@ -144,6 +152,8 @@ def classify(file: PackageFile) -> str:
             return QUESTION_BANK
         if any(label in text for label in PROFILE_LABELS):
             return DOCUMENT
+        if has_letter_words(name):
+            return LETTER
         return FORM if has_form_words(name) else DOCUMENT
     if suffix in SHEET_SUFFIXES:
         try:
@@ -155,8 +165,10 @@ def classify(file: PackageFile) -> str:
         if looks_like_question_bank(sheets):
             return QUESTION_BANK
         return FORM if has_form_words(name) else QUESTION_BANK
+    if suffix in AUDIO_SUFFIXES:
+        return AUDIO
     if suffix in SCAN_SUFFIXES:
-        return SCAN
+        return LETTER if has_letter_words(name) else SCAN
     return OTHER
 
 
@@ -171,9 +183,16 @@ def _children(folder: str, folders: set[str]) -> list[str]:
     return sorted(f for f in folders if f and _folder(f) == folder)
 
 
-def find_projects(materials: list[Material], root_name: str) -> list[Project]:
-    """Cut the folder tree into projects (see the module docstring)."""
-    items = [m for m in materials if m.kind in MATERIALS]
+def find_projects(materials: list[Material], root_name: str,
+                  kinds_of_project: tuple[str, ...] = MATERIALS) -> list[Project]:
+    """Cut the folder tree into projects (see the module docstring).
+
+    ``kinds_of_project``: the kinds of file a project is made of under the policy
+    (a roadshow project: video, document, question bank; an innovation result adds
+    photos, audio and letters).
+    """
+    wanted = set(kinds_of_project)
+    items = [m for m in materials if m.kind in wanted]
     if not items:
         return []
     folders = {""}
@@ -200,7 +219,7 @@ def find_projects(materials: list[Material], root_name: str) -> list[Project]:
             deciding = [c for c in children
                         if not (is_craftsman_name(c.rsplit("/", 1)[-1]) and QUESTION_BANK not in kinds(c))]
         rich = [c for c in deciding if len(kinds(c)) >= 2]
-        complete = [c for c in deciding if kinds(c) >= set(MATERIALS)]
+        complete = [c for c in deciding if kinds(c) >= wanted]
         # two project-like subfolders, or one complete project beside other material
         # folders (an incomplete project is still a project of its own)
         if len(rich) >= 2 or (complete and len(deciding) >= 2):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from intake.samples import build_sample_package, make_form, make_project, make_scan
 from tests.conftest import cli_json, run_cli
