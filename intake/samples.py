@@ -181,3 +181,83 @@ def build_sample_package(directory: Path) -> Path:
             bundle.write(file, file.relative_to(directory).as_posix())
     shutil.rmtree(staging)
     return archive
+
+
+# ---------------------------------------------------------------- innovation results
+
+def make_photo(path: Path, size: int = 1200, dpi: tuple[int, int] | None = (300, 300),
+               exif_dpi: int | None = None, fmt: str = "JPEG") -> Path:
+    """A photo of random noise (it does not compress: size in pixels sets size in bytes).
+
+    1200 px is about 1.3 MB at quality 90, 800 px about 0.6 MB, 3800 px about 13 MB.
+    ``dpi`` goes in the JFIF header; ``exif_dpi`` in EXIF only.
+    """
+    import os as _os
+
+    from PIL import Image
+
+    image = Image.frombytes("RGB", (size, size), _os.urandom(size * size * 3))
+    options = {}
+    if dpi is not None:
+        options["dpi"] = dpi
+    if exif_dpi is not None:
+        from PIL.TiffImagePlugin import IFDRational
+
+        exif = Image.Exif()
+        exif[0x011A] = exif[0x011B] = IFDRational(exif_dpi, 1)  # XResolution, YResolution
+        exif[0x0128] = 2  # inches
+        options["exif"] = exif
+    if fmt == "JPEG":
+        options["quality"] = 90
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, fmt, **options)
+    return path
+
+
+def make_audio(path: Path, container: str = "mp3", seconds: int = 3) -> Path:
+    """A sine tone by ffmpeg; ``container`` decides the content, whatever the name says."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    codec = ["-c:a", "libmp3lame", "-b:a", "32k", "-f", "mp3"] if container == "mp3" else ["-f", container]
+    subprocess.run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+                    *codec, str(path)], check=True, stdin=subprocess.DEVNULL)
+    return path
+
+
+def make_declaration(path: Path, name: str = "数控机床快速对刀装置", summary: str | None = None,
+                     background: str | None = None, completers: str = "张三、李四、王五",
+                     category: str = "小革新", new_productivity: str | None = "是") -> Path:
+    """The innovation declaration (附件3) as a Word table: label | value."""
+    import docx
+
+    rows = [("成果名称", name), ("成果类别", category), ("主要完成人", completers),
+            ("成果背景", background if background is not None else intro_text(90)),
+            ("成果简介", summary if summary is not None else intro_text(400))]
+    if new_productivity is not None:
+        rows.append(("是否为新质生产力", new_productivity))
+    document = docx.Document()
+    document.add_heading("“五小”创新成果申报表", level=1)
+    table = document.add_table(rows=0, cols=2)
+    for label, value in rows:
+        cells = table.add_row().cells
+        cells[0].text, cells[1].text = label, value
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document.save(str(path))
+    return path
+
+
+def make_innovation_result(folder: Path, name: str = "成果") -> Path:
+    """A complete, valid innovation result: 3 photos, video, question bank, MP3,
+    declaration, authorisation letter and authenticity pledge (scans as PDF)."""
+    folder = Path(folder)
+    for n in range(1, 4):
+        make_photo(folder / f"照片{n}.jpg")
+    make_video(folder / f"{name}.mp4")
+    make_question_bank(folder / f"{name}-题库.xlsx")
+    make_audio(folder / f"{name}-解说.mp3")
+    make_declaration(folder / f"{name}-申报表.docx")
+    make_scan(folder / "授权书.pdf")
+    make_scan(folder / "真实性承诺书.pdf")
+    return folder

@@ -120,3 +120,13 @@ def test_ignored_eml_exits_1_and_says_why(tmp_path):
     proc = run_cli("check", _eml(tmp_path, "我在休假", headers="Auto-Submitted: auto-replied\r\n"))
     assert proc.returncode == 1
     assert proc.stdout.startswith("检查结论：不予处理") and "Auto-Submitted" in proc.stdout
+
+
+def test_innovation_policy_from_the_command_line(tmp_path):
+    from intake.samples import make_innovation_result
+
+    root = make_innovation_result(tmp_path / "成果包" / "快速对刀装置", "快速对刀装置").parent
+    proc = run_cli("check", "--json", "--policy", "innovation", root)
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(proc.stdout)["policy"] == "innovation"
+    assert "innovation" in run_cli("policies").stdout

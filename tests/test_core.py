@@ -247,3 +247,59 @@ def test_auto_reply_is_ignored_and_not_judged(tmp_path):
     report = judge_mail(raw)
     assert report["verdict"] == "ignored" and report["findings"] == [] and report["projects"] == []
     assert report["message"]["auto_submitted"] is True
+
+
+# ------------------------------------------------------------------ the innovation policy
+
+def innovation(tmp_path, names=("快速对刀装置",)):
+    from intake.samples import make_innovation_result
+
+    root = tmp_path / "创新成果"
+    for name in names:
+        make_innovation_result(root / name, name)
+    return root
+
+
+def judge_innovation(root):
+    from intake.policy import load_policy
+
+    return judge(root, policy=load_policy("innovation"))
+
+
+def test_complete_innovation_package_is_accepted(tmp_path):
+    report = judge_innovation(innovation(tmp_path, ("快速对刀装置", "防坠安全钩")))
+    assert report["verdict"] == "accepted", report["findings"]
+    assert report["policy"] == "innovation"
+    files = report["projects"][0]["files"]
+    assert set(files) == {"photos", "video", "question_bank", "audio", "declaration", "letters"}
+    assert len(files["photos"]) == 3 and files["audio"].endswith(".mp3")
+
+
+def test_innovation_problems_are_all_reported(tmp_path):
+    from intake.samples import make_audio, make_declaration, make_photo
+
+    root = innovation(tmp_path)
+    result = root / "快速对刀装置"
+    (result / "照片3.jpg").unlink()
+    make_photo(result / "照片2.jpg", dpi=(72, 72))
+    make_audio(result / "快速对刀装置-解说.mp3", container="wav")
+    make_declaration(result / "快速对刀装置-申报表.docx", category="大发明")
+    (result / "授权书.pdf").unlink()
+    report = judge_innovation(root)
+    assert report["verdict"] == "rejected"
+    assert sorted(codes(report)) == ["audio.not_mp3", "authorization.missing", "declaration.bad_category",
+                                     "photo.low_dpi", "photo.too_few"]
+
+
+def test_innovation_missing_audio_and_pledge(tmp_path):
+    root = innovation(tmp_path)
+    (root / "快速对刀装置" / "快速对刀装置-解说.mp3").unlink()
+    (root / "快速对刀装置" / "真实性承诺书.pdf").unlink()
+    assert sorted(codes(judge_innovation(root))) == ["audio.missing", "pledge.missing"]
+
+
+def test_roadshow_rules_do_not_apply_to_innovation_and_back(tmp_path):
+    report = judge_innovation(innovation(tmp_path))
+    assert not any(code.startswith(("document.", "form.")) for code in codes(report))
+    roadshow = judge(innovation(tmp_path / "again"))  # the same package as a roadshow project
+    assert "document.mentor_intro_missing" in codes(roadshow) and "form.missing" in codes(roadshow)
