@@ -18,10 +18,14 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
-_URL = re.compile(r"https?://[^\s<>\"'（）()【】\[\]{}，。；、“”‘’|]+", re.I)
-_BARE_BAIDU = re.compile(r"(?<![\w/.])(?:pan|yun)\.baidu\.com/[^\s<>\"'（）()【】，。；、“”]+", re.I)
+# ASCII URL characters only, without , ; ' ( ) [ ]: NFKC turns the Chinese comma and
+# semicolon that follow a link into ASCII ones, and links are glued to Chinese text.
+_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&*+=%]+", re.I)
+_BARE_BAIDU = re.compile(r"(?<![A-Za-z0-9/.])(?:pan|yun)\.baidu\.com/[A-Za-z0-9\-._~:/?#@!$&*+=%]+", re.I)
+# Bounded separators: unbounded \s* runs here backtrack for minutes on long blanks.
 _CODE = re.compile(
-    r"(?:提取码|提取密码|密码|访问码|验证码|提取|pwd|code)\s*[:：=]?\s*[\[【(（“\"']?\s*([A-Za-z0-9]{4})(?![A-Za-z0-9])",
+    r"(?:提\s?取\s?码|提取密码|密码|访问码|验证码|提取|pwd)(?:\s{0,3}[为是])?"
+    r"[\s:：=\[【(（“\"'<]{0,12}([A-Za-z0-9]{4})(?![A-Za-z0-9])",
     re.I,
 )
 _SIZE_EXPIRY = re.compile(
@@ -64,19 +68,21 @@ def _canonical(url: str) -> tuple[str, str | None, str | None]:
     if host.endswith("pan.baidu.com") or host.endswith("yun.baidu.com"):
         code = (query.get("pwd") or [None])[0]
         code = code if code and re.fullmatch(r"[A-Za-z0-9]{4}", code) else None
-        match = re.match(r"/s/(1[\w-]+)", parts.path)
+        match = re.match(r"/s/(1[A-Za-z0-9_-]+)", parts.path)
         if match:
             return "baidu", f"https://{host}/s/{match.group(1)}", code
-        if parts.path.startswith("/share/init") and query.get("surl"):
+        if parts.path.startswith(("/share/init", "/wap/init")) and query.get("surl"):
             return "baidu", f"https://{host}/s/1{query['surl'][0]}", code
-        return "other", url, None
+        if parts.path.startswith("/share/link") and query.get("shareid"):
+            return "baidu", url.split("#", 1)[0], code  # the old shareid/uk form
+        return "", url, None  # the home page, a help page: not a share
     if host in ("mail.163.com", "mail.126.com", "mail.yeah.net") and "large-attachment-download" in parts.path:
         return "netease", url, None
     if host == "dashi.163.com" and "cloud-attachment-download" in parts.path:
         return "netease", url, None
     if host in ("mail.qq.com", "exmail.qq.com") and "ftnExs_download" in parts.path:
         return "qq", url, None
-    if host in ("wx.mail.qq.com", "iwx.mail.qq.com") and parts.path.startswith("/ftn/download"):
+    if host in ("wx.mail.qq.com", "iwx.mail.qq.com", "mail.qq.com") and parts.path.startswith("/ftn/download"):
         return "qq", url, None
     target = f"{host}{parts.path}"
     if any(h in target for h in OTHER_HOSTS):
@@ -115,14 +121,15 @@ def _hits(text: str) -> list[_Hit]:
 def _bind_codes(text: str, hits: list[_Hit]) -> None:
     """Each Baidu link takes the code written after it (before the next link), else
     a code written just before it (after the previous link) that no link has taken."""
-    used: set[int] = set()  # start offsets of codes bound to a link
+    used: set[int] = set()  # start offsets of codes that belong to a link
     baidu = [(i, h) for i, h in enumerate(hits) if h.link.provider == "baidu"]
-    for index, hit in baidu:
+    for index, hit in enumerate(hits):
         after_end = hits[index + 1].start if index + 1 < len(hits) else len(text)
         match = _CODE.search(text, hit.end, after_end)
         if match:
-            used.add(match.start())
-            hit.link.code = hit.link.code or match.group(1)
+            used.add(match.start())  # a Quark or Aliyun code is not a Baidu code either
+            if hit.link.provider == "baidu":
+                hit.link.code = hit.link.code or match.group(1)
     for index, hit in baidu:
         if hit.link.code is None:
             before_start = hits[index - 1].end if index else 0
@@ -140,11 +147,17 @@ def _bind_codes(text: str, hits: list[_Hit]) -> None:
 
 def links_in_text(text: str) -> list[Link]:
     text = normalise(text)
-    found = []
-    for variant in (text, unquote(text)) if "%" in text else (text,):
-        hits = _hits(variant)
-        _bind_codes(variant, hits)
-        found += [h.link for h in hits]
+    hits = _hits(text)
+    _bind_codes(text, hits)
+    found = [h.link for h in hits]
+    if "%" in text:
+        # links hidden in URL-encoded text (redirect wrappers); a link already found
+        # as written is not listed again in its decoded spelling
+        known = {unquote(link.url) for link in found}
+        decoded = unquote(text)
+        more = _hits(decoded)
+        _bind_codes(decoded, more)
+        found += [h.link for h in more if unquote(h.link.url) not in known]
     return found
 
 
@@ -162,9 +175,12 @@ def html_as_text(html: str) -> str:
         href = anchor.get("href")
         if href:
             anchor.insert_before(f" {href} ")
-    for block in soup.find_all(["p", "div", "tr", "li"]):
+    for block in soup.find_all(["p", "div", "tr", "li", "h1", "h2", "h3", "h4", "table", "blockquote"]):
         block.append("\n")
-    return soup.get_text(" ")
+    for cell in soup.find_all(["td", "th"]):
+        cell.append(" ")
+    # no separator between inline nodes: Outlook and Word split words across <span>s
+    return soup.get_text("")
 
 
 def find_links(texts: list[str], htmls: list[str]) -> list[Link]:
@@ -184,7 +200,7 @@ def find_links(texts: list[str], htmls: list[str]) -> list[Link]:
 def _dedupe(links: list[Link]) -> list[Link]:
     seen: dict[tuple[str, str], Link] = {}
     for link in links:
-        key = (link.provider, link.url.lower() if link.provider == "baidu" else link.url)
+        key = (link.provider, link.url)  # share ids are case-sensitive
         if key in seen:
             kept = seen[key]
             kept.code = kept.code or link.code

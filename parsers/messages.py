@@ -72,9 +72,11 @@ def codec_for(label: str | None) -> str | None:
     if name in ("unknown-8bit", "x-unknown", "unknown", "default", "us-ascii", "ascii", "x-user-defined"):
         return None  # ASCII labels on 8-bit text are common: guess instead
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except LookupError:
         return None
+    # base64, hex, zlib, rot13 … are codecs too, but not text encodings
+    return info.name if getattr(info, "_is_text_encoding", True) else None
 
 
 def decode_bytes(data: bytes, label: str | None = None) -> str:
@@ -83,14 +85,17 @@ def decode_bytes(data: bytes, label: str | None = None) -> str:
     if codec:
         try:
             return data.decode(codec)
-        except UnicodeDecodeError:
+        except (UnicodeError, LookupError):  # punycode raises UnicodeError, not …DecodeError
             pass
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
     if codec and codec not in ("utf-8", "gb18030"):
-        return data.decode(codec, errors="replace")
+        try:
+            return data.decode(codec, errors="replace")
+        except (UnicodeError, LookupError):
+            pass
     return data.decode("gb18030", errors="replace")
 
 
@@ -223,12 +228,26 @@ def safe_name(name: str, fallback: str = "附件") -> str:
 
 # ---------------------------------------------------------------- payloads
 
+def raw_payload(part: email.message.Message) -> bytes | None:
+    """The body bytes exactly as the message carried them.
+
+    ``get_payload(decode=False)`` is no good here: for 8-bit parts it has already
+    decoded the bytes with the declared charset (or ASCII with replacement
+    characters), so Chinese text would be decoded twice or lost.
+    """
+    raw = part._payload  # the parser's own copy: 8-bit bytes kept as surrogates
+    if isinstance(raw, list):
+        return None
+    if isinstance(raw, bytes):
+        return raw
+    return _raw_bytes(raw if isinstance(raw, str) else str(raw))
+
+
 def payload_bytes(part: email.message.Message) -> bytes:
     """The decoded body of a single part, whatever its transfer-encoding is spelled like."""
-    raw = part.get_payload(decode=False)
-    if isinstance(raw, list):
+    data = raw_payload(part)
+    if data is None:
         return b""
-    data = _raw_bytes(raw if isinstance(raw, str) else str(raw))
     encoding = (_raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
     if encoding in ("base64", "b"):
         return _b64_bytes(data)
@@ -253,7 +272,7 @@ def write_base64(part: email.message.Message, target: Path) -> int | None:
     encoding = (_raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
     if encoding not in ("base64", "b"):
         return None
-    raw = part.get_payload(decode=False)
+    raw = part._payload
     if not isinstance(raw, str):
         return None
     size, carry = 0, b""
@@ -283,7 +302,8 @@ def ignored_reason(message: email.message.Message, from_address: str | None) -> 
     if auto and not auto.startswith("no"):
         return f"Auto-Submitted: {auto}"
     for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-AutoReply-From"):
-        if _raw_header(message, name.lower()) is not None:
+        value = _raw_header(message, name.lower())
+        if value is not None and value.strip().lower() not in ("no", "false", "0", "off"):
             return f"{name} header"
     precedence = (header(message, "Precedence") or header(message, "X-Precedence")).lower()
     if precedence in ("bulk", "junk", "list", "auto_reply", "auto-reply"):
@@ -307,7 +327,8 @@ def ignored_reason(message: email.message.Message, from_address: str | None) -> 
 def is_auto_submitted(message: email.message.Message) -> bool:
     auto = header(message, "Auto-Submitted").lower()
     return bool(auto and not auto.startswith("no")) or any(
-        _raw_header(message, name) is not None for name in ("x-autoreply", "x-autorespond")
+        (_raw_header(message, name) or "no").strip().lower() not in ("no", "false", "0", "off")
+        for name in ("x-autoreply", "x-autorespond")
     )
 
 
@@ -358,9 +379,10 @@ class _Walker:
             return
         disposition = (part.get_content_disposition() or "").lower()
         if content_type == "message/rfc822" or (name or "").lower().endswith(".eml"):
+            position = len(self.result.shown)
             if self.forwarded(part, depth):
-                if name:
-                    self.result.shown.append(name)
+                if name:  # listed where the client lists it: before what it holds
+                    self.result.shown.insert(position, name)
                 return
         if content_type in ("application/ms-tnef", "application/vnd.ms-tnef") or (name or "").lower() == "winmail.dat":
             if self.tnef(part):
@@ -385,6 +407,17 @@ class _Walker:
             return True
         inner = part.get_payload()
         messages = [m for m in inner if isinstance(m, email.message.Message)] if isinstance(inner, list) else []
+        encoding = (_raw_header(part, "content-transfer-encoding") or "").strip().lower()
+        if messages and encoding in ("base64", "b", "quoted-printable", "q"):
+            # the stdlib parses an encoded forwarded message as a headerless one
+            # whose body is the encoded text: decode it and parse the real message
+            decoded = []
+            for wrapper in messages:
+                body = raw_payload(wrapper) or b""
+                data = _b64_bytes(body) if encoding in ("base64", "b") else quopri.decodestring(body)
+                if data.strip():
+                    decoded.append(email.message_from_bytes(data))
+            messages = decoded
         if not messages:
             data = payload_bytes(part)
             if not data.strip():
@@ -423,9 +456,9 @@ class _Walker:
             return False
         if disposition == "attachment":
             return False
-        if _raw_header(part, "content-id") is None and disposition != "inline":
-            return False
-        raw = part.get_payload(decode=False)
+        if _raw_header(part, "content-id") is None and (disposition != "inline" or attachment_name(part)):
+            return False  # Apple Mail sends real attachments as inline images with a name
+        raw = part._payload
         approximate = len(raw) * 3 // 4 if isinstance(raw, str) else 0
         return approximate < SIGNATURE_IMAGE_MAX
 
@@ -482,9 +515,11 @@ def _load(raw: bytes) -> email.message.Message:
 def parse_message(raw: bytes, attachments_dir: Path) -> ParsedMessage:
     message = _load(raw)
     result = ParsedMessage()
-    name, address = email.utils.parseaddr(header(message, "From"))
+    # split name and address before decoding: a decoded name may hold "," or "<"
+    raw_from = re.sub(r"\r?\n[ \t]*", " ", recover(_raw_header(message, "from") or ""))
+    name, address = email.utils.parseaddr(raw_from)
     result.from_address = address.strip().lower() or None
-    result.from_name = name.strip() or None
+    result.from_name = decode_words(name).strip() or None
     result.subject = header(message, "Subject")
     result.message_id = header(message, "Message-ID") or None
     result.date = _parse_date(header(message, "Date")) if header(message, "Date") else None

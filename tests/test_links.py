@@ -119,3 +119,52 @@ def test_providers(url, provider):
 
 def test_ordinary_web_links_are_not_file_hosts():
     assert found("单位网站 https://www.acftu.org/ 和 https://mail.163.com/ 以及 http://u.163.com/abc") == []
+
+
+# ------------------------------------------------------------------ found in review
+
+@pytest.mark.parametrize("text", [
+    f"链接：{S1}，提取码：ab12", f"链接：{S1}；提取码：ab12", f"链接：{S1}提取码：ab12",
+    f"{S1} 提取码为：ab12", f"{S1} 提取码是ab12", f"{S1} 提 取 码：ab12",
+])
+def test_codes_after_chinese_punctuation_and_phrasings(text):
+    assert found(text) == [("baidu", S1, "ab12")]
+
+
+def test_long_blank_runs_do_not_hang():
+    import time
+
+    started = time.monotonic()
+    found(f"{S1} 提取码" + " " * 5000 + "\n" + "密码" + "\u3000" * 5000)
+    assert time.monotonic() - started < 2
+
+
+def test_inline_tags_do_not_split_links_or_codes():
+    html = f'<p><span>{S1[:-5]}</span><span>{S1[-5:]}</span> 提取码：<b>ab</b><b>12</b></p>'
+    assert found(html=html) == [("baidu", S1, "ab12")]
+
+
+def test_another_hosts_code_is_not_given_to_baidu():
+    text = f"夸克：https://pan.quark.cn/s/abc 提取码：qqqq\n百度：{S1}"
+    assert found(text) == [("other", "https://pan.quark.cn/s/abc", None), ("baidu", S1, None)]
+
+
+def test_percent_encoded_links_are_listed_once_as_written():
+    text = "OneDrive: https://onedrive.live.com/redir?resid=ABC%21123&authkey=%21AbC"
+    assert found(text) == [("other", "https://onedrive.live.com/redir?resid=ABC%21123&authkey=%21AbC", None)]
+
+
+def test_share_ids_keep_their_case():
+    assert [u for _, u, _ in found(f"{S1} 和 {S1.lower()}")] == [S1, S1.lower()]
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("https://pan.baidu.com/wap/init?surl=AbC", "https://pan.baidu.com/s/1AbC"),
+    ("https://pan.baidu.com/share/link?shareid=123&uk=456", "https://pan.baidu.com/share/link?shareid=123&uk=456"),
+])
+def test_other_baidu_share_forms(url, expected):
+    assert found(f"{url} 提取码 ab12") == [("baidu", expected, "ab12")]
+
+
+def test_the_word_code_in_another_url_is_not_a_code():
+    assert found(f"{S1}\n系统地址 https://example.gov.cn/login?code=abcd") == [("baidu", S1, None)]

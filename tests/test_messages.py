@@ -309,3 +309,63 @@ def test_every_imap_tools_message_parses(tmp_path):
         assert isinstance(parsed.subject, str)
         for attachment in parsed.attachments:
             assert attachment.path.is_file() and attachment.path.parent == tmp_path / str(number)
+
+
+# ------------------------------------------------------------------ found in review
+
+@pytest.mark.parametrize("charset", ["gbk", "gb2312", None])
+def test_8bit_gb_body_is_decoded_once(tmp_path, charset):
+    label = f"; charset={charset}" if charset else ""
+    raw = (f"From: a@163.com\r\nSubject: x\r\nContent-Type: text/plain{label}\r\n"
+           "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + "材料已发送请查收，提取码：ab12".encode("gbk")
+    assert parse(raw, tmp_path).texts == ["材料已发送请查收，提取码：ab12"]
+
+
+def test_binary_attachment_is_byte_exact(tmp_path):
+    payload = bytes(range(256)) * 10
+    raw = (b"From: a@163.com\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+           b'Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="a.bin"\r\n'
+           b"Content-Transfer-Encoding: binary\r\n\r\n" + payload.replace(b"\r", b"").replace(b"\n", b"")
+           + b"\r\n--B--\r\n")
+    attachment = parse(raw, tmp_path).attachments[0]
+    assert attachment.path.read_bytes() == payload.replace(b"\r", b"").replace(b"\n", b"")
+
+
+@pytest.mark.parametrize("label", ["base64", "hex", "zlib", "rot13", "punycode", "idna"])
+def test_codec_labels_that_are_not_text_encodings(tmp_path, label):
+    raw = (f"From: a@163.com\r\nSubject: =?{label}?B?5byg5LiJ?=\r\n"
+           f"Content-Type: text/plain; charset={label}\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.b64encode("张三".encode()).decode()).encode()
+    parsed = parse(raw, tmp_path)
+    assert parsed.subject == "张三" and parsed.texts == ["张三"]
+
+
+def test_encoded_display_name_with_a_comma(tmp_path):
+    raw = mail(["Subject: x"]).replace(
+        b"From: =?utf-8?B?5byg5LiJ?= <zhangsan@163.com>",
+        f"From: {word('湖北省总工会,劳动经济部', 'utf-8')} <hb@126.com>".encode())
+    parsed = parse(raw, tmp_path)
+    assert (parsed.from_address, parsed.from_name) == ("hb@126.com", "湖北省总工会,劳动经济部")
+
+
+def test_base64_encoded_forwarded_message(tmp_path):
+    inner = EmailMessage()
+    inner["From"], inner["Subject"] = "unit@qq.com", "原始"
+    inner.set_content("见附件")
+    inner.add_attachment(ZIP_BYTES, maintype="application", subtype="zip", filename="项目.zip")
+    raw = mail(["Subject: 转发"], [part(["Content-Type: message/rfc822", 'Content-Disposition: attachment; filename="fw.eml"'],
+                                       inner.as_bytes())])
+    parsed = parse(raw, tmp_path)
+    assert [a.name for a in parsed.attachments] == ["项目.zip"]
+    assert parsed.shown == ["fw.eml", "项目.zip"]
+
+
+def test_apple_mail_inline_image_with_a_name_is_kept(tmp_path):
+    raw = mail(["Subject: x"], [part(["Content-Type: image/jpeg; name=scan.jpg",
+                                      'Content-Disposition: inline; filename="scan.jpg"'], os.urandom(5000))])
+    assert attachment_names(raw, tmp_path) == ["scan.jpg"]
+
+
+def test_x_autoreply_no_is_not_an_auto_reply(tmp_path):
+    assert parse(mail(["Subject: 报送", "X-Autoreply: no"]), tmp_path).ignored_reason is None
