@@ -301,9 +301,19 @@ def _check_question_bank(project: Project, policy: Policy):
     if not banks:
         return [_missing("question_bank.missing", project, f"项目“{project.name}”中没有题库。请按附件6模板提交"
                          f"不少于 {policy.question_bank.min_questions} 道题的题库（Excel）。")], {"question_bank": None}
-    bank = banks[0]
+    bank = min(banks, key=lambda m: (not _has_bank_header(m), m.rel))  # a declaration sheet is not it
     return (check_question_bank(bank.file.path, bank.rel, project.name, policy.question_bank),
             {"question_bank": bank.rel})
+
+
+def _has_bank_header(material: Material) -> bool:
+    from parsers.layout import sheets_of
+    from validators.question_bank import looks_like_question_bank
+
+    try:
+        return looks_like_question_bank(sheets_of(material.file.path))
+    except Exception:  # unreadable: the check itself reports it
+        return False
 
 
 def _check_photos(project: Project, policy: Policy):

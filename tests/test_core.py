@@ -303,3 +303,20 @@ def test_roadshow_rules_do_not_apply_to_innovation_and_back(tmp_path):
     assert not any(code.startswith(("document.", "form.")) for code in codes(report))
     roadshow = judge(innovation(tmp_path / "again"))  # the same package as a roadshow project
     assert "document.mentor_intro_missing" in codes(roadshow) and "form.missing" in codes(roadshow)
+
+
+def test_declaration_as_a_sheet_is_not_taken_for_the_question_bank(tmp_path):
+    import openpyxl
+
+    root = innovation(tmp_path)
+    result = root / "快速对刀装置"
+    (result / "快速对刀装置-申报表.docx").unlink()
+    workbook = openpyxl.Workbook()
+    for row in (["成果名称", "快速对刀装置"], ["成果类别", "小发明"], ["主要完成人", "张三"],
+                ["成果简介", "一种对刀装置。"], ["是否为新质生产力", "是"]):
+        workbook.active.append(row)
+    workbook.save(result / "0-申报表.xlsx")  # sorts before the question bank
+    report = judge_innovation(root)
+    assert report["verdict"] == "accepted", report["findings"]
+    assert report["projects"][0]["files"]["declaration"].endswith("0-申报表.xlsx")
+    assert report["projects"][0]["files"]["question_bank"].endswith("题库.xlsx")
