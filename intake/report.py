@@ -13,7 +13,8 @@ VERDICT_NAMES = {
 }
 SEVERITY_NAMES = {"error": "错误", "warning": "提醒", "info": "说明"}
 LINK_NAMES = {"baidu": "百度网盘", "netease": "网易邮箱超大附件", "qq": "QQ邮箱超大附件"}
-KIND_NAMES = {"video": "视频", "document": "文档", "question_bank": "题库"}
+KIND_NAMES = {"video": "视频", "document": "文档", "question_bank": "题库", "photos": "照片",
+              "audio": "音频", "declaration": "申报表", "letters": "授权书及承诺书"}
 
 
 def render_text(report: Report, policy_title: str = "") -> str:
@@ -56,7 +57,8 @@ def render_text(report: Report, policy_title: str = "") -> str:
         lines += ["", f"{_number(section)}、{title}"]
         for project in group:
             lines.append(f"  ■ {project.name}（{VERDICT_NAMES.get(project.verdict, project.verdict)}）")
-            shown = [f"{KIND_NAMES[k]}：{v}" for k, v in project.files.items() if v]
+            shown = [f"{KIND_NAMES.get(k, k)}：{'、'.join(v) if isinstance(v, list) else v}"
+                     for k, v in project.files.items() if v]
             if shown:
                 lines.append("    材料：" + "；".join(shown))
             own = [f for f in report.findings if f.project == project.name]

@@ -130,3 +130,13 @@ def test_innovation_policy_from_the_command_line(tmp_path):
     assert proc.returncode == 0, proc.stdout
     assert json.loads(proc.stdout)["policy"] == "innovation"
     assert "innovation" in run_cli("policies").stdout
+
+
+def test_innovation_human_report(tmp_path):
+    from intake.samples import make_innovation_result
+
+    root = make_innovation_result(tmp_path / "成果包" / "快速对刀装置", "快速对刀装置").parent
+    (root / "快速对刀装置" / "授权书.pdf").unlink()
+    proc = run_cli("check", "--policy", "innovation", root)
+    assert proc.returncode == 1, proc.stderr
+    assert "照片：快速对刀装置/照片1.jpg、" in proc.stdout and "authorization.missing" in proc.stdout
