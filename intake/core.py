@@ -17,11 +17,11 @@ from intake.policy import Policy, is_late
 from parsers.archives import Package, unpack
 from parsers.documents import all_text
 from parsers.layout import (
-    AUDIO, CRAFTSMAN_WORDS, DOCUMENT, FORM, IMAGE_SUFFIXES, LETTER, QUESTION_BANK, SCAN, VIDEO,
+    AUDIO, CRAFTSMAN_WORDS, DOCUMENT, FORM, FORM_SCAN, IMAGE_SUFFIXES, LETTER, QUESTION_BANK, SCAN, VIDEO,
     Material, Project, classify, find_projects,
 )
 from validators.audio import check_audio
-from validators.declaration import check_declaration, looks_like_declaration
+from validators.declaration import check_declaration, declaration_score, looks_like_declaration
 from validators.photo import check_photos
 from validators.document import check_document, sections
 from validators.form import course_findings, form_findings
@@ -174,7 +174,7 @@ def judge(package: Package, policy: Policy, received_at: datetime | None) -> Rep
     projects = find_projects(materials, package.root_name, project_kinds(policy))
     in_projects = {m.rel for p in projects for m in p.materials}
     forms = [m for m in materials if m.kind == FORM]
-    scans = [m for m in materials if m.kind == SCAN and m.rel not in in_projects]
+    scans = [m for m in materials if m.kind in (SCAN, FORM_SCAN) and m.rel not in in_projects]
 
     archive_failed = any(f.code.startswith("archive.") for f in package.findings)
     unit = None
@@ -201,8 +201,8 @@ def judge(package: Package, policy: Policy, received_at: datetime | None) -> Rep
         if not projects and not archive_failed:
             findings.append(Finding(
                 "package.no_projects",
-                "材料中没有找到任何项目（每个项目应包含视频、Word 文档和题库）。"
-                "请按“一个项目一个文件夹”整理材料后重新发送。",
+                f"材料中没有找到任何{_unit_word(policy)}（每个{_unit_word(policy)}应包含{_contents(policy)}）。"
+                f"请按“一个{_unit_word(policy)}一个文件夹”整理材料后重新发送。",
             ))
 
     results = []
@@ -213,6 +213,18 @@ def judge(package: Package, policy: Policy, received_at: datetime | None) -> Rep
     for course in missing_courses:
         results.append(ProjectResult(course, REJECTED, empty_files(policy)))
     return decide(policy, received_at, unit, results, findings)
+
+
+CHECK_WORDS = {"video": "视频", "document": "Word 文档", "question_bank": "题库", "photos": "照片",
+               "audio": "音频", "declaration": "申报表", "letters": "授权书和承诺书"}
+
+
+def _unit_word(policy: Policy) -> str:
+    return "成果" if "declaration" in policy.checks else "项目"
+
+
+def _contents(policy: Policy) -> str:
+    return "、".join(CHECK_WORDS[c] for c in policy.checks)
 
 
 def decide(policy: Policy, received_at, unit, results: list[ProjectResult], findings: list[Finding]) -> Report:
@@ -333,20 +345,27 @@ def _check_audio(project: Project, policy: Policy):
 
 
 def _check_declaration(project: Project, policy: Policy):
+    """The file holding most of the declaration's fields is the declaration."""
+    best, best_score, best_blocks = None, 0, None
     for material in sorted(project.of_kind(DOCUMENT) + project.of_kind(QUESTION_BANK), key=lambda m: m.rel):
         blocks = declaration_blocks(material.file.path)
-        if blocks and looks_like_declaration(all_text(blocks)):
-            return (check_declaration(blocks, material.rel, project.name, policy.declaration),
-                    {"declaration": material.rel})
-    return [], {"declaration": None}
+        if not blocks:
+            continue
+        score = declaration_score(all_text(blocks)) + (2 if "申报" in material.rel.rsplit("/", 1)[-1] else 0)
+        if looks_like_declaration(all_text(blocks)) and score > best_score:
+            best, best_score, best_blocks = material, score, blocks
+    if best is None:
+        return [], {"declaration": None}
+    return check_declaration(best_blocks, best.rel, project.name, policy.declaration), {"declaration": best.rel}
 
 
 def _check_letters(project: Project, policy: Policy):
     letters = project.of_kind(LETTER)
     names = [PurePosixPath(m.rel).name for m in letters]
     findings = []
-    for code, words, title in (("authorization.missing", ("授权",), "授权书"),
-                               ("pledge.missing", ("承诺",), "真实性承诺书")):
+    # a combined 附件1 holds both letters
+    for code, words, title in (("authorization.missing", ("授权", "附件1"), "授权书"),
+                               ("pledge.missing", ("承诺", "声明", "附件1"), "真实性承诺书")):
         if not any(any(w in n for w in words) for n in names):
             findings.append(_missing(code, project, f"成果“{project.name}”中没有{title}（附件1）。"
                                      f"请按附件1填写{title}，签字盖章后扫描（PDF 或 JPG），文件名中注明“{title}”一并提交。"))

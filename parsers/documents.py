@@ -335,6 +335,9 @@ def _starts_section(paragraph: Paragraph, labels: set[str], other_labels: tuple[
     if any(_inline(paragraph.text, other) is not None for other in other_labels):
         return True
     text = clean(paragraph.text)
+    # '应用效果：…', '联系电话：…': a short label and a colon start another field
+    if re.match(r"^[\u4e00-\u9fff（）()]{2,8}\s*[:：]", text):
+        return True
     # A short line numbered with a Chinese numeral ('二、工作业绩') is the next heading;
     # '1. 主持革新十二项' or '2008.07 获全国技术能手' are lines of the profile itself.
     return bool(_CN_HEADING.match(text)) and len(text) <= 20
@@ -356,11 +359,19 @@ def _from_table(table: Table, label: str, key: str, labels: set[str]) -> str | N
             inline = _inline(cell, label)
             if _label_key(cell) == key or _is_label_with_hint(cell, key):
                 rest = []
-                for other in row[c + 1:]:
-                    if _is_label_cell(other, labels):
-                        break  # 导师简介 | text | 视频简介 | text
-                    if other.strip() and other not in rest:
-                        rest.append(other)
+                # a label cell merged down over several rows: each row adds its text
+                span = [row]
+                for below in rows[r + 1:]:
+                    if c < len(below) and below[c] == cell:
+                        span.append(below)
+                    else:
+                        break
+                for spanned in span:
+                    for other in spanned[c + 1:]:
+                        if _is_label_cell(other, labels):
+                            break  # 导师简介 | text | 视频简介 | text
+                        if other.strip() and other not in rest:
+                            rest.append(other)
                 if rest:
                     return "\n".join(x.strip() for x in rest)
                 # label alone in its row: the text is in the row below

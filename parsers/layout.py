@@ -21,8 +21,8 @@ from parsers.documents import DocumentError, Table, all_text, read_blocks
 from parsers.spreadsheets import Sheet, SheetError, read_sheets
 from parsers.text import clean, squash, strip_numbering
 
-VIDEO, DOCUMENT, QUESTION_BANK, FORM, SCAN, AUDIO, LETTER, OTHER = (
-    "video", "document", "question_bank", "form", "scan", "audio", "letter", "other",
+VIDEO, DOCUMENT, QUESTION_BANK, FORM, SCAN, FORM_SCAN, AUDIO, LETTER, OTHER = (
+    "video", "document", "question_bank", "form", "scan", "form_scan", "audio", "letter", "other",
 )
 MATERIALS = (VIDEO, DOCUMENT, QUESTION_BANK)  # what a roadshow project is made of
 
@@ -35,10 +35,14 @@ SHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
 SCAN_SUFFIXES = {".pdf", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".ofd", ".heic", ".webp", ".gif"}
 IMAGE_SUFFIXES = SCAN_SUFFIXES - {".pdf", ".ofd"}
 AUDIO_SUFFIXES = {".mp3", ".wav", ".m4a", ".aac", ".wma", ".flac", ".amr", ".ogg", ".opus"}
-LETTER_WORDS = ("授权书", "授权委托", "授权声明", "承诺书", "真实性承诺", "诚信承诺")
+LETTER_WORDS = ("授权书", "授权函", "授权委托", "授权声明", "承诺书", "承诺函", "真实性承诺", "诚信承诺",
+                "真实性声明", "附件1")
 FORM_NAME_WORDS = ("报送", "汇总", "附件5", "盖章", "上报表", "报名表", "推荐表", "推荐汇总")
+# A scan or picture named like a form or a declaration is paperwork, never a photo.
+PAPERWORK_WORDS = FORM_NAME_WORDS + ("申报", "推荐", "附件", "扫描", "证明", "汇总")
 CRAFTSMAN_WORDS = ("工匠",)
 PROFILE_LABELS = ("导师简介", "视频简介")
+DECLARATION_LABELS = ("成果名称", "成果简介", "成果背景")
 JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
 
 
@@ -150,7 +154,7 @@ def classify(file: PackageFile) -> str:
             return FORM
         if looks_like_question_bank(sheets):
             return QUESTION_BANK
-        if any(label in text for label in PROFILE_LABELS):
+        if any(label in text for label in PROFILE_LABELS + DECLARATION_LABELS):
             return DOCUMENT
         if has_letter_words(name):
             return LETTER
@@ -164,11 +168,19 @@ def classify(file: PackageFile) -> str:
             return FORM
         if looks_like_question_bank(sheets):
             return QUESTION_BANK
-        return FORM if has_form_words(name) else QUESTION_BANK
+        if has_form_words(name):
+            return FORM  # a unit's 推荐汇总表 lists 成果名称 too, as a column
+        if any(label in squash(c) for sheet in sheets for _, row in sheet.rows[:40] for c in row
+               for label in DECLARATION_LABELS):
+            return DOCUMENT  # a declaration kept as a sheet
+        return QUESTION_BANK
     if suffix in AUDIO_SUFFIXES:
         return AUDIO
     if suffix in SCAN_SUFFIXES:
-        return LETTER if has_letter_words(name) else SCAN
+        if has_letter_words(name):
+            return LETTER
+        key = clean(name).replace(" ", "")
+        return FORM_SCAN if any(word in key for word in PAPERWORK_WORDS) else SCAN
     return OTHER
 
 
@@ -220,9 +232,16 @@ def find_projects(materials: list[Material], root_name: str,
                         if not (is_craftsman_name(c.rsplit("/", 1)[-1]) and QUESTION_BANK not in kinds(c))]
         rich = [c for c in deciding if len(kinds(c)) >= 2]
         complete = [c for c in deciding if kinds(c) >= wanted]
+        # Sibling projects hold the same kinds of material; folders that split one
+        # project by kind (视频/, 文档/, 照片/, 音视频/ …) each hold different kinds.
+        seen: set[str] = set()
+        shared = False
+        for child in deciding:
+            shared = shared or bool(kinds(child) & seen)
+            seen |= kinds(child)
         # two project-like subfolders, or one complete project beside other material
         # folders (an incomplete project is still a project of its own)
-        if len(rich) >= 2 or (complete and len(deciding) >= 2):
+        if shared and (len(rich) >= 2 or (complete and len(deciding) >= 2)):
             projects = [p for child in children for p in split(child)]
             if len({m.kind for m in direct}) >= 2:
                 projects.append(Project(_project_name(folder, root_name), folder, direct))

@@ -320,3 +320,40 @@ def test_declaration_as_a_sheet_is_not_taken_for_the_question_bank(tmp_path):
     assert report["verdict"] == "accepted", report["findings"]
     assert report["projects"][0]["files"]["declaration"].endswith("0-申报表.xlsx")
     assert report["projects"][0]["files"]["question_bank"].endswith("题库.xlsx")
+
+
+def test_one_result_split_into_typed_subfolders_is_one_result(tmp_path):
+    from intake.samples import make_audio, make_declaration, make_photo, make_question_bank, make_scan, make_video
+
+    result = tmp_path / "包" / "快速对刀装置"
+    make_declaration(result / "申报材料" / "申报表.docx")
+    make_scan(result / "申报材料" / "授权书.pdf")
+    make_scan(result / "申报材料" / "承诺书.pdf")
+    make_video(result / "音视频" / "演示.mp4")
+    make_audio(result / "音视频" / "解说.mp3")
+    for n in range(3):
+        make_photo(result / "照片" / f"{n}.jpg")
+    make_question_bank(result / "题库.xlsx")
+    report = judge_innovation(tmp_path / "包")
+    assert [p["name"] for p in report["projects"]] == ["快速对刀装置"]
+    assert report["verdict"] == "accepted", report["findings"]
+
+
+def test_unit_paperwork_is_neither_a_result_nor_a_photo(tmp_path):
+    import openpyxl
+
+    from intake.samples import make_photo
+
+    root = innovation(tmp_path, ("快速对刀装置", "防坠安全钩"))
+    summary = openpyxl.Workbook()
+    summary.active.append(["序号", "成果名称", "完成人"])
+    summary.active.append([1, "快速对刀装置", "张三"])
+    (root / "00-推荐汇总表").mkdir()
+    summary.save(root / "00-推荐汇总表" / "推荐汇总表.xlsx")
+    make_photo(root / "推荐汇总表（盖章）.jpg", size=300, dpi=(72, 72))
+    make_photo(root / "快速对刀装置" / "申报表（盖章）.jpg", size=300, dpi=(72, 72))
+    make_photo(root / "快速对刀装置" / "承诺函.jpg", size=300, dpi=(72, 72))
+    (root / "快速对刀装置" / "真实性承诺书.pdf").unlink()  # the 承诺函 scan stands for it
+    report = judge_innovation(root)
+    assert sorted(p["name"] for p in report["projects"]) == ["快速对刀装置", "防坠安全钩"]
+    assert report["verdict"] == "accepted", report["findings"]

@@ -68,3 +68,67 @@ def test_inline_layout(tmp_path):
     path = tmp_path / "d.docx"
     document.save(path)
     assert declaration_codes(path) == ["declaration.summary_too_long"]
+
+
+# ------------------------------------------------------------------ found in review
+
+@pytest.mark.parametrize("text,expected", [
+    ("小发明□ 小创造□ 小革新☑ 小设计□ 小建议□", "小革新"),
+    ("小发明（√） 小创造（ ） 小革新（ ）", "小发明"),
+    ("□小发明 ■小革新 □小建议", "小革新"),
+    ("□小发明 □小创造 小革新 □小设计 □小建议", "小革新"),  # the tick was a Wingdings symbol
+    ("□小发明 □小创造 □小革新", None),
+])
+def test_ticked_category_on_either_side(text, expected):
+    assert chosen_category(text, RULES.categories) == expected
+
+
+@pytest.mark.parametrize("label", ["是否为新质生产力成果", "是否属于新质生产力范畴"])
+def test_new_productivity_label_variants(tmp_path, label):
+    document = docx.Document()
+    for line in ("成果名称：快速对刀装置", "成果类别：小革新", f"{label}：是"):
+        document.add_paragraph(line)
+    path = tmp_path / "d.docx"
+    document.save(path)
+    assert declaration_codes(path) == []
+
+
+def test_new_productivity_ticked_in_one_cell(tmp_path):
+    document = docx.Document()
+    table = document.add_table(rows=2, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "成果名称", "快速对刀装置"
+    table.rows[1].cells[0].text = "是否为新质生产力 ☑是 □否"
+    path = tmp_path / "d.docx"
+    document.save(path)
+    assert declaration_codes(path) == []
+
+
+def test_completers_in_a_table_one_per_row(tmp_path):
+    document = docx.Document()
+    document.add_paragraph("成果名称：快速对刀装置")
+    document.add_paragraph("是否为新质生产力：是")
+    document.add_paragraph("主要完成人：")
+    table = document.add_table(rows=1, cols=4)
+    for cell, text in zip(table.rows[0].cells, ["序号", "姓名", "工作单位", "职务"]):
+        cell.text = text
+    for n in range(1, 6):
+        for cell, text in zip(table.add_row().cells, [str(n), f"张{n}", "某公司", "高级技师"]):
+            cell.text = text
+    path = tmp_path / "d.docx"
+    document.save(path)
+    assert declaration_codes(path) == []  # 5 people, not 24 cells
+
+
+def test_names_padded_with_spaces_count_once(tmp_path):
+    names = "、".join(f"张  {n}" for n in "一二三四五六七八九十甲乙")
+    assert declaration_codes(make_declaration(tmp_path / "d.docx", completers=names)) == []
+
+
+def test_summary_stops_at_the_next_field(tmp_path):
+    document = docx.Document()
+    for line in ("成果名称：快速对刀装置", f"成果简介：{intro_text(450)}", f"应用效果：{intro_text(200)}",
+                 "是否为新质生产力：是"):
+        document.add_paragraph(line)
+    path = tmp_path / "d.docx"
+    document.save(path)
+    assert declaration_codes(path) == []

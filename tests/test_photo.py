@@ -65,3 +65,26 @@ def test_too_few(tmp_path):
     assert [f.code for f in check_photos(photos, "成果", "成果", RULES)] == ["photo.too_few"]
     photos.append((make_photo(tmp_path / "3.jpg"), "3.jpg"))
     assert check_photos(photos, "成果", "成果", RULES) == []
+
+
+def test_exif_resolution_without_a_unit_is_inches(tmp_path):
+    from PIL import Image
+    from PIL.TiffImagePlugin import IFDRational
+
+    source = make_photo(tmp_path / "s.jpg", dpi=None)
+    image = Image.open(source)
+    exif = Image.Exif()
+    exif[0x011A] = exif[0x011B] = IFDRational(300, 1)  # no ResolutionUnit tag
+    image.save(tmp_path / "a.jpg", "JPEG", quality=90, exif=exif)
+    assert read_dpi(tmp_path / "a.jpg") == (300.0, 300.0)
+    assert photo_codes(tmp_path / "a.jpg") == []
+
+
+def test_camera_mpo_jpeg_is_a_jpg(tmp_path):
+    from PIL import Image
+
+    first = Image.open(make_photo(tmp_path / "1.jpg"))
+    second = Image.open(make_photo(tmp_path / "2.jpg", size=400))
+    first.save(tmp_path / "camera.jpg", "MPO", save_all=True, append_images=[second], dpi=(300, 300), quality=90)
+    assert Image.open(tmp_path / "camera.jpg").format == "MPO"
+    assert photo_codes(tmp_path / "camera.jpg") == []

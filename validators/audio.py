@@ -18,7 +18,9 @@ def audio_format(path: Path) -> str | None:
     audio = info.audio_tracks[0] if info.audio_tracks else None
     if audio is None:
         return general.format if general is not None and general.format else None
-    if audio.format == "MPEG Audio" and "3" in str(audio.format_profile or ""):
+    container = general.format if general is not None else None
+    if (audio.format == "MPEG Audio" and "3" in str(audio.format_profile or "")
+            and container in (None, "MPEG Audio")):  # not an MP3 stream inside a WAV or MP4
         return "MP3"
     return audio.format or (general.format if general is not None else None)
 

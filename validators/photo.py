@@ -9,19 +9,31 @@ from intake.policy import PhotoRules
 
 
 def read_dpi(path: Path) -> tuple[float, float] | None:
-    """Resolution from the JFIF header, else EXIF (dots per cm already converted by
-    Pillow); None where the file states none. Pillow's stand-in of 72 dpi for a
-    broken EXIF resolution counts as stated: it is what viewers show."""
+    """Resolution from the JFIF header, else EXIF; None where the file states none.
+
+    Read from the tags themselves rather than Pillow's ``info["dpi"]``: that stands
+    in 72 dpi for an EXIF resolution without a unit, whose default is inches.
+    """
     from PIL import Image
 
     with Image.open(path) as image:
-        dpi = image.info.get("dpi")
-    if not dpi or len(dpi) < 2:
+        unit = image.info.get("jfif_unit")
+        density = image.info.get("jfif_density")
+        if unit in (1, 2) and density and min(density) > 0:
+            factor = 2.54 if unit == 2 else 1.0  # dots per cm
+            return density[0] * factor, density[1] * factor
+        exif = image.getexif()
+    x, y = exif.get(0x011A), exif.get(0x011B)
+    if x is None:
         return None
+    unit = exif.get(0x0128, 2)  # 2 inches (the default), 3 centimetres
+    factor = 2.54 if unit == 3 else 1.0
     try:
-        return float(dpi[0]), float(dpi[1])
-    except (TypeError, ValueError):
+        x = float(x) * factor
+        y = float(y if y is not None else x) * factor
+    except (TypeError, ValueError, ZeroDivisionError):
         return None
+    return (x, y) if x > 0 and y > 0 else None
 
 
 def image_format(path: Path) -> str | None:
@@ -40,7 +52,8 @@ def _mb(size: int) -> str:
 
 def check_photo(path: Path, rel: str, project: str | None, rules: PhotoRules) -> list[Finding]:
     fmt = image_format(path)
-    if fmt != "JPEG":
+    # cameras that embed a preview write MPO, which is a JPEG to every viewer
+    if fmt not in ("JPEG", "MPO"):
         shown = fmt or "无法识别的格式"
         return [Finding("photo.not_jpg", f"照片“{rel}”的实际格式是 {shown}，不是 JPG。"
                         "请用原图导出为 JPG 格式（不要只改扩展名）后重新提交。", project, rel)]
