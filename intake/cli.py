@@ -38,6 +38,33 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("directory", type=Path)
 
     commands.add_parser("policies", help="list the policies this installation knows")
+
+    def daemon_command(name: str, help_text: str):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--config", default=None, help="settings TOML (else INTAKE_CONFIG)")
+        return command
+
+    daemon_command("run", "run the daemon until SIGTERM/SIGINT")
+    poll = daemon_command("poll", "poll the mailbox and process what it found")
+    poll.add_argument("--once", action="store_true", required=True, help="one round, then exit")
+    listing = daemon_command("submissions", "list the messages processed")
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--unit", default=None)
+    listing.add_argument("--verdict", default=None)
+    daemon_command("show", "show one submission").add_argument("receipt")
+    daemon_command("reprocess", "replay a message from the start").add_argument("receipt")
+    override = daemon_command("override", "staff decision on a submission")
+    override.add_argument("receipt")
+    decision = override.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--accept", action="store_true")
+    decision.add_argument("--reject", action="store_true")
+    override.add_argument("--note", required=True)
+    units = daemon_command("units", "unit quotas and contacts")
+    units.add_argument("action", choices=["import"])
+    units.add_argument("file", type=Path)
+    database = daemon_command("db", "database schema")
+    database.add_argument("action", choices=["upgrade"])
+    daemon_command("demo", "run the daemon once over a sample mailbox the project builds")
     return parser
 
 
@@ -53,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print("\n".join(available_policies()))
             return 0
+        from intake import commands
+
+        return commands.dispatch(args)
     except IntakeError as err:
         print(f"intake: {err}", file=sys.stderr)
         return EXIT_ERROR

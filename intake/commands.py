@@ -1,0 +1,161 @@
+"""The daemon's commands (``intake run``, ``poll --once``, ``submissions`` …)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+
+from sqlalchemy import select
+
+from intake.settings import load_settings
+
+log = logging.getLogger("intake")
+
+
+def dispatch(args) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = load_settings(args.config)
+    if args.command == "demo":
+        return demo(settings)
+    from intake.service import open_service
+
+    service = open_service(settings)
+    handler = {
+        "run": run, "poll": poll_once, "submissions": submissions, "show": show,
+        "reprocess": reprocess, "override": override, "units": units, "db": lambda s, a: 0,
+    }[args.command]
+    return handler(service, args)
+
+
+def poll_once(service, args) -> int:
+    from intake.service import poll_and_process
+
+    fetched, processed = poll_and_process(service)
+    print(f"new messages: {fetched}; processed: {processed}")
+    return 0
+
+
+def run(service, args) -> int:
+    """APScheduler runs poll + process every N minutes; no overlapping runs; SIGTERM and
+    SIGINT let the step in hand finish, then exit."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from intake.service import poll_and_process
+
+    stop = threading.Event()
+
+    def round_():
+        try:
+            fetched, processed = poll_and_process(service, stop.is_set)
+            log.info("round: %d new, %d processed", fetched, processed)
+        except Exception as err:  # logged; the next round tries again
+            log.error("round failed: %s", err)
+
+    def on_signal(signum, frame):
+        log.info("signal %s: finishing the step in hand", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    scheduler = BackgroundScheduler(timezone="UTC")
+    from datetime import datetime, timezone
+
+    scheduler.add_job(round_, "interval", minutes=service.settings.poll_minutes, max_instances=1,
+                      coalesce=True, next_run_time=datetime.now(timezone.utc))
+    scheduler.start()
+    stop.wait()
+    scheduler.shutdown(wait=True)
+    return 0
+
+
+def _messages(service, unit=None, verdict=None):
+    from intake.store import Message
+
+    with service.Session() as session:
+        query = select(Message).where(Message.report.is_not(None)).order_by(Message.id)
+        if unit:
+            query = query.where(Message.unit_name == unit)
+        if verdict:
+            query = query.where(Message.verdict == verdict)
+        return session.scalars(query).all()
+
+
+def submissions(service, args) -> int:
+    from intake.daemon import submission
+
+    items = [submission(m) for m in _messages(service, args.unit, args.verdict)]
+    if args.json:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+    else:
+        for item in items:
+            projects = "；".join(f"{p['name']}（{p['verdict']}）" for p in item["projects"])
+            print(f"{item['receipt']}  {item['received_at']}  {item['verdict']:<12} {item['unit'] or '单位未识别'}  "
+                  f"{item['from']}  {projects}")
+    return 0
+
+
+def show(service, args) -> int:
+    from intake.daemon import _by_receipt, submission
+
+    with service.Session() as session:
+        message = _by_receipt(session, args.receipt)
+        data = submission(message)
+        data.update({
+            "state": message.state, "attempts": message.attempts, "last_error": message.last_error,
+            "override": message.override, "override_note": message.override_note,
+            "subject": message.subject,
+            "findings": (message.report or {}).get("findings", []),
+        })
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+    return 0
+
+
+def reprocess(service, args) -> int:
+    from intake.daemon import reprocess as replay
+
+    message = replay(service.Session, args.receipt)
+    print(f"{message.receipt}: queued for processing again")
+    return 0
+
+
+def override(service, args) -> int:
+    from intake.daemon import override as decide
+
+    message = decide(service.Session, args.receipt, "accepted" if args.accept else "rejected", args.note)
+    print(f"{message.receipt}: {message.verdict} ({args.note})")
+    return 0
+
+
+def units(service, args) -> int:
+    from intake.units import import_units
+
+    count, contacts = import_units(service.Session, args.file)
+    print(f"units: {count}; contact addresses: {contacts}")
+    return 0
+
+
+def demo(settings) -> int:
+    """The README's main command: the daemon on embedded defaults over a sample Maildir."""
+    from intake.daemon import submission
+    from intake.demo import build_demo_maildir
+    from intake.service import open_service, poll_and_process
+
+    if settings.maildir is None and not settings.imap_user:
+        settings.maildir = build_demo_maildir(settings.data_dir / "demo-maildir")
+    service = open_service(settings)
+    fetched, processed = poll_and_process(service)
+    print(f"数据目录：{settings.data_dir.resolve()}")
+    print(f"新邮件 {fetched} 封，本次处理 {processed} 封。")
+    for message in _messages(service):
+        item = submission(message)
+        projects = "；".join(f"{p['name']}（{p['verdict']}）" for p in item["projects"]) or "—"
+        print(f"  {item['receipt']}  {item['verdict']:<12} {item['from']}  {projects}")
+    outbox = settings.data_dir / "outbox"
+    replies = sorted(outbox.glob("*.eml")) if outbox.is_dir() else []
+    print(f"回复邮件 {len(replies)} 封，已写入 {outbox.resolve()}")
+    return 0

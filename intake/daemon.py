@@ -1,0 +1,465 @@
+"""The daemon's shell around the pure core: poll, record, claim, judge, reply.
+
+Every message seen gets a ledger row (and its raw bytes on disk, content-addressed)
+committed before any other work. Work is claimed with a compare-and-set on the row
+(``SELECT … FOR UPDATE SKIP LOCKED`` first on PostgreSQL), so several workers, on one
+machine or several, never process a message twice. Each step commits its result with
+the next state, so a crash at any moment resumes where the last commit left off:
+judged results are never judged again, and a reply row is never sent twice.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import hashlib
+import imaplib
+import logging
+import os
+import shutil
+import socket
+import time
+import traceback
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import delete, or_, select, update
+
+from intake.errors import IntakeError, OperationalError
+from intake.store import (
+    DONE, FAILED, JUDGED, PROCESSING, QUARANTINED, RECEIVED, REPLYING, FindingRow, MailboxState, Message,
+    Outbox, Project, StoredFile, Unit, UnitContact, audit, utcnow,
+)
+
+log = logging.getLogger("intake")
+LEASE = timedelta(minutes=30)  # a claim older than this is another machine's lost work
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# ---------------------------------------------------------------- recording
+
+def raw_path(data_dir: Path, digest: str) -> Path:
+    return data_dir / "raw" / digest[:2] / digest[2:4] / f"{digest}.eml"
+
+
+def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
+    digest = hashlib.sha256(raw).hexdigest()
+    path = raw_path(data_dir, digest)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(temporary, "wb") as out:
+            out.write(raw)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    return digest, path
+
+
+def _headers(raw: bytes) -> dict:
+    from parsers.messages import decode_header
+
+    try:
+        parsed = email.parser.BytesHeaderParser().parsebytes(raw)
+        return {
+            "message_id": (decode_header(parsed.get("Message-ID")) or None),
+            "subject": decode_header(parsed.get("Subject")),
+            "from": email.utils.parseaddr(decode_header(parsed.get("From")))[1].lower() or None,
+        }
+    except Exception:  # headers so broken the parser gives up: the core will say more
+        return {"message_id": None, "subject": None, "from": None}
+
+
+def record(session, settings, mailbox: str, uidvalidity: int, fetched) -> Message | None:
+    """The ledger row of one fetched message, unless this content is already known here
+    (after a UIDVALIDITY change the same mail comes back under new UIDs: never re-judge)."""
+    digest, path = store_raw(settings.data_dir, fetched.raw)
+    known = session.scalar(select(Message.id).where(Message.mailbox == mailbox, Message.sha256 == digest))
+    if known is not None:
+        return None
+    headers = _headers(fetched.raw)
+    message = Message(
+        mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, sha256=digest, raw_path=str(path),
+        size=len(fetched.raw), received_at=fetched.internaldate, message_id=headers["message_id"],
+        from_address=headers["from"], subject=headers["subject"], state=RECEIVED,
+    )
+    session.add(message)
+    session.flush()
+    message.receipt = f"WX{fetched.internaldate.year}-{message.id:06d}"
+    audit(session, message.id, "daemon", "received", uid=fetched.uid, uidvalidity=uidvalidity)
+    return message
+
+
+def poll(settings, Session, source_factory, retries: int = 5, backoff: float = 2.0) -> int:
+    """Fetch everything new into the ledger; reconnect with backoff after a drop.
+
+    Each batch is committed together with the highest UID it reached, so a drop
+    mid-poll resumes after the last committed batch and nothing is fetched twice.
+    """
+    attempt = 0
+    total = 0
+    while True:
+        source = source_factory()
+        try:
+            source.connect()
+            total += _poll_batches(settings, Session, source)
+            source.close()
+            return total
+        except (OSError, imaplib.IMAP4.error, EOFError, socket.timeout) as err:
+            source.close()
+            attempt += 1
+            if attempt > retries:
+                raise OperationalError(f"mailbox unreachable after {retries} retries: {err}") from err
+            wait = min(60.0, backoff * 2 ** (attempt - 1))
+            log.warning("mailbox connection lost (%s); reconnecting in %.1fs", err, wait)
+            time.sleep(wait)
+
+
+def _poll_batches(settings, Session, source) -> int:
+    mailbox = settings.mailbox_name
+    with Session.begin() as session:
+        state = session.get(MailboxState, (mailbox, source.uidvalidity))
+        highest = state.highest_uid if state else 0
+    uids = source.uids_after(highest)
+    count = 0
+    for start in range(0, len(uids), settings.fetch_batch):
+        batch = uids[start:start + settings.fetch_batch]
+        fetched = source.fetch(batch)
+        with Session.begin() as session:
+            for item in fetched:
+                if record(session, settings, mailbox, source.uidvalidity, item) is not None:
+                    count += 1
+            state = session.get(MailboxState, (mailbox, source.uidvalidity))
+            if state is None:
+                state = MailboxState(mailbox=mailbox, uidvalidity=source.uidvalidity, highest_uid=0)
+                session.add(state)
+            state.highest_uid = max(state.highest_uid, max(batch))
+    return count
+
+
+# ---------------------------------------------------------------- claiming
+
+def _alive(claimed_by: str | None) -> bool:
+    """Is the claiming worker still running? Known for this host; other hosts' claims
+    age out after LEASE."""
+    if not claimed_by:
+        return False
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim(Session, me: str) -> int | None:
+    """Take the next message that needs work, or None. Safe with many workers."""
+    now = utcnow()
+    with Session.begin() as session:
+        query = (
+            select(Message.id, Message.claimed_by, Message.claimed_at)
+            .where(or_(
+                Message.state == RECEIVED,
+                (Message.state == FAILED) & (Message.next_attempt_at <= now),
+                Message.state.in_((PROCESSING, JUDGED, REPLYING)),
+            ))
+            .order_by(Message.id)
+            .limit(20)
+        )
+        if session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for message_id, claimed_by, claimed_at in session.execute(query).all():
+            if claimed_by and claimed_by != me:
+                fresh = claimed_at is not None and _aware(claimed_at) > now - LEASE
+                if fresh and _alive(claimed_by):
+                    continue
+            taken = session.execute(
+                update(Message)
+                .where(Message.id == message_id,
+                       Message.claimed_by.is_(None) if claimed_by is None else Message.claimed_by == claimed_by)
+                .values(claimed_by=me, claimed_at=now)
+            )
+            if taken.rowcount == 1:
+                return message_id
+    return None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+# ---------------------------------------------------------------- processing
+
+class Worker:
+    def __init__(self, settings, Session, policy, me: str | None = None):
+        self.settings = settings
+        self.Session = Session
+        self.policy = policy
+        self.me = me or worker_id()
+
+    def drain(self, should_stop=lambda: False) -> int:
+        """Process every message that needs work; stop between messages when asked."""
+        done = 0
+        while not should_stop():
+            message_id = claim(self.Session, self.me)
+            if message_id is None:
+                return done
+            self.process(message_id)
+            done += 1
+        return done
+
+    def process(self, message_id: int) -> None:
+        try:
+            with self.Session() as session:
+                message = session.get(Message, message_id)
+                judged = message.report is not None
+            if not judged:
+                self.judge(message_id)
+            self.reply(message_id)
+        except Exception as err:  # every failure is recorded and retried, never dropped
+            self.failed(message_id, err)
+
+    def judge(self, message_id: int) -> None:
+        from intake.core import check_message
+
+        with self.Session.begin() as session:
+            message = session.get(Message, message_id)
+            message.state = PROCESSING
+            audit(session, message_id, self.me, "processing", attempt=message.attempts + 1)
+        raw = Path(message.raw_path).read_bytes()
+        workdir = self.settings.data_dir / "work" / (message.receipt or str(message_id))
+        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            report = check_message(raw, self.policy, _aware(message.received_at) if message.received_at else None,
+                                   workdir)
+            attachments = _attachment_digests(workdir / "attachments")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        with self.Session.begin() as session:
+            message = session.get(Message, message_id, with_for_update=_pg(session))
+            if message.report is not None or message.claimed_by != self.me:
+                return  # judged by someone else meanwhile: never twice
+            self._save(session, message, report, attachments)
+
+    def _save(self, session, message: Message, report, attachments) -> None:
+        from intake.findings import Finding
+
+        data = report.to_json()
+        unit = find_unit(session, message.from_address, report.unit)
+        message.unit_id = unit.id if unit else None
+        message.unit_name = unit.name if unit else report.unit
+        extra: list[Finding] = []
+        rows = []
+        for project in report.projects:
+            key = name_key(project.name)
+            row = Project(message_id=message.id, unit_id=message.unit_id, unit_name=message.unit_name,
+                          name=project.name, name_key=key, verdict=project.verdict, files=project.files)
+            session.add(row)
+            rows.append(row)
+        session.flush()
+        if message.unit_name:
+            for row in rows:
+                earlier = session.scalars(
+                    select(Project).join(Message, Project.message_id == Message.id)
+                    .where(Project.unit_name == message.unit_name, Project.name_key == row.name_key,
+                           Project.id != row.id, Project.superseded_by.is_(None), Message.id < message.id)
+                ).all()
+                for old in earlier:
+                    old.superseded_by = row.id
+                    old_receipt = session.get(Message, old.message_id).receipt
+                    extra.append(Finding("duplicate.resubmission",
+                                         f"本项目替换此前报送的同名项目（回执号 {old_receipt}），以本次为准。",
+                                         row.name, None))
+                    audit(session, message.id, self.me, "superseded", project=old.id, by=row.id)
+        if unit is not None and unit.quota is not None:
+            current = session.scalar(
+                select(_count()).select_from(Project)
+                .where(Project.unit_id == unit.id, Project.superseded_by.is_(None)))
+            if current > unit.quota:
+                extra.append(Finding("quota.exceeded",
+                                     f"{unit.name}的报送名额为 {unit.quota} 个，目前已报送 {current} 个，超出名额。"
+                                     "请确认需要保留的项目，工作人员将与贵单位联系。"))
+        data["findings"] += [f.to_json() for f in extra]
+        data["unit"] = message.unit_name
+        for finding in data["findings"]:
+            session.add(FindingRow(message_id=message.id, project=finding["project"], code=finding["code"],
+                                   severity=finding["severity"], text=finding["message"], path=finding["path"]))
+        for name, digest, size in attachments:
+            session.add(StoredFile(message_id=message.id, name=name, sha256=digest, size=size))
+        message.report = data
+        message.verdict = data["verdict"]
+        message.state = JUDGED
+        message.last_error = None
+        audit(session, message.id, self.me, "judged", verdict=data["verdict"])
+
+    def reply(self, message_id: int) -> None:
+        from notifier.replies import compose_reply
+
+        with self.Session.begin() as session:
+            message = session.get(Message, message_id, with_for_update=_pg(session))
+            if message.state == DONE or message.claimed_by != self.me:
+                return
+            outbox = session.scalar(select(Outbox).where(Outbox.message_id == message_id))
+            if outbox is None:
+                if not self._should_answer(message):
+                    message.state = DONE
+                    message.claimed_by = None
+                    audit(session, message_id, self.me, "done", replied=False)
+                    return
+                raw = compose_reply(message, self.settings)
+                outbox = Outbox(message_id=message_id, recipient=message.from_address,
+                                subject=raw["Subject"], raw=raw.as_string())
+                session.add(outbox)
+                message.state = REPLYING
+                audit(session, message_id, self.me, "reply_queued")
+        self._deliver(message_id)
+
+    def _should_answer(self, message: Message) -> bool:
+        if message.verdict == "ignored" or not message.from_address:
+            return False
+        since = self.settings.reply_since
+        return not (since and message.received_at and _aware(message.received_at) < since)
+
+    def _deliver(self, message_id: int) -> None:
+        """Until the notifier issue: a reply is written to the outbox folder as .eml.
+        Named by its outbox row, so a retried delivery rewrites the same file."""
+        with self.Session.begin() as session:
+            message = session.get(Message, message_id, with_for_update=_pg(session))
+            outbox = session.scalar(select(Outbox).where(Outbox.message_id == message_id))
+            if outbox.state != "sent":
+                folder = self.settings.data_dir / "outbox"
+                folder.mkdir(parents=True, exist_ok=True)
+                target = folder / f"{message.receipt}-{outbox.id}.eml"
+                temporary = target.with_suffix(".tmp")
+                temporary.write_text(outbox.raw, encoding="utf-8")
+                os.replace(temporary, target)
+                outbox.state = "sent"
+                outbox.sent_at = utcnow()
+            message.state = DONE
+            message.claimed_by = None
+            audit(session, message_id, self.me, "done", replied=True)
+
+    def failed(self, message_id: int, err: Exception) -> None:
+        log.error("message %s failed: %s", message_id, err)
+        with self.Session.begin() as session:
+            message = session.get(Message, message_id)
+            message.attempts += 1
+            message.last_error = f"{type(err).__name__}: {err}"
+            message.traceback = traceback.format_exc()
+            message.claimed_by = None
+            permanent = isinstance(err, IntakeError) and err.permanent
+            if permanent or message.attempts >= self.settings.max_attempts:
+                message.state = QUARANTINED
+                audit(session, message_id, self.me, "quarantined", error=message.last_error)
+            else:
+                message.state = FAILED
+                delay = getattr(err, "retry_after", None) or 60 * 2 ** (message.attempts - 1)
+                message.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                audit(session, message_id, self.me, "failed", error=message.last_error,
+                      next_attempt_at=message.next_attempt_at.isoformat())
+
+
+def _pg(session) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
+def _count():
+    from sqlalchemy import func
+
+    return func.count(Project.id)
+
+
+def _attachment_digests(folder: Path) -> list[tuple[str, str, int]]:
+    found = []
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if path.is_file():
+                digest = hashlib.sha256()
+                with open(path, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
+                found.append((path.name, digest.hexdigest(), path.stat().st_size))
+    return found
+
+
+def name_key(name: str) -> str:
+    from parsers.text import squash
+
+    return squash(name)
+
+
+def find_unit(session, sender: str | None, form_unit: str | None) -> Unit | None:
+    """The unit: by the sender's address, else the form's 上报单位 matched to a unit name."""
+    if sender:
+        contact = session.scalar(select(UnitContact).where(UnitContact.email == sender.lower()))
+        if contact is not None:
+            return session.get(Unit, contact.unit_id)
+    if form_unit:
+        key = name_key(form_unit)
+        units = session.scalars(select(Unit)).all()
+        exact = [u for u in units if name_key(u.name) == key]
+        if exact:
+            return exact[0]
+        near = [u for u in units if key and (key in name_key(u.name) or name_key(u.name) in key)]
+        if len(near) == 1:
+            return near[0]
+    return None
+
+
+# ---------------------------------------------------------------- staff actions
+
+def reprocess(Session, receipt: str, actor: str = "staff") -> Message:
+    """Replay a message from the start (a quarantined one, say); never a second reply."""
+    with Session.begin() as session:
+        message = _by_receipt(session, receipt)
+        session.execute(delete(FindingRow).where(FindingRow.message_id == message.id))
+        session.execute(delete(StoredFile).where(StoredFile.message_id == message.id))
+        session.execute(update(Project).where(Project.superseded_by.in_(
+            select(Project.id).where(Project.message_id == message.id))).values(superseded_by=None))
+        session.execute(delete(Project).where(Project.message_id == message.id))
+        message.report = None
+        message.verdict = None
+        message.state = RECEIVED
+        message.attempts = 0
+        message.next_attempt_at = None
+        message.claimed_by = None
+        audit(session, message.id, actor, "reprocess")
+        return message
+
+
+def override(Session, receipt: str, verdict: str, note: str, actor: str = "staff") -> Message:
+    with Session.begin() as session:
+        message = _by_receipt(session, receipt)
+        message.override = verdict
+        message.override_note = note
+        message.verdict = verdict
+        audit(session, message.id, actor, "override", verdict=verdict, note=note)
+        return message
+
+
+def _by_receipt(session, receipt: str) -> Message:
+    message = session.scalar(select(Message).where(Message.receipt == receipt))
+    if message is None:
+        from intake.errors import ConfigError
+
+        raise ConfigError(f"no submission with receipt {receipt}")
+    return message
+
+
+def submission(message: Message) -> dict:
+    report = message.report or {}
+    return {
+        "receipt": message.receipt,
+        "message_id": message.message_id,
+        "from": message.from_address,
+        "received_at": _aware(message.received_at).isoformat() if message.received_at else None,
+        "verdict": message.verdict,
+        "unit": message.unit_name,
+        "projects": [{"name": p["name"], "verdict": p["verdict"]} for p in report.get("projects", [])],
+    }

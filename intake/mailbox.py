@@ -1,0 +1,149 @@
+"""Where mail comes from: the collection mailbox over IMAP (163 in production), or a
+Maildir with the same interface (the embedded demo, an exported mailbox).
+
+163 has no IDLE, no UIDNEXT and no MOVE, and refuses SELECT ("Unsafe Login") until
+the client has sent the IMAP ID command: we send ID whenever it is advertised, track
+the highest UID seen per (folder, UIDVALIDITY) ourselves, fetch with BODY.PEEK[] (mail
+is never marked read) and archive with COPY + \\Deleted + UID EXPUNGE.
+"""
+
+from __future__ import annotations
+
+import mailbox as stdlib_mailbox
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from intake.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: int
+    internaldate: datetime  # when the mailbox received it: this decides lateness
+    raw: bytes
+
+
+class ImapSource:
+    """The collection mailbox over IMAP (imapclient)."""
+
+    def __init__(self, settings):
+        if not settings.imap_user or settings.imap_password is None:
+            raise ConfigError("INTAKE_IMAP_USER / INTAKE_IMAP_PASSWORD: needed to poll the mailbox "
+                              "(or set INTAKE_MAILDIR to read a Maildir)")
+        self.settings = settings
+        self.client = None
+        self.uidvalidity = 0
+
+    def connect(self) -> None:
+        from imapclient import IMAPClient
+
+        s = self.settings
+        client = IMAPClient(s.imap_host, port=s.imap_port, ssl=s.imap_ssl, timeout=60)
+        client.normalise_times = False  # keep INTERNALDATE's own offset
+        self.client = client
+        client.login(s.imap_user, s.imap_password)
+        if b"ID" in client.capabilities():
+            # before SELECT on every connection: 163 answers "Unsafe Login" otherwise;
+            # only when advertised (some servers drop the connection on an unknown ID)
+            client.id_({"name": "intake", "version": "0.1", "vendor": "intake",
+                        "support-email": s.imap_user})
+        selected = client.select_folder(s.imap_folder, readonly=s.imap_move_to is None)
+        self.uidvalidity = int(selected[b"UIDVALIDITY"])
+
+    def uids_after(self, highest: int) -> list[int]:
+        # "n:*" always matches the last message even when its UID is below n
+        uids = self.client.search(["UID", f"{highest + 1}:*"])
+        return sorted(uid for uid in uids if uid > highest)
+
+    def fetch(self, uids: list[int]) -> list[Fetched]:
+        data = self.client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+        fetched = []
+        for uid in uids:
+            item = data.get(uid) or {}
+            body = item.get(b"BODY[]")
+            if body is None:
+                continue  # an unsolicited FETCH (flags changed elsewhere) carries no body
+            moment = item.get(b"INTERNALDATE")
+            if moment is None:
+                moment = datetime.now(timezone.utc)
+            elif moment.tzinfo is None:
+                moment = moment.astimezone()
+            fetched.append(Fetched(uid, moment, bytes(body)))
+        return fetched
+
+    def archive(self, uids: list[int], folder: str) -> None:
+        """Move processed mail: MOVE where offered, else COPY + \\Deleted + UID EXPUNGE."""
+        capabilities = self.client.capabilities()
+        if b"MOVE" in capabilities:
+            self.client.move(uids, folder)
+            return
+        self.client.copy(uids, folder)
+        self.client.add_flags(uids, [b"\\Deleted"], silent=True)
+        if b"UIDPLUS" in capabilities:
+            self.client.uid_expunge(uids)
+        else:
+            self.client.expunge()
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.logout()
+            except Exception:  # the connection may already be gone
+                pass
+            self.client = None
+
+
+class MaildirSource:
+    """A Maildir, read as if it were a mailbox: UIDVALIDITY 1, UIDs in delivery order
+    (file mtime, then name), INTERNALDATE the file's mtime. Nothing is changed."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.uidvalidity = 1
+        self._keys: list[str] = []
+
+    def connect(self) -> None:
+        if not (self.path / "new").is_dir() and not (self.path / "cur").is_dir():
+            raise ConfigError(f"INTAKE_MAILDIR: not a Maildir: {self.path}")
+        box = stdlib_mailbox.Maildir(str(self.path), factory=None, create=False)
+        entries = []
+        for key in box.keys():
+            path = self.path / box._lookup(key)
+            entries.append((path.stat().st_mtime_ns, key, path))
+        entries.sort()
+        self._entries = entries
+
+    def uids_after(self, highest: int) -> list[int]:
+        return [n for n in range(1, len(self._entries) + 1) if n > highest]
+
+    def fetch(self, uids: list[int]) -> list[Fetched]:
+        fetched = []
+        for uid in uids:
+            mtime_ns, _, path = self._entries[uid - 1]
+            moment = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)
+            fetched.append(Fetched(uid, moment, path.read_bytes()))
+        return fetched
+
+    def archive(self, uids: list[int], folder: str) -> None:
+        return None  # a Maildir source is read-only
+
+    def close(self) -> None:
+        return None
+
+
+def make_source(settings):
+    if settings.maildir is not None:
+        return MaildirSource(settings.maildir)
+    return ImapSource(settings)
+
+
+def deliver_to_maildir(folder: Path, raw: bytes, received: datetime) -> Path:
+    """Put a message into a Maildir with a chosen delivery time (demo and tests)."""
+    box = stdlib_mailbox.Maildir(str(folder), create=True)
+    key = box.add(raw)
+    path = Path(folder) / box._lookup(key)
+    stamp = received.timestamp()
+    os.utime(path, (stamp, stamp))
+    return path

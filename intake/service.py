@@ -1,0 +1,34 @@
+"""Wiring for the daemon commands: settings, database, policy, worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from intake import store
+from intake.policy import load_policy
+
+
+@dataclass
+class Service:
+    settings: object
+    engine: object
+    Session: object
+    policy: object
+
+
+def open_service(settings) -> Service:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = store.make_engine(settings.url)
+    store.upgrade(engine)
+    return Service(settings, engine, store.sessions(engine),
+                   load_policy(settings.policy, settings.policy_overrides))
+
+
+def poll_and_process(service: Service, should_stop=lambda: False) -> tuple[int, int]:
+    """One round: fetch what is new, then work the queue (due retries included)."""
+    from intake.daemon import Worker, poll
+    from intake.mailbox import make_source
+
+    fetched = poll(service.settings, service.Session, lambda: make_source(service.settings))
+    processed = Worker(service.settings, service.Session, service.policy).drain(should_stop)
+    return fetched, processed

@@ -1,0 +1,139 @@
+"""Daemon settings: a TOML file (``--config`` or INTAKE_CONFIG), overridden by INTAKE_*
+environment variables, so a deployment can be driven by environment alone.
+
+Every ``*_PASSWORD`` may be given as ``*_PASSWORD_FILE`` (a path). A bad value stops
+the program with a ConfigError naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+
+from intake.errors import ConfigError
+from intake.policy import load_config_file, parse_instant
+
+
+@dataclass
+class Settings:
+    data_dir: Path = Path("./intake-data")
+    database_url: str | None = None  # SQLite in the data dir
+    imap_host: str = "imap.163.com"
+    imap_port: int = 993
+    imap_ssl: bool = True
+    imap_user: str | None = None
+    imap_password: str | None = None
+    imap_folder: str = "INBOX"
+    imap_move_to: str | None = None  # move processed mail there (COPY + \Deleted + EXPUNGE)
+    maildir: Path | None = None  # poll a Maildir instead of IMAP (demo, exported mailboxes)
+    smtp_host: str = "smtp.163.com"
+    smtp_port: int = 465
+    smtp_security: str = "ssl"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    staff_emails: list[str] = field(default_factory=list)
+    policy: str = "roadshow"
+    reply_since: datetime | None = None
+    poll_minutes: float = 5.0
+    max_attempts: int = 5
+    fetch_batch: int = 50
+    policy_overrides: dict = field(default_factory=dict)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "intake.sqlite3"
+
+    @property
+    def url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path.resolve()}"
+
+    @property
+    def mailbox_name(self) -> str:
+        """The ledger's name for the mailbox polled."""
+        if self.maildir is not None:
+            return f"maildir:{Path(self.maildir).resolve()}"
+        return f"imap:{self.imap_user}@{self.imap_host}/{self.imap_folder}"
+
+
+def _bool(name: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: must be true or false, got {value!r}")
+
+
+def _int(name: str, value, minimum: int = 0) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name}: must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{name}: must be at least {minimum}, got {number}")
+    return number
+
+
+def _float(name: str, value, minimum: float = 0.0) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name}: must be a number, got {value!r}") from None
+    if number <= minimum:
+        raise ConfigError(f"{name}: must be more than {minimum:g}, got {number:g}")
+    return number
+
+
+CONVERTERS = {
+    "data_dir": lambda n, v: Path(v), "maildir": lambda n, v: Path(v) if v else None,
+    "imap_port": _int, "smtp_port": _int, "imap_ssl": _bool, "max_attempts": lambda n, v: _int(n, v, 1),
+    "fetch_batch": lambda n, v: _int(n, v, 1), "poll_minutes": _float,
+    "staff_emails": lambda n, v: [x.strip() for x in (v.split(",") if isinstance(v, str) else v) if x.strip()],
+    "reply_since": lambda n, v: parse_instant(str(v), n) if v else None,
+}
+
+
+def _secret_file(name: str, path: str) -> str:
+    try:
+        return Path(path).read_text("utf-8").strip()
+    except OSError as err:
+        raise ConfigError(f"{name}: cannot read {path}: {err.strerror}") from None
+
+
+def load_settings(config_file: str | None = None, environ: dict | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    config_file = config_file or environ.get("INTAKE_CONFIG")
+    data = load_config_file(config_file) if config_file else {}
+    settings = Settings()
+    settings.policy_overrides = data.pop("policy", {}) if isinstance(data.get("policy"), dict) else {}
+    known = {f.name for f in fields(Settings)} - {"policy_overrides"}
+    values: dict[str, tuple[str, object]] = {}
+    for key, value in data.items():
+        if key.lower().endswith("_password_file"):
+            continue  # read below
+        if key.lower() not in known:
+            raise ConfigError(f"{config_file}: unknown setting {key!r}")
+        values[key.lower()] = (key, value)
+    for name in known:
+        env = f"INTAKE_{name.upper()}"
+        if env in environ:
+            values[name] = (env, environ[env])
+        if name.endswith("_password"):
+            secret = f"{env}_FILE"
+            if secret in environ:
+                values[name] = (secret, _secret_file(secret, environ[secret]))
+            elif f"{name}_file" in data:
+                values[name] = (f"{name}_file", _secret_file(f"{name}_file", data[f"{name}_file"]))
+    for name, (setting, value) in values.items():
+        converter = CONVERTERS.get(name)
+        setattr(settings, name, converter(setting, value) if converter else (str(value) if value is not None else None))
+    if settings.smtp_security not in ("ssl", "starttls", "none"):
+        raise ConfigError(f"INTAKE_SMTP_SECURITY: must be ssl, starttls or none, got {settings.smtp_security!r}")
+    settings.smtp_user = settings.smtp_user or settings.imap_user
+    settings.smtp_from = settings.smtp_from or settings.smtp_user
+    return settings

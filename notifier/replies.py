@@ -1,0 +1,74 @@
+"""The reply to a sender: an acknowledgement, or a rejection with every reason and how
+to fix it, in plain Chinese. Sent at most once per message (the outbox row is unique
+per message), marked as an automatic reply so that auto-responders do not answer it.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+VERDICTS = {
+    "accepted": "已受理，材料审核通过",
+    "partial": "部分通过，部分项目需要修改后重新报送",
+    "rejected": "未通过，需要修改后重新报送",
+    "needs_review": "已收到，正在由工作人员人工核对",
+}
+
+
+def reply_text(message) -> str:
+    report = message.report or {}
+    lines = [
+        "您好！",
+        "",
+        f"您于北京时间 {_beijing(message.received_at)} 发送的报送邮件（主题：{message.subject or '无主题'}）已收到。",
+        f"回执号：{message.receipt}",
+        f"审核结论：{VERDICTS.get(message.verdict, message.verdict)}",
+    ]
+    if report.get("unit"):
+        lines.append(f"上报单位：{report['unit']}")
+    projects = report.get("projects", [])
+    if projects:
+        lines += ["", "各项目审核结果："]
+        for project in projects:
+            mark = "通过" if project["verdict"] == "accepted" else "未通过"
+            lines.append(f"  · {project['name']}：{mark}")
+    problems = [f for f in report.get("findings", []) if f["severity"] in ("error", "warning")]
+    if problems:
+        lines += ["", "需要注意或修改的问题："]
+        for number, finding in enumerate(problems, start=1):
+            where = f"【{finding['project']}】" if finding.get("project") else ""
+            kind = "" if finding["severity"] == "error" else "（提醒）"
+            lines.append(f"  {number}. {where}{kind}{finding['message']}")
+    if message.verdict in ("partial", "rejected") and not any(
+            f["code"] == "deadline.late" for f in report.get("findings", [])):
+        lines += ["", "请按上述说明修改后，在截止时间前重新发送全部材料（以最后一次报送为准）。"]
+    lines += ["", "本邮件由报送系统自动发送，请勿直接回复。如有疑问，请与工作人员联系。"]
+    return "\n".join(lines) + "\n"
+
+
+def compose_reply(message, settings) -> EmailMessage:
+    reply = EmailMessage()
+    reply["From"] = settings.smtp_from or settings.imap_user or "intake@localhost"
+    reply["To"] = message.from_address
+    reply["Subject"] = f"【回执 {message.receipt}】{VERDICTS.get(message.verdict, '已收到')}"
+    reply["Date"] = formatdate(localtime=False)
+    reply["Message-ID"] = make_msgid(idstring=message.receipt, domain="intake.local")
+    reply["Auto-Submitted"] = "auto-replied"
+    reply["X-Auto-Response-Suppress"] = "All"
+    if message.message_id:
+        reply["In-Reply-To"] = message.message_id
+        reply["References"] = message.message_id
+    reply.set_content(reply_text(message), charset="utf-8")
+    return reply
+
+
+def _beijing(moment) -> str:
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    if moment is None:
+        return "（未知时间）"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
