@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from intake.errors import IntakeError, OperationalError
 from intake.store import (
@@ -129,14 +130,39 @@ def _poll_batches(settings, Session, source) -> int:
         fetched = source.fetch(batch)
         with Session.begin() as session:
             for item in fetched:
-                if record(session, settings, mailbox, source.uidvalidity, item) is not None:
-                    count += 1
+                try:
+                    with session.begin_nested():  # another worker may record it first
+                        if record(session, settings, mailbox, source.uidvalidity, item) is not None:
+                            count += 1
+                except IntegrityError:
+                    continue
             state = session.get(MailboxState, (mailbox, source.uidvalidity))
             if state is None:
                 state = MailboxState(mailbox=mailbox, uidvalidity=source.uidvalidity, highest_uid=0)
                 session.add(state)
             state.highest_uid = max(state.highest_uid, max(batch))
     return count
+
+
+def archive_done(settings, Session, source_factory) -> int:
+    """Move processed mail to INTAKE_IMAP_MOVE_TO (COPY + \\Deleted + UID EXPUNGE on 163)."""
+    if not settings.imap_move_to or settings.maildir is not None:
+        return 0
+    source = source_factory()
+    source.connect()
+    try:
+        with Session.begin() as session:
+            rows = session.scalars(select(Message).where(
+                Message.mailbox == settings.mailbox_name, Message.uidvalidity == source.uidvalidity,
+                Message.state == DONE, Message.archived.is_(False))).all()
+            if rows:
+                source.archive([m.uid for m in rows], settings.imap_move_to)
+                for message in rows:
+                    message.archived = True
+                    audit(session, message.id, "daemon", "archived", folder=settings.imap_move_to)
+            return len(rows)
+    finally:
+        source.close()
 
 
 # ---------------------------------------------------------------- claiming

@@ -26,9 +26,13 @@ def open_service(settings) -> Service:
 
 def poll_and_process(service: Service, should_stop=lambda: False) -> tuple[int, int]:
     """One round: fetch what is new, then work the queue (due retries included)."""
-    from intake.daemon import Worker, poll
+    from intake.daemon import Worker, archive_done, poll
     from intake.mailbox import make_source
 
-    fetched = poll(service.settings, service.Session, lambda: make_source(service.settings))
+    def source():
+        return make_source(service.settings)
+
+    fetched = poll(service.settings, service.Session, source)
     processed = Worker(service.settings, service.Session, service.policy).drain(should_stop)
+    archive_done(service.settings, service.Session, source)
     return fetched, processed

@@ -60,6 +60,7 @@ class Message(Base):
     traceback: Mapped[str | None] = mapped_column(Text)
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    archived: Mapped[bool] = mapped_column(default=False)  # moved to INTAKE_IMAP_MOVE_TO
     override: Mapped[str | None] = mapped_column(String(20))
     override_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

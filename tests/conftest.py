@@ -91,3 +91,80 @@ def soffice_convert(source: Path, to: str, outdir: Path) -> Path:
     )
     shutil.rmtree(profile, ignore_errors=True)
     return outdir / f"{source.stem}.{to.split(':')[0]}"
+
+
+# ------------------------------------------------------------------ daemon fixtures
+
+PG_URL = os.environ.get("INTAKE_TEST_DATABASE_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """SQLite in the test's folder, and PostgreSQL in a schema of its own when
+    INTAKE_TEST_DATABASE_URL is set (.ci/run sets it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'intake.sqlite3'}"
+        return
+    if not PG_URL:
+        pytest.skip("INTAKE_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def dovecot():
+    if not shutil.which("dovecot"):
+        pytest.skip("dovecot is not installed (deploy/bootstrap.sh --test installs it)")
+    from tests.imap_server import Dovecot
+
+    server = Dovecot()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def mailbox_163(dovecot):
+    """Dovecot behind the 163-like proxy: (dovecot, proxy)."""
+    from tests.imap_server import Proxy163
+
+    proxy = Proxy163(dovecot.port)
+    yield dovecot, proxy
+    proxy.close()
+
+
+def daemon_settings(tmp_path, database_url, **values):
+    from intake.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, **values)
+    return settings
+
+
+def simple_mail(n: int, body: str = "请查收", subject: str | None = None, date: str | None = None,
+                attachments: dict | None = None, headers: dict | None = None) -> bytes:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"] = f"unit{n}@163.com"
+    message["To"] = "collect@163.com"
+    message["Subject"] = subject or f"报送 {n}"
+    message["Message-ID"] = f"<m{n}@test.example.cn>"
+    if date:
+        message["Date"] = date
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    for name, data in (attachments or {}).items():
+        message.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    return message.as_bytes()

@@ -52,6 +52,7 @@ def upgrade():
     sa.Column('traceback', sa.Text(), nullable=True),
     sa.Column('claimed_by', sa.String(length=200), nullable=True),
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('archived', sa.Boolean(), nullable=False),
     sa.Column('override', sa.String(length=20), nullable=True),
     sa.Column('override_note', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
