@@ -1,0 +1,307 @@
+"""The daemon's processing: states, retries, quarantine, staff actions, business rules,
+crash safety (SIGKILL at random moments) and several workers on one queue."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from intake.daemon import Worker, claim, override, poll, reprocess
+from intake.errors import OperationalError
+from intake.mailbox import MaildirSource, deliver_to_maildir
+from intake.samples import make_document, make_form, make_question_bank, make_scan
+from intake.service import open_service, poll_and_process
+from intake.store import (
+    DONE, FAILED, QUARANTINED, AuditEvent, FindingRow, Message, Outbox, Project, Unit, UnitContact,
+)
+from intake.units import import_units
+from tests.conftest import daemon_settings, simple_mail
+
+ON_TIME = datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def maildir_service(tmp_path, database_url, messages, **values):
+    folder = tmp_path / "Maildir"
+    for index, raw in enumerate(messages):
+        deliver_to_maildir(folder, raw, ON_TIME + timedelta(minutes=index))
+    return open_service(daemon_settings(tmp_path, database_url, maildir=folder, **values))
+
+
+def package_zip(tmp_path: Path, unit: str, courses: list[str], tag: str) -> bytes:
+    """A package without videos: judged quickly (video.missing), projects recorded."""
+    root = tmp_path / f"pkg-{tag}"
+    make_form(root / "报送表.docx", unit=unit, courses=courses)
+    make_scan(root / "报送表.pdf")
+    for course in courses:
+        make_document(root / course / "说明.docx")
+        make_question_bank(root / course / "题库.xlsx")
+    archive = tmp_path / f"{tag}.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for file in sorted(root.rglob("*")):
+            bundle.write(file, file.relative_to(root).as_posix())
+    return archive.read_bytes()
+
+
+def messages_of(service):
+    with service.Session() as session:
+        return session.scalars(select(Message).order_by(Message.id)).all()
+
+
+def events(service, action):
+    with service.Session() as session:
+        return session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+
+
+# ------------------------------------------------------------------ states and staff actions
+
+def test_receipts_are_short_unique_and_printable(tmp_path, database_url):
+    service = maildir_service(tmp_path, database_url, [simple_mail(n) for n in range(3)])
+    poll_and_process(service)
+    receipts = [m.receipt for m in messages_of(service)]
+    assert receipts == ["WX2024-000001", "WX2024-000002", "WX2024-000003"]
+
+
+def test_a_failure_is_recorded_retried_then_quarantined_and_reprocess_replays(tmp_path, database_url, monkeypatch):
+    service = maildir_service(tmp_path, database_url, [simple_mail(1)], max_attempts=3)
+    poll(service.settings, service.Session, lambda: MaildirSource(service.settings.maildir))
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise OperationalError("disk full")
+
+    monkeypatch.setattr("intake.core.check_message", broken)
+    worker = Worker(service.settings, service.Session, service.policy)
+    worker.drain()
+    (message,) = messages_of(service)
+    assert message.state == FAILED and message.attempts == 1 and "disk full" in message.last_error
+    assert message.traceback and message.next_attempt_at > datetime.now(timezone.utc)
+    assert claim(service.Session, worker.me) is None  # not due yet
+    for _ in range(2):  # make it due and fail again
+        with service.Session.begin() as session:
+            session.get(Message, message.id).next_attempt_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+        worker.drain()
+    (message,) = messages_of(service)
+    assert message.state == QUARANTINED and message.attempts == 3 and len(calls) == 3
+    monkeypatch.undo()
+    reprocess(service.Session, message.receipt)
+    Worker(service.settings, service.Session, service.policy).drain()
+    (message,) = messages_of(service)
+    assert message.state == DONE and message.verdict == "rejected"
+    assert [e.actor for e in events(service, "reprocess")] == ["staff"]
+
+
+def test_reprocess_never_answers_twice(tmp_path, database_url):
+    service = maildir_service(tmp_path, database_url, [simple_mail(1)])
+    poll_and_process(service)
+    reprocess(service.Session, "WX2024-000001")
+    poll_and_process(service)
+    with service.Session() as session:
+        assert session.scalar(select(func.count()).select_from(Outbox)) == 1
+    assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 1
+    assert len(events(service, "judged")) == 2  # judged again on purpose, answered once
+
+
+def test_override_is_a_staff_action(tmp_path, database_url):
+    service = maildir_service(tmp_path, database_url, [simple_mail(1)])
+    poll_and_process(service)
+    override(service.Session, "WX2024-000001", "accepted", "材料已线下补交")
+    (message,) = messages_of(service)
+    assert message.verdict == "accepted" and message.override_note == "材料已线下补交"
+    (event,) = events(service, "override")
+    assert event.actor == "staff" and event.detail["note"] == "材料已线下补交"
+
+
+def test_reply_since_records_but_does_not_answer(tmp_path, database_url):
+    service = maildir_service(tmp_path, database_url, [simple_mail(1)],
+                              reply_since=datetime(2024, 7, 31, tzinfo=timezone.utc))
+    poll_and_process(service)
+    (message,) = messages_of(service)
+    assert message.state == DONE and message.verdict == "rejected"
+    assert not (tmp_path / "data" / "outbox").exists()
+
+
+def test_reply_is_marked_automatic_and_threads(tmp_path, database_url):
+    import email
+
+    service = maildir_service(tmp_path, database_url, [simple_mail(1)])
+    poll_and_process(service)
+    (reply_file,) = (tmp_path / "data" / "outbox").glob("*.eml")
+    reply = email.message_from_bytes(reply_file.read_bytes())
+    assert reply["Auto-Submitted"] == "auto-replied" and reply["In-Reply-To"] == "<m1@test.example.cn>"
+    from parsers.messages import decode_header
+
+    assert reply["To"] == "unit1@163.com" and "WX2024-000001" in decode_header(reply["Subject"])
+    body = reply.get_payload(decode=True).decode("utf-8")
+    assert "回执号：WX2024-000001" in body and "package.empty" not in body and "没有附件" in body
+
+
+# ------------------------------------------------------------------ business rules
+
+def test_units_import_and_unit_found_by_sender_then_by_form(tmp_path, database_url):
+    table = tmp_path / "units.csv"
+    table.write_text("单位名称,名额,联系邮箱\n湖北省总工会,1,hbzgh@126.com; hb2@163.com\n湖南省总工会,2,\n",
+                     encoding="gb18030")
+    by_sender = simple_mail(1, attachments={"a.zip": package_zip(tmp_path, "某某单位", ["课程甲"], "a")})
+    by_sender = by_sender.replace(b"unit1@163.com", b"HBZGH@126.com")
+    by_form = simple_mail(2, attachments={"b.zip": package_zip(tmp_path, "湖南省总工会", ["课程乙"], "b")})
+    unknown = simple_mail(3, attachments={"c.zip": package_zip(tmp_path, "不存在的单位", ["课程丙"], "c")})
+    service = maildir_service(tmp_path, database_url, [by_sender, by_form, unknown])
+    assert import_units(service.Session, table) == (2, 2)
+    poll_and_process(service)
+    assert [m.unit_name for m in messages_of(service)] == ["湖北省总工会", "湖南省总工会", "不存在的单位"]
+    with service.Session() as session:
+        assert [m.unit_id is not None for m in session.scalars(select(Message).order_by(Message.id))] == [True, True, False]
+        assert session.scalar(select(Unit).where(Unit.name == "湖北省总工会")).quota == 1
+        assert session.scalar(select(func.count()).select_from(UnitContact)) == 2
+
+
+def test_units_import_xlsx(tmp_path, database_url):
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["附件2：名额分配表"])
+    workbook.active.append(["序号", "单位", "推荐名额", "邮箱"])
+    workbook.active.append([1, "四川省总工会", 3, "sc@qq.com"])
+    workbook.save(tmp_path / "quota.xlsx")
+    service = open_service(daemon_settings(tmp_path, database_url))
+    assert import_units(service.Session, tmp_path / "quota.xlsx") == (1, 1)
+
+
+def test_resubmission_supersedes_and_quota_is_watched(tmp_path, database_url):
+    first = simple_mail(1, attachments={"a.zip": package_zip(tmp_path, "湖北省总工会", ["课程甲"], "a")})
+    second = simple_mail(2, attachments={"b.zip": package_zip(tmp_path, "湖北省总工会", ["课程 甲", "课程乙"], "b")})
+    table = tmp_path / "units.csv"
+    table.write_text("单位,名额\n湖北省总工会,1\n", encoding="utf-8")
+    service = maildir_service(tmp_path, database_url, [first, second])
+    import_units(service.Session, table)
+    poll_and_process(service)
+    with service.Session() as session:
+        projects = session.scalars(select(Project).order_by(Project.id)).all()
+        codes = session.scalars(select(FindingRow.code).where(FindingRow.message_id == projects[-1].message_id)).all()
+    old, new_a, new_b = projects
+    assert old.superseded_by == new_a.id and new_a.superseded_by is None and new_b.superseded_by is None
+    assert "duplicate.resubmission" in codes and "quota.exceeded" in codes
+
+
+# ------------------------------------------------------------------ crashes and workers
+
+def crash_corpus(tmp_path: Path, count: int = 100) -> list[bytes]:
+    package = package_zip(tmp_path, "湖北省总工会", ["课程甲"], "crash")
+    corpus = []
+    for n in range(count):
+        kind = n % 4
+        if kind == 0:
+            corpus.append(simple_mail(n, attachments={"材料.zip": package}))
+        elif kind == 1:
+            corpus.append(simple_mail(n, f"https://pan.baidu.com/s/1Crash{n}?pwd=ab12"))
+        elif kind == 2:
+            corpus.append(simple_mail(n, "我在休假", headers={"Auto-Submitted": "auto-replied"}))
+        else:
+            corpus.append(simple_mail(n, "忘了附件"))
+    return corpus
+
+
+def run_daemon(env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "intake.cli", "poll", "--once"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def assert_consistent(service, count: int) -> None:
+    messages = messages_of(service)
+    assert len(messages) == count
+    assert all(m.state == DONE and m.claimed_by is None for m in messages), Counter(m.state for m in messages)
+    judged = Counter(e.message_id for e in events(service, "judged"))
+    assert all(judged[m.id] == 1 for m in messages)  # judged exactly once
+    with service.Session() as session:
+        for message in messages:
+            projects = session.scalar(select(func.count()).select_from(Project).where(Project.message_id == message.id))
+            assert projects == len(message.report["projects"])  # every project recorded once
+            findings = session.scalar(select(func.count()).select_from(FindingRow).where(FindingRow.message_id == message.id))
+            assert findings == len(message.report["findings"])
+        replies = session.scalars(select(Outbox)).all()
+    expected = [m for m in messages if m.verdict != "ignored"]
+    assert len(replies) == len(expected) and all(r.state == "sent" for r in replies)
+    assert len({r.message_id for r in replies}) == len(replies)  # never answered twice
+    assert len(list((service.settings.data_dir / "outbox").glob("*.eml"))) == len(replies)
+
+
+def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path, database_url):
+    corpus = crash_corpus(tmp_path, 100)
+    folder = tmp_path / "Maildir"
+    for index, raw in enumerate(corpus):
+        deliver_to_maildir(folder, raw, ON_TIME + timedelta(seconds=index))
+    data = tmp_path / "data"
+    env = {**os.environ, "INTAKE_DATA_DIR": str(data), "INTAKE_MAILDIR": str(folder),
+           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+    randomness = random.Random(20240731)
+    kills = 0
+    for _ in range(20):
+        process = run_daemon(env)
+        time.sleep(randomness.uniform(0.3, 2.5))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+    assert kills >= 15
+    assert run_daemon(env).wait(timeout=600) == 0
+    service = open_service(daemon_settings(tmp_path, database_url, maildir=folder))
+    assert_consistent(service, 100)
+
+
+def test_two_workers_drain_one_queue_without_double_work(tmp_path, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several workers share one PostgreSQL database (SKIP LOCKED)")
+    corpus = crash_corpus(tmp_path, 60)
+    folder = tmp_path / "Maildir"
+    for index, raw in enumerate(corpus):
+        deliver_to_maildir(folder, raw, ON_TIME + timedelta(seconds=index))
+    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_MAILDIR": str(folder),
+           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+    open_service(daemon_settings(tmp_path, database_url, maildir=folder))  # schema first
+    workers = [run_daemon(env) for _ in range(2)]
+    assert [w.wait(timeout=600) for w in workers] == [0, 0]
+    service = open_service(daemon_settings(tmp_path, database_url, maildir=folder))
+    assert_consistent(service, 60)
+    actors = {e.actor for e in events(service, "judged")}
+    assert len(actors) == 2  # both workers took part
+
+
+# ------------------------------------------------------------------ commands
+
+def test_commands_submissions_show_override(tmp_path, database_url):
+    folder = tmp_path / "Maildir"
+    deliver_to_maildir(folder, simple_mail(1, "https://pan.baidu.com/s/1Cmd?pwd=ab12"), ON_TIME)
+    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_MAILDIR": str(folder),
+           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+
+    def intake(*args):
+        return subprocess.run([sys.executable, "-m", "intake.cli", *args], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+
+    assert intake("db", "upgrade").returncode == 0
+    assert intake("poll", "--once").returncode == 0
+    listing = json.loads(intake("submissions", "--json").stdout)
+    assert listing == [{"receipt": "WX2024-000001", "message_id": "<m1@test.example.cn>", "from": "unit1@163.com",
+                        "received_at": "2024-07-30T04:00:00+00:00", "verdict": "needs_review", "unit": None,
+                        "projects": []}]
+    assert json.loads(intake("submissions", "--json", "--verdict", "accepted").stdout) == []
+    shown = json.loads(intake("show", "WX2024-000001").stdout)
+    assert shown["state"] == "done" and shown["findings"][0]["code"] == "link.fetch_failed"
+    assert intake("override", "WX2024-000001", "--reject", "--note", "链接已失效").returncode == 0
+    assert json.loads(intake("show", "WX2024-000001").stdout)["verdict"] == "rejected"
+    assert intake("show", "WX2024-999999").returncode == 2
+    assert intake("poll", "--once").stdout.strip() == "new messages: 0; processed: 0"
