@@ -305,3 +305,24 @@ def test_commands_submissions_show_override(tmp_path, database_url):
     assert json.loads(intake("show", "WX2024-000001").stdout)["verdict"] == "rejected"
     assert intake("show", "WX2024-999999").returncode == 2
     assert intake("poll", "--once").stdout.strip() == "new messages: 0; processed: 0"
+
+
+def test_run_finishes_the_step_in_hand_on_sigterm(tmp_path):
+    database_url = f"sqlite:///{tmp_path / 'intake.sqlite3'}"
+    folder = tmp_path / "Maildir"
+    for index, raw in enumerate(crash_corpus(tmp_path, 40)):
+        deliver_to_maildir(folder, raw, ON_TIME + timedelta(seconds=index))
+    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_MAILDIR": str(folder),
+           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "INTAKE_POLL_MINUTES": "60"}
+    process = subprocess.Popen([sys.executable, "-m", "intake.cli", "run"], env=env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    service = open_service(daemon_settings(tmp_path, database_url, maildir=folder))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(m.state == DONE for m in messages_of(service)):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 0, process.stderr.read()
+    states = Counter(m.state for m in messages_of(service))
+    assert set(states) <= {DONE, "received"}, states  # nothing left half-done
+    assert states[DONE] >= 1
+    assert all(m.claimed_by is None for m in messages_of(service))
