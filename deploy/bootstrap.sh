@@ -2,7 +2,8 @@
 # Set up intake on Debian 12: the system tools it calls, and a virtual environment
 # in .venv with the project installed. Safe to run again; it only adds what is missing.
 #   deploy/bootstrap.sh          tools for running intake
-#   deploy/bootstrap.sh --test   plus what the tests need (LibreOffice makes .doc/.xls)
+#   deploy/bootstrap.sh --test   plus what the tests need (LibreOffice makes .doc/.xls; Dovecot
+#                                is the IMAP server the tests start on loopback)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 # split sets).
 packages=(file unar 7zip libarchive-tools antiword ffmpeg python3-venv)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libreoffice-writer-nogui libreoffice-calc-nogui zip)
+  packages+=(libreoffice-writer-nogui libreoffice-calc-nogui zip dovecot-imapd)
 fi
 
 missing=()

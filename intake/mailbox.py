@@ -57,6 +57,14 @@ class ImapSource:
         uids = self.client.search(["UID", f"{highest + 1}:*"])
         return sorted(uid for uid in uids if uid > highest)
 
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE of each message, to keep each fetched batch within memory."""
+        sizes = {}
+        for start in range(0, len(uids), 500):
+            for uid, item in self.client.fetch(uids[start:start + 500], ["RFC822.SIZE"]).items():
+                sizes[uid] = int(item.get(b"RFC822.SIZE", 0))
+        return sizes
+
     def fetch(self, uids: list[int]) -> list[Fetched]:
         data = self.client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
         fetched = []
@@ -117,6 +125,9 @@ class MaildirSource:
 
     def uids_after(self, highest: int) -> list[int]:
         return [n for n in range(1, len(self._entries) + 1) if n > highest]
+
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        return {uid: self._entries[uid - 1][2].stat().st_size for uid in uids}
 
     def fetch(self, uids: list[int]) -> list[Fetched]:
         fetched = []

@@ -17,9 +17,11 @@ import binascii
 import codecs
 import email
 import email.message
+import email.parser
 import email.utils
 import quopri
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -267,6 +269,46 @@ def _b64_bytes(data: bytes) -> bytes:
         return b""
 
 
+def _encoding(part: email.message.Message) -> str:
+    return (_raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
+
+
+def _decode_transfer(data: bytes, encoding: str) -> bytes:
+    if encoding in ("base64", "b"):
+        return _b64_bytes(data)
+    if encoding in ("quoted-printable", "q", "qp"):
+        return quopri.decodestring(data)
+    return data
+
+
+def write_body(view: memoryview, encoding: str, target: Path) -> int:
+    """Decode a body held in the raw message straight to a file, 1 MiB at a time."""
+    size, carry = 0, b""
+    step = 1 << 20
+    with open(target, "wb") as out:
+        if encoding in ("base64", "b"):
+            for start in range(0, len(view), step):
+                chunk = carry + re.sub(rb"[^A-Za-z0-9+/]", b"", bytes(view[start:start + step]))
+                usable = len(chunk) - len(chunk) % 4
+                carry = chunk[usable:]
+                decoded = base64.b64decode(chunk[:usable]) if usable else b""
+                out.write(decoded)
+                size += len(decoded)
+            if len(carry) > 1:
+                decoded = base64.b64decode(carry + b"=" * (-len(carry) % 4))
+                out.write(decoded)
+                size += len(decoded)
+        elif encoding in ("quoted-printable", "q", "qp"):
+            decoded = quopri.decodestring(bytes(view))
+            out.write(decoded)
+            size = len(decoded)
+        else:
+            for start in range(0, len(view), step):
+                out.write(view[start:start + step])
+            size = len(view)
+    return size
+
+
 def write_base64(part: email.message.Message, target: Path) -> int | None:
     """Decode a base64 part straight to a file in slices (large attachments)."""
     encoding = (_raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
@@ -362,11 +404,31 @@ def newest_received(message: email.message.Message) -> datetime | None:
 # ---------------------------------------------------------------- the walk
 
 class _Walker:
-    def __init__(self, result: ParsedMessage, attachments_dir: Path):
+    def __init__(self, result: ParsedMessage, attachments_dir: Path, raw=b"", marker: str = "",
+                 bodies: dict | None = None):
         self.result = result
         self.dir = attachments_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.names: set[str] = set()
+        self.raw = raw
+        self.marker = marker
+        self.bodies = bodies or {}
+
+    def big_body(self, part: email.message.Message) -> _BigBody | None:
+        if not self.marker:
+            return None
+        value = _raw_header(part, self.marker)
+        try:
+            return self.bodies.get(int(value)) if value is not None else None
+        except ValueError:
+            return None
+
+    def body_size(self, part: email.message.Message) -> int:
+        big = self.big_body(part)
+        if big is not None:
+            return big.end - big.start
+        raw = part._payload
+        return len(raw) * 3 // 4 if isinstance(raw, str) else 0
 
     def walk(self, part: email.message.Message, depth: int = 0) -> None:
         content_type = part.get_content_type()
@@ -388,7 +450,10 @@ class _Walker:
             if self.tnef(part):
                 return
         if content_type in ("text/plain", "text/html") and not name and disposition != "attachment":
-            text = decode_bytes(payload_bytes(part), part.get_content_charset())
+            big = self.big_body(part)
+            data = (_decode_transfer(bytes(memoryview(self.raw)[big.start:big.end]), _encoding(part))
+                    if big is not None else payload_bytes(part))
+            text = decode_bytes(data, part.get_content_charset())
             (self.result.texts if content_type == "text/plain" else self.result.htmls).append(text)
             return
         if content_type.startswith("multipart/") or content_type in ("message/delivery-status",
@@ -450,17 +515,14 @@ class _Walker:
             self.store(filename or "附件", data or b"", "application/octet-stream")
         return True
 
-    @staticmethod
-    def is_signature_image(part: email.message.Message, content_type: str, disposition: str) -> bool:
+    def is_signature_image(self, part: email.message.Message, content_type: str, disposition: str) -> bool:
         if not content_type.startswith("image/"):
             return False
         if disposition == "attachment":
             return False
         if _raw_header(part, "content-id") is None and (disposition != "inline" or attachment_name(part)):
             return False  # Apple Mail sends real attachments as inline images with a name
-        raw = part._payload
-        approximate = len(raw) * 3 // 4 if isinstance(raw, str) else 0
-        return approximate < SIGNATURE_IMAGE_MAX
+        return self.body_size(part) < SIGNATURE_IMAGE_MAX
 
     def unique(self, name: str) -> str:
         candidate, n = name, 1
@@ -475,7 +537,11 @@ class _Walker:
         decoded_name = name or f"附件{len(self.result.attachments) + 1}{_extension(content_type)}"
         file_name = self.unique(safe_name(decoded_name))
         target = self.dir / file_name
-        size = write_base64(part, target)
+        big = self.big_body(part)
+        if big is not None:
+            size = write_body(memoryview(self.raw)[big.start:big.end], _encoding(part), target)
+        else:
+            size = write_base64(part, target)
         if size is None:
             data = payload_bytes(part)
             target.write_bytes(data)
@@ -503,6 +569,78 @@ def _extension(content_type: str) -> str:
     }.get(content_type, ".bin")
 
 
+# ---------------------------------------------------------------- large messages
+
+LARGE_BODY = 1 << 20  # leaf bodies above this are decoded from the raw bytes, not parsed
+
+
+@dataclass
+class _BigBody:
+    start: int  # body offsets in the raw message
+    end: int
+
+
+def _header_end(buf, start: int, end: int) -> tuple[int, int] | None:
+    """Where the header block starting at ``start`` ends: (end of headers, body start)."""
+    candidates = [(buf.find(sep, start, end), len(sep)) for sep in (b"\r\n\r\n", b"\n\n")]
+    found = [(at, size) for at, size in candidates if at != -1]
+    if not found:
+        return None
+    at, size = min(found)
+    return at, at + size
+
+
+def _big_leaves(buf, start: int, end: int, out: list, depth: int = 0) -> None:
+    """Offsets of every large leaf body, found by following the MIME boundaries only:
+    the standard library's parser holds a payload as lines and strings, five to ten
+    times its size, which a 45 MB attachment cannot afford."""
+    bounds = _header_end(buf, start, end)
+    if bounds is None or depth > MAX_NESTING * 2:
+        return
+    header_end, body_start = bounds
+    headers = email.parser.BytesHeaderParser().parsebytes(bytes(buf[start:header_end]) + b"\r\n\r\n")
+    content_type = headers.get_content_type()
+    boundary = headers.get_boundary() if content_type.startswith("multipart/") else None
+    if boundary:
+        delimiter = b"--" + boundary.encode("latin-1", "replace")
+        marks = []
+        at = buf.find(delimiter, body_start, end)
+        while at != -1:
+            if at == body_start or buf[at - 1:at] == b"\n":
+                line_end = buf.find(b"\n", at, end)
+                closing = buf[at + len(delimiter):at + len(delimiter) + 2] == b"--"
+                marks.append((at, end if line_end == -1 else line_end + 1, closing))
+            at = buf.find(delimiter, at + len(delimiter), end)
+        for (_, part_start, closing), (next_at, _, _) in zip(marks, marks[1:]):
+            if closing:
+                break
+            part_end = next_at - 2 if buf[next_at - 2:next_at] == b"\r\n" else next_at - 1
+            _big_leaves(buf, part_start, max(part_start, part_end), out, depth + 1)
+    elif content_type == "message/rfc822":
+        _big_leaves(buf, body_start, end, out, depth + 1)
+    elif end - body_start > LARGE_BODY:
+        out.append((start, body_start, end))
+
+
+def _slim(raw) -> tuple[bytes, str, dict[int, _BigBody]]:
+    """The message with every large leaf body cut out and its place marked in a header
+    only this parse knows (a sender cannot forge it)."""
+    leaves: list = []
+    _big_leaves(raw, 0, len(raw), leaves)
+    if not leaves:
+        return bytes(raw), "", {}
+    marker = f"X-Intake-Body-{secrets.token_hex(6)}"
+    pieces, bodies, position = [], {}, 0
+    for index, (part_start, body_start, body_end) in enumerate(sorted(leaves)):
+        pieces.append(bytes(raw[position:part_start]))
+        pieces.append(f"{marker}: {index}\r\n".encode("ascii"))
+        pieces.append(bytes(raw[part_start:body_start]))
+        bodies[index] = _BigBody(body_start, body_end)
+        position = body_end
+    pieces.append(bytes(raw[position:]))
+    return b"".join(pieces), marker.lower(), bodies
+
+
 def _load(raw: bytes) -> email.message.Message:
     try:
         import mailparser
@@ -512,8 +650,10 @@ def _load(raw: bytes) -> email.message.Message:
         return email.message_from_bytes(raw)
 
 
-def parse_message(raw: bytes, attachments_dir: Path) -> ParsedMessage:
-    message = _load(raw)
+def parse_message(raw, attachments_dir: Path) -> ParsedMessage:
+    """``raw``: the message's bytes (bytes, or an mmap of the stored file)."""
+    slim, marker, bodies = _slim(raw) if len(raw) > LARGE_BODY else (bytes(raw), "", {})
+    message = _load(slim)
     result = ParsedMessage()
     # split name and address before decoding: a decoded name may hold "," or "<"
     raw_from = re.sub(r"\r?\n[ \t]*", " ", recover(_raw_header(message, "from") or ""))
@@ -528,7 +668,7 @@ def parse_message(raw: bytes, attachments_dir: Path) -> ParsedMessage:
     result.ignored_reason = ignored_reason(message, result.from_address)
     if result.ignored_reason is None:
         try:
-            _Walker(result, Path(attachments_dir)).walk(message)
+            _Walker(result, Path(attachments_dir), raw, marker, bodies).walk(message)
         except RecursionError:
             result.problems.append("MIME structure nested too deeply")
     return result

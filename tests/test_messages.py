@@ -369,3 +369,47 @@ def test_apple_mail_inline_image_with_a_name_is_kept(tmp_path):
 
 def test_x_autoreply_no_is_not_an_auto_reply(tmp_path):
     assert parse(mail(["Subject: 报送", "X-Autoreply: no"]), tmp_path).ignored_reason is None
+
+
+# ------------------------------------------------------------------ large messages
+
+def test_large_attachment_inside_a_forwarded_message(tmp_path):
+    payload = os.urandom(3 << 20)
+    inner = EmailMessage()
+    inner["From"], inner["Subject"] = "unit@qq.com", "原始"
+    inner.set_content("见附件")
+    inner.add_attachment(payload, maintype="application", subtype="zip", filename="大文件.zip")
+    outer = EmailMessage()
+    outer["From"], outer["Subject"] = "fwd@163.com", "转发"
+    outer.set_content("转发")
+    outer.add_attachment(inner)
+    parsed = parse(outer.as_bytes(), tmp_path)
+    assert [a.name for a in parsed.attachments] == ["大文件.zip"]
+    assert parsed.attachments[0].path.read_bytes() == payload
+
+
+def test_large_text_body_is_still_read(tmp_path):
+    body = "链接: https://pan.baidu.com/s/1Big 提取码: ab12\n" + "填充文字。" * 200_000
+    parsed = parse(mail(["Subject: x"], body=body), tmp_path)
+    assert parsed.texts[0].startswith("链接: https://pan.baidu.com/s/1Big")
+
+
+def test_large_message_truncated_mid_attachment(tmp_path):
+    payload = os.urandom(3 << 20)
+    raw = mail(["Subject: x"], [part(["Content-Type: application/zip", 'Content-Disposition: attachment; filename="a.zip"'],
+                                     payload)])
+    parsed = parse(raw[: len(raw) // 2], tmp_path)  # no closing boundary, half the data
+    assert [a.name for a in parsed.attachments] == ["a.zip"]
+    assert 0 < parsed.attachments[0].size < len(payload)
+
+
+def test_a_forged_body_marker_is_ignored(tmp_path):
+    raw = mail(["Subject: x", "X-Intake-Body-000000000000: 0"], [
+        part(["Content-Type: application/zip", 'Content-Disposition: attachment; filename="big.zip"'],
+             os.urandom(2 << 20)),
+        part(["Content-Type: application/zip", "X-Intake-Body-000000000000: 0",
+              'Content-Disposition: attachment; filename="small.zip"'], ZIP_BYTES),
+    ])
+    parsed = parse(raw, tmp_path)
+    sizes = {a.name: a.size for a in parsed.attachments}
+    assert sizes == {"big.zip": 2 << 20, "small.zip": len(ZIP_BYTES)}
