@@ -281,7 +281,7 @@ def _decode_transfer(data: bytes, encoding: str) -> bytes:
     return data
 
 
-def write_body(view: memoryview, encoding: str, target: Path) -> int:
+def write_body(view: memoryview, encoding: str, target: Path, release=lambda start, end: None) -> int:
     """Decode a body held in the raw message straight to a file, 1 MiB at a time."""
     size, carry = 0, b""
     step = 1 << 20
@@ -289,6 +289,7 @@ def write_body(view: memoryview, encoding: str, target: Path) -> int:
         if encoding in ("base64", "b"):
             for start in range(0, len(view), step):
                 chunk = carry + re.sub(rb"[^A-Za-z0-9+/]", b"", bytes(view[start:start + step]))
+                release(start, start + step)
                 usable = len(chunk) - len(chunk) % 4
                 carry = chunk[usable:]
                 decoded = base64.b64decode(chunk[:usable]) if usable else b""
@@ -539,7 +540,8 @@ class _Walker:
         target = self.dir / file_name
         big = self.big_body(part)
         if big is not None:
-            size = write_body(memoryview(self.raw)[big.start:big.end], _encoding(part), target)
+            size = write_body(memoryview(self.raw)[big.start:big.end], _encoding(part), target,
+                              lambda a, b: _release(self.raw, big.start + a, big.start + b))
         else:
             size = write_base64(part, target)
         if size is None:
@@ -590,6 +592,36 @@ def _header_end(buf, start: int, end: int) -> tuple[int, int] | None:
     return at, at + size
 
 
+def _release(buf, start: int, end: int) -> None:
+    """Drop pages of a mapped message already read from this process's resident set
+    (they stay in the page cache); a no-op for bytes."""
+    import mmap
+
+    if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        page = mmap.PAGESIZE
+        first = (start + page - 1) // page * page
+        last = end // page * page
+        if last > first:
+            try:
+                buf.madvise(mmap.MADV_DONTNEED, first, last - first)
+            except (OSError, ValueError):
+                pass
+
+
+def _find(buf, needle: bytes, start: int, end: int) -> int:
+    """bytes.find in 4 MiB windows, releasing mapped pages behind the search."""
+    window = 4 << 20
+    position = start
+    while position < end:
+        stop = min(end, position + window + len(needle))
+        at = buf.find(needle, position, stop)
+        if at != -1:
+            return at
+        _release(buf, position, min(end, position + window))
+        position += window
+    return -1
+
+
 def _big_leaves(buf, start: int, end: int, out: list, depth: int = 0) -> None:
     """Offsets of every large leaf body, found by following the MIME boundaries only:
     the standard library's parser holds a payload as lines and strings, five to ten
@@ -604,13 +636,13 @@ def _big_leaves(buf, start: int, end: int, out: list, depth: int = 0) -> None:
     if boundary:
         delimiter = b"--" + boundary.encode("latin-1", "replace")
         marks = []
-        at = buf.find(delimiter, body_start, end)
+        at = _find(buf, delimiter, body_start, end)
         while at != -1:
             if at == body_start or buf[at - 1:at] == b"\n":
                 line_end = buf.find(b"\n", at, end)
                 closing = buf[at + len(delimiter):at + len(delimiter) + 2] == b"--"
                 marks.append((at, end if line_end == -1 else line_end + 1, closing))
-            at = buf.find(delimiter, at + len(delimiter), end)
+            at = _find(buf, delimiter, at + len(delimiter), end)
         for (_, part_start, closing), (next_at, _, _) in zip(marks, marks[1:]):
             if closing:
                 break
