@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--unit", default=None)
     listing.add_argument("--verdict", default=None)
     daemon_command("show", "show one submission").add_argument("receipt")
+    daemon_command("quarantine", "list the messages that failed too often, for staff")
     daemon_command("reprocess", "replay a message from the start").add_argument("receipt")
     override = daemon_command("override", "staff decision on a submission")
     override.add_argument("receipt")

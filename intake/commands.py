@@ -26,7 +26,7 @@ def dispatch(args) -> int:
 
     service = open_service(settings)
     handler = {
-        "run": run, "poll": poll_once, "submissions": submissions, "show": show,
+        "run": run, "poll": poll_once, "submissions": submissions, "show": show, "quarantine": quarantine,
         "reprocess": reprocess, "override": override, "units": units, "db": lambda s, a: 0,
     }[args.command]
     return handler(service, args)
@@ -112,6 +112,19 @@ def show(service, args) -> int:
             "findings": (message.report or {}).get("findings", []),
         })
     print(json.dumps(data, ensure_ascii=False, indent=2))
+    return 0
+
+
+def quarantine(service, args) -> int:
+    """Messages that failed INTAKE_MAX_ATTEMPTS times (or permanently): staff look at
+    them with `intake show` and replay them with `intake reprocess`."""
+    from intake.store import QUARANTINED, Message
+
+    with service.Session() as session:
+        rows = session.scalars(select(Message).where(Message.state == QUARANTINED).order_by(Message.id)).all()
+    items = [{"receipt": m.receipt, "from": m.from_address, "subject": m.subject, "attempts": m.attempts,
+              "last_error": m.last_error} for m in rows]
+    print(json.dumps(items, ensure_ascii=False, indent=2))
     return 0
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from intake.errors import IntakeError, OperationalError
 from intake.store import (
-    DONE, FAILED, JUDGED, PROCESSING, QUARANTINED, RECEIVED, REPLYING, FindingRow, MailboxState, Message,
+    DONE, FAILED, JUDGED, UNPACKING, QUARANTINED, RECEIVED, REPLYING, FindingRow, MailboxState, Message,
     Outbox, Project, StoredFile, Unit, UnitContact, audit, utcnow,
 )
 
@@ -210,7 +210,7 @@ def claim(Session, me: str) -> int | None:
             .where(or_(
                 Message.state == RECEIVED,
                 (Message.state == FAILED) & (Message.next_attempt_at <= now),
-                Message.state.in_((PROCESSING, JUDGED, REPLYING)),
+                Message.state.in_((UNPACKING, JUDGED, REPLYING)),
             ))
             .order_by(Message.id)
             .limit(20)
@@ -273,8 +273,8 @@ class Worker:
 
         with self.Session.begin() as session:
             message = session.get(Message, message_id)
-            message.state = PROCESSING
-            audit(session, message_id, self.me, "processing", attempt=message.attempts + 1)
+            message.state = UNPACKING
+            audit(session, message_id, self.me, "unpacking", attempt=message.attempts + 1)
         workdir = self.settings.data_dir / "work" / (message.receipt or str(message_id))
         shutil.rmtree(workdir, ignore_errors=True)
         try:

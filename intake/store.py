@@ -18,9 +18,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
-# message states, in order; failed and quarantined are off the main line
-RECEIVED, PROCESSING, JUDGED, REPLYING, DONE, FAILED, QUARANTINED = (
-    "received", "processing", "judged", "replying", "done", "failed", "quarantined",
+# message states, in order; failed and quarantined are off the main line. ("fetching",
+# for netdisk links, comes with the netdisk issue.)
+RECEIVED, UNPACKING, JUDGED, REPLYING, DONE, FAILED, QUARANTINED = (
+    "received", "unpacking", "judged", "replying", "done", "failed", "quarantined",
 )
 
 

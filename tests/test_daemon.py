@@ -327,3 +327,22 @@ def test_run_finishes_the_step_in_hand_on_sigterm(tmp_path):
     assert set(states) <= {DONE, "received"}, states  # nothing left half-done
     assert states[DONE] >= 1
     assert all(m.claimed_by is None for m in messages_of(service))
+
+
+def test_quarantine_is_listed_for_staff(tmp_path, database_url, monkeypatch):
+    from types import SimpleNamespace
+
+    from intake.commands import quarantine
+
+    service = maildir_service(tmp_path, database_url, [simple_mail(1)], max_attempts=1)
+    monkeypatch.setattr("intake.core.check_message", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    poll_and_process(service)
+    monkeypatch.undo()
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert quarantine(service, SimpleNamespace()) == 0
+    (item,) = json.loads(out.getvalue())
+    assert item["receipt"] == "WX2024-000001" and item["attempts"] == 1 and "boom" in item["last_error"]
