@@ -134,6 +134,9 @@ def load_settings(config_file: str | None = None, environ: dict | None = None) -
         setattr(settings, name, converter(setting, value) if converter else (str(value) if value is not None else None))
     if settings.smtp_security not in ("ssl", "starttls", "none"):
         raise ConfigError(f"INTAKE_SMTP_SECURITY: must be ssl, starttls or none, got {settings.smtp_security!r}")
+    settings.data_dir = Path(settings.data_dir).resolve()  # work happens in other folders too
+    if settings.maildir is not None:
+        settings.maildir = Path(settings.maildir).resolve()
     settings.smtp_user = settings.smtp_user or settings.imap_user
     settings.smtp_from = settings.smtp_from or settings.smtp_user
     return settings

@@ -461,6 +461,7 @@ def disk_usage(root: Path) -> int:
 
 def run_extraction(head: Path, outdir: Path, fmt: str, cap_bytes: int, timeout: float) -> Outcome:
     """Extract with patool in a child process group; kill it at the timeout or the cap."""
+    head, outdir = Path(head).resolve(), Path(outdir).resolve()  # the child runs in outdir
     outdir.mkdir(parents=True, exist_ok=True)
     file_limit = max(cap_bytes, 1) + 1
 

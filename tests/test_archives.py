@@ -504,3 +504,12 @@ def test_undecodable_tar_names_never_reach_the_report_as_surrogates(tmp_path):
     package, _, findings = unpacked(archive, tmp_path)
     assert findings == ["archive.unsafe_path"]
     package.findings[0].message.encode("utf-8")  # no lone surrogates
+
+
+def test_relative_paths_work(tmp_path, monkeypatch):
+    # the extraction runs in its output folder: relative paths must not break it
+    monkeypatch.chdir(tmp_path)
+    with zipfile.ZipFile("a.zip", "w") as bundle:
+        bundle.writestr("项目/v.mp4", b"v")
+    package = unpack(Path("a.zip"), Path("work"), LIMITS)
+    assert [f.rel for f in package.files] == ["项目/v.mp4"] and package.findings == []

@@ -16,7 +16,7 @@ def test_defaults_are_the_contracts():
         "imap.163.com", 993, True, "INBOX")
     assert (settings.smtp_host, settings.smtp_port, settings.smtp_security) == ("smtp.163.com", 465, "ssl")
     assert settings.policy == "roadshow" and settings.url.startswith("sqlite:///")
-    assert settings.url.endswith("intake-data/intake.sqlite3")
+    assert settings.url.endswith("intake-data/intake.sqlite3") and settings.data_dir.is_absolute()
 
 
 def test_environment_overrides_the_file(tmp_path):
