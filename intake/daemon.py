@@ -306,7 +306,8 @@ class Worker:
             session.add(row)
             rows.append(row)
         session.flush()
-        if message.unit_name:
+        late = any(f["code"] == "deadline.late" for f in data["findings"])
+        if message.unit_name and not late:  # a late report is void: it replaces nothing
             for row in rows:
                 earlier = session.scalars(
                     select(Project).join(Message, Project.message_id == Message.id)

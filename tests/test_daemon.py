@@ -346,3 +346,31 @@ def test_quarantine_is_listed_for_staff(tmp_path, database_url, monkeypatch):
         assert quarantine(service, SimpleNamespace()) == 0
     (item,) = json.loads(out.getvalue())
     assert item["receipt"] == "WX2024-000001" and item["attempts"] == 1 and "boom" in item["last_error"]
+
+
+def test_the_readme_demo_on_embedded_defaults(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("INTAKE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, "-m", "intake.cli", "demo"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "新邮件 5 封，本次处理 5 封。" in proc.stdout and "回复邮件 4 封" in proc.stdout
+    service = open_service(daemon_settings(tmp_path, f"sqlite:///{tmp_path / 'intake-data' / 'intake.sqlite3'}"))
+    verdicts = {m.from_address: m.verdict for m in messages_of(service)}
+    assert verdicts == {"hbzgh@126.com": "accepted", "hnzgh@163.com": "rejected", "sczgh@qq.com": "rejected",
+                        "gdzgh@163.com": "needs_review", "jszgh@163.com": "ignored"}
+    late = next(m for m in messages_of(service) if m.from_address == "hnzgh@163.com")
+    assert [f["code"] for f in late.report["findings"]] == ["deadline.late"]
+
+
+def test_a_late_resubmission_replaces_nothing(tmp_path, database_url):
+    package = package_zip(tmp_path, "湖北省总工会", ["课程甲"], "a")
+    on_time = simple_mail(1, attachments={"a.zip": package})
+    late = simple_mail(2, attachments={"b.zip": package})
+    folder = tmp_path / "Maildir"
+    deliver_to_maildir(folder, on_time, ON_TIME)
+    deliver_to_maildir(folder, late, datetime(2024, 8, 2, tzinfo=timezone.utc))
+    service = open_service(daemon_settings(tmp_path, database_url, maildir=folder))
+    poll_and_process(service)
+    with service.Session() as session:
+        assert [p.superseded_by for p in session.scalars(select(Project).order_by(Project.id))] == [None, None]
