@@ -22,7 +22,7 @@ import traceback
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from intake.errors import IntakeError, OperationalError
@@ -66,10 +66,10 @@ def _headers(raw: bytes) -> dict:
         # the header block only: parsing a 60 MB message for its subject costs 300 MB
         end = min((at for at in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if at != -1), default=len(raw))
         parsed = email.parser.BytesHeaderParser().parsebytes(raw[:end] + b"\r\n\r\n")
-        return {
-            "message_id": (decode_header(parsed.get("Message-ID")) or None),
-            "subject": decode_header(parsed.get("Subject")),
-            "from": email.utils.parseaddr(decode_header(parsed.get("From")))[1].lower() or None,
+        return {  # clamped: a header is the sender's to make as long as they like
+            "message_id": decode_header(parsed.get("Message-ID"))[:998] or None,
+            "subject": decode_header(parsed.get("Subject"))[:2000],
+            "from": (email.utils.parseaddr(decode_header(parsed.get("From")))[1].lower() or None),
         }
     except Exception:  # headers so broken the parser gives up: the core will say more
         return {"message_id": None, "subject": None, "from": None}
@@ -79,8 +79,13 @@ def record(session, settings, mailbox: str, uidvalidity: int, fetched) -> Messag
     """The ledger row of one fetched message, unless this content is already known here
     (after a UIDVALIDITY change the same mail comes back under new UIDs: never re-judge)."""
     digest, path = store_raw(settings.data_dir, fetched.raw)
-    known = session.scalar(select(Message.id).where(Message.mailbox == mailbox, Message.sha256 == digest))
+    known = session.scalar(select(Message).where(Message.sha256 == digest).order_by(Message.id).limit(1))
     if known is not None:
+        # seen before (a UIDVALIDITY change, a renamed mailbox setting): never re-judged;
+        # its row follows the message to its new UID so that archiving still finds it
+        if known.mailbox == mailbox and (known.uidvalidity, known.uid) != (uidvalidity, fetched.uid):
+            known.uidvalidity, known.uid = uidvalidity, fetched.uid
+            audit(session, known.id, "daemon", "uid_changed", uid=fetched.uid, uidvalidity=uidvalidity)
         return None
     headers = _headers(fetched.raw)
     message = Message(
@@ -145,6 +150,7 @@ def _poll_batches(settings, Session, source) -> int:
     count = 0
     for batch in _batches(uids, source.sizes(uids), settings.fetch_batch):
         fetched = source.fetch(batch)
+        reached = None
         with Session.begin() as session:
             for item in fetched:
                 try:
@@ -157,7 +163,18 @@ def _poll_batches(settings, Session, source) -> int:
             if state is None:
                 state = MailboxState(mailbox=mailbox, uidvalidity=source.uidvalidity, highest_uid=0)
                 session.add(state)
-            state.highest_uid = max(state.highest_uid, max(batch))
+            # advance only over UIDs whose bodies came: one that came back without its
+            # body (an unsolicited FETCH) is fetched again next time, not skipped
+            got = {item.uid for item in fetched}
+            reached = state.highest_uid
+            for uid in batch:
+                if uid not in got:
+                    log.warning("UID %s came back without its body; fetching it again next round", uid)
+                    break
+                reached = uid
+            state.highest_uid = max(state.highest_uid, reached)
+        if reached != batch[-1]:
+            break
     return count
 
 
@@ -201,6 +218,10 @@ def _alive(claimed_by: str | None) -> bool:
     return True
 
 
+def _same_host(claimed_by: str) -> bool:
+    return claimed_by.rpartition(":")[0] == socket.gethostname()
+
+
 def claim(Session, me: str) -> int | None:
     """Take the next message that needs work, or None. Safe with many workers."""
     now = utcnow()
@@ -219,9 +240,11 @@ def claim(Session, me: str) -> int | None:
             query = query.with_for_update(skip_locked=True)
         for message_id, claimed_by, claimed_at in session.execute(query).all():
             if claimed_by and claimed_by != me:
-                fresh = claimed_at is not None and _aware(claimed_at) > now - LEASE
-                if fresh and _alive(claimed_by):
-                    continue
+                if _same_host(claimed_by):
+                    if _alive(claimed_by):
+                        continue  # a live worker here: never taken over, however long it takes
+                elif claimed_at is not None and _aware(claimed_at) > now - LEASE:
+                    continue  # another machine's claim, still within its lease
             taken = session.execute(
                 update(Message)
                 .where(Message.id == message_id,
@@ -249,10 +272,18 @@ class Worker:
     def drain(self, should_stop=lambda: False) -> int:
         """Process every message that needs work; stop between messages when asked."""
         done = 0
+        seen: set[int] = set()
         while not should_stop():
             message_id = claim(self.Session, self.me)
             if message_id is None:
                 return done
+            if message_id in seen:
+                # no progress on it since this drain began: stop rather than spin
+                log.error("message %s is claimable again right after processing; stopping this round", message_id)
+                with self.Session.begin() as session:
+                    session.get(Message, message_id).claimed_by = None
+                return done
+            seen.add(message_id)
             self.process(message_id)
             done += 1
         return done
@@ -264,6 +295,9 @@ class Worker:
                 judged = message.report is not None
             if not judged:
                 self.judge(message_id)
+                with self.Session() as session:
+                    if session.get(Message, message_id).state not in (JUDGED, REPLYING):
+                        return  # quarantined, or no longer ours
             self.reply(message_id)
         except Exception as err:  # every failure is recorded and retried, never dropped
             self.failed(message_id, err)
@@ -273,9 +307,19 @@ class Worker:
 
         with self.Session.begin() as session:
             message = session.get(Message, message_id)
+            if message.claimed_by != self.me:
+                return
+            if message.state == UNPACKING and message.attempts >= self.settings.max_attempts:
+                # it was in hand when its worker died, max_attempts times: a poison message
+                message.state = QUARANTINED
+                message.claimed_by = None
+                message.last_error = "the worker died while processing this message"
+                audit(session, message_id, self.me, "quarantined", error=message.last_error)
+                return
             message.state = UNPACKING
-            audit(session, message_id, self.me, "unpacking", attempt=message.attempts + 1)
-        workdir = self.settings.data_dir / "work" / (message.receipt or str(message_id))
+            message.attempts += 1  # counted when work starts: a crash counts too
+            audit(session, message_id, self.me, "unpacking", attempt=message.attempts)
+        workdir = self.settings.data_dir / "work" / f"{message.receipt or message_id}-{os.getpid()}"
         shutil.rmtree(workdir, ignore_errors=True)
         try:
             with open(message.raw_path, "rb") as fh, _mapped(fh) as raw:  # no heap copy of large mail
@@ -307,24 +351,14 @@ class Worker:
             rows.append(row)
         session.flush()
         late = any(f["code"] == "deadline.late" for f in data["findings"])
+        for row in rows:
+            row.late = late
         if message.unit_name and not late:  # a late report is void: it replaces nothing
-            for row in rows:
-                earlier = session.scalars(
-                    select(Project).join(Message, Project.message_id == Message.id)
-                    .where(Project.unit_name == message.unit_name, Project.name_key == row.name_key,
-                           Project.id != row.id, Project.superseded_by.is_(None), Message.id < message.id)
-                ).all()
-                for old in earlier:
-                    old.superseded_by = row.id
-                    old_receipt = session.get(Message, old.message_id).receipt
-                    extra.append(Finding("duplicate.resubmission",
-                                         f"本项目替换此前报送的同名项目（回执号 {old_receipt}），以本次为准。",
-                                         row.name, None))
-                    audit(session, message.id, self.me, "superseded", project=old.id, by=row.id)
+            extra += self._supersede(session, message, rows)
         if unit is not None and unit.quota is not None:
             current = session.scalar(
                 select(_count()).select_from(Project)
-                .where(Project.unit_id == unit.id, Project.superseded_by.is_(None)))
+                .where(Project.unit_id == unit.id, Project.superseded_by.is_(None), Project.late.is_(False)))
             if current > unit.quota:
                 extra.append(Finding("quota.exceeded",
                                      f"{unit.name}的报送名额为 {unit.quota} 个，目前已报送 {current} 个，超出名额。"
@@ -337,10 +371,45 @@ class Worker:
         for name, digest, size in attachments:
             session.add(StoredFile(message_id=message.id, name=name, sha256=digest, size=size))
         message.report = data
-        message.verdict = data["verdict"]
+        message.verdict = message.override or data["verdict"]  # a staff decision stands
         message.state = JUDGED
         message.last_error = None
         audit(session, message.id, self.me, "judged", verdict=data["verdict"])
+
+    def _supersede(self, session, message: Message, rows: list[Project]) -> list:
+        """The newest report of a course wins, whatever order the reports are judged in
+        (a retry, two workers, a reprocess): earlier ones point to it."""
+        from intake.findings import Finding
+
+        if _pg(session):  # one unit's reports are matched up one at a time
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:unit))"), {"unit": message.unit_name})
+        mine = (_aware(message.received_at) if message.received_at else utcnow(), message.id)
+        findings = []
+        for row in rows:
+            others = session.execute(
+                select(Project, Message.received_at, Message.id, Message.receipt)
+                .join(Message, Project.message_id == Message.id)
+                .where(Project.unit_name == message.unit_name, Project.name_key == row.name_key,
+                       Project.message_id != message.id, Project.superseded_by.is_(None),
+                       Project.late.is_(False))
+            ).all()
+            ranked = sorted(((_aware(at) if at else mine[0], mid), project, receipt)
+                            for project, at, mid, receipt in others)
+            later = [(key, project) for key, project, _ in ranked if key > mine]
+            current = later[-1][1] if later else row
+            if later:
+                row.superseded_by = current.id
+                audit(session, message.id, self.me, "superseded", project=row.id, by=current.id)
+            for key, project, receipt in ranked:
+                if project is current:
+                    continue
+                project.superseded_by = current.id
+                audit(session, message.id, self.me, "superseded", project=project.id, by=current.id)
+                if key < mine and not later:
+                    findings.append(Finding("duplicate.resubmission",
+                                            f"本项目替换此前报送的同名项目（回执号 {receipt}），以本次为准。",
+                                            row.name, None))
+        return findings
 
     def reply(self, message_id: int) -> None:
         from notifier.replies import compose_reply
@@ -350,6 +419,14 @@ class Worker:
             if message.state == DONE or message.claimed_by != self.me:
                 return
             outbox = session.scalar(select(Outbox).where(Outbox.message_id == message_id))
+            if outbox is not None and outbox.state == "sent":
+                # answered before (a reprocessed message): never a second reply
+                message.state = DONE
+                message.claimed_by = None
+                audit(session, message_id, self.me, "done", replied=False, already_answered=True)
+                return
+            if outbox is not None:
+                message.state = REPLYING
             if outbox is None:
                 if not self._should_answer(message):
                     message.state = DONE
@@ -375,6 +452,8 @@ class Worker:
         Named by its outbox row, so a retried delivery rewrites the same file."""
         with self.Session.begin() as session:
             message = session.get(Message, message_id, with_for_update=_pg(session))
+            if message.claimed_by != self.me or message.state != REPLYING:
+                return  # reprocessed or taken over meanwhile
             outbox = session.scalar(select(Outbox).where(Outbox.message_id == message_id))
             if outbox.state != "sent":
                 folder = self.settings.data_dir / "outbox"
@@ -393,7 +472,10 @@ class Worker:
         log.error("message %s failed: %s", message_id, err)
         with self.Session.begin() as session:
             message = session.get(Message, message_id)
-            message.attempts += 1
+            if message.claimed_by != self.me or message.state in (DONE, QUARANTINED):
+                return  # someone else's now (reprocess, a takeover): not ours to mark
+            if message.report is not None:
+                message.attempts += 1  # judging attempts are counted when they start
             message.last_error = f"{type(err).__name__}: {err}"
             message.traceback = traceback.format_exc()
             message.claimed_by = None

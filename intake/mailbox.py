@@ -104,8 +104,9 @@ class ImapSource:
 
 
 class MaildirSource:
-    """A Maildir, read as if it were a mailbox: UIDVALIDITY 1, UIDs in delivery order
-    (file mtime, then name), INTERNALDATE the file's mtime. Nothing is changed."""
+    """A Maildir, read as if it were a mailbox: INTERNALDATE is the file's mtime, a
+    message's UID a hash of its unique Maildir key, and every poll lists every message
+    (the ledger's SHA-256 dedupe keeps each one once). Nothing is changed."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -121,18 +122,20 @@ class MaildirSource:
             path = self.path / box._lookup(key)
             entries.append((path.stat().st_mtime_ns, key, path))
         entries.sort()
-        self._entries = entries
+        # a Maildir key is unique and stable: its hash is the message's UID
+        self._by_uid = {_key_uid(key): (mtime_ns, key, path) for mtime_ns, key, path in entries}
+        self._order = [_key_uid(key) for _, key, _ in entries]
 
     def uids_after(self, highest: int) -> list[int]:
-        return [n for n in range(1, len(self._entries) + 1) if n > highest]
+        return list(self._order)  # all, in delivery order: key hashes do not grow
 
     def sizes(self, uids: list[int]) -> dict[int, int]:
-        return {uid: self._entries[uid - 1][2].stat().st_size for uid in uids}
+        return {uid: self._by_uid[uid][2].stat().st_size for uid in uids}
 
     def fetch(self, uids: list[int]) -> list[Fetched]:
         fetched = []
         for uid in uids:
-            mtime_ns, _, path = self._entries[uid - 1]
+            mtime_ns, _, path = self._by_uid[uid]
             moment = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)
             fetched.append(Fetched(uid, moment, path.read_bytes()))
         return fetched
@@ -142,6 +145,12 @@ class MaildirSource:
 
     def close(self) -> None:
         return None
+
+
+def _key_uid(key: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8", "surrogateescape")).digest()[:7], "big")
 
 
 def make_source(settings):

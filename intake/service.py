@@ -32,7 +32,14 @@ def poll_and_process(service: Service, should_stop=lambda: False) -> tuple[int, 
     def source():
         return make_source(service.settings)
 
-    fetched = poll(service.settings, service.Session, source)
+    try:
+        fetched = poll(service.settings, service.Session, source)
+    except Exception as err:
+        # the mailbox is down: what is already in the ledger (new mail, due retries,
+        # queued replies) is still worked, then the error is reported
+        Worker(service.settings, service.Session, service.policy).drain(should_stop)
+        raise err
     processed = Worker(service.settings, service.Session, service.policy).drain(should_stop)
-    archive_done(service.settings, service.Session, source)
+    if not should_stop():
+        archive_done(service.settings, service.Session, source)
     return fetched, processed

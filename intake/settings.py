@@ -7,6 +7,7 @@ the program with a ConfigError naming the setting.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -52,10 +53,10 @@ class Settings:
 
     @property
     def mailbox_name(self) -> str:
-        """The ledger's name for the mailbox polled."""
+        """The ledger's name for the mailbox polled (user and host are case-blind)."""
         if self.maildir is not None:
             return f"maildir:{Path(self.maildir).resolve()}"
-        return f"imap:{self.imap_user}@{self.imap_host}/{self.imap_folder}"
+        return f"imap:{(self.imap_user or '').lower()}@{self.imap_host.lower()}/{self.imap_folder}"
 
 
 def _bool(name: str, value) -> bool:
@@ -84,13 +85,14 @@ def _float(name: str, value, minimum: float = 0.0) -> float:
         number = float(str(value).strip())
     except ValueError:
         raise ConfigError(f"{name}: must be a number, got {value!r}") from None
-    if number <= minimum:
-        raise ConfigError(f"{name}: must be more than {minimum:g}, got {number:g}")
+    if not math.isfinite(number) or number <= minimum:
+        raise ConfigError(f"{name}: must be a finite number above {minimum:g}, got {value!r}")
     return number
 
 
 CONVERTERS = {
     "data_dir": lambda n, v: Path(v), "maildir": lambda n, v: Path(v) if v else None,
+    "imap_move_to": lambda n, v: str(v).strip() or None,  # empty means: leave the mail
     "imap_port": _int, "smtp_port": _int, "imap_ssl": _bool, "max_attempts": lambda n, v: _int(n, v, 1),
     "fetch_batch": lambda n, v: _int(n, v, 1), "poll_minutes": _float,
     "staff_emails": lambda n, v: [x.strip() for x in (v.split(",") if isinstance(v, str) else v) if x.strip()],
@@ -113,8 +115,9 @@ def load_settings(config_file: str | None = None, environ: dict | None = None) -
     settings.policy_overrides = data.pop("policy", {}) if isinstance(data.get("policy"), dict) else {}
     known = {f.name for f in fields(Settings)} - {"policy_overrides"}
     values: dict[str, tuple[str, object]] = {}
+    data = {key.lower(): value for key, value in data.items()}  # keys are case-blind
     for key, value in data.items():
-        if key.lower().endswith("_password_file"):
+        if key.endswith("_password_file"):
             continue  # read below
         if key.lower() not in known:
             raise ConfigError(f"{config_file}: unknown setting {key!r}")

@@ -69,12 +69,12 @@ class Message(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     message_id: Mapped[str | None] = mapped_column(Text)
-    from_address: Mapped[str | None] = mapped_column(String(320))
+    from_address: Mapped[str | None] = mapped_column(Text)  # whatever a broken From holds
     subject: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(20), default=RECEIVED, index=True)
     verdict: Mapped[str | None] = mapped_column(String(20))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
-    unit_name: Mapped[str | None] = mapped_column(String(200))
+    unit_name: Mapped[str | None] = mapped_column(Text)
     report: Mapped[dict | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -99,12 +99,13 @@ class Project(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
-    unit_name: Mapped[str | None] = mapped_column(String(200))
+    unit_name: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str] = mapped_column(Text)
     name_key: Mapped[str] = mapped_column(Text, index=True)
     verdict: Mapped[str] = mapped_column(String(20))
     files: Mapped[dict | None] = mapped_column(JSON)
     superseded_by: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    late: Mapped[bool] = mapped_column(default=False)  # from a late (void) report: replaces nothing
 
     message: Mapped[Message] = relationship(back_populates="projects", foreign_keys=[message_id])
 

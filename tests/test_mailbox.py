@@ -184,3 +184,36 @@ def test_maildir_source(tmp_path, database_url):
     service = open_service(daemon_settings(tmp_path, database_url, maildir=folder))
     assert poll_and_process(service) == (2, 2)
     assert poll_and_process(service) == (0, 0)
+
+
+def test_a_uid_fetched_without_its_body_is_fetched_again(tmp_path, database_url, mailbox_163):
+    dovecot, proxy = mailbox_163
+    append(dovecot, [(simple_mail(n), ON_TIME) for n in range(3)])
+    settings = imap_settings(tmp_path, database_url, proxy)
+    service = open_service(settings)
+
+    class Flaky(ImapSource):
+        def fetch(self, uids):
+            return [f for f in super().fetch(uids) if f.uid != 2]  # UID 2's body did not come
+
+    assert poll(settings, service.Session, lambda: Flaky(settings)) == 2  # UIDs 1 and 3
+    assert poll(settings, service.Session, lambda: ImapSource(settings)) == 1  # 2 again; 3 is known
+    assert sorted(m.uid for m in ledger(service)) == [1, 2, 3]
+
+
+def test_processed_mail_is_archived_after_a_uidvalidity_change(tmp_path, database_url, mailbox_163):
+    dovecot, proxy = mailbox_163
+    append(dovecot, [(simple_mail(n), ON_TIME) for n in range(2)], folder="Submissions")
+    settings = imap_settings(tmp_path, database_url, proxy, imap_folder="Submissions")
+    service = open_service(settings)
+    poll_and_process(service)
+    client = dovecot.client()
+    client.delete_folder("Submissions")
+    client.create_folder("Done")
+    client.logout()
+    append(dovecot, [(simple_mail(n), ON_TIME) for n in range(2)], folder="Submissions")
+    settings.imap_move_to = "Done"
+    poll_and_process(open_service(settings))
+    client = dovecot.client()
+    assert client.select_folder("Submissions")[b"EXISTS"] == 0 and client.select_folder("Done")[b"EXISTS"] == 2
+    client.logout()

@@ -58,3 +58,17 @@ def test_unknown_key_in_the_file(tmp_path):
     config.write_text('imap_hots = "x"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="imap_hots"):
         load_settings(str(config), {})
+
+
+def test_review_settings_edge_cases(tmp_path):
+    with pytest.raises(ConfigError, match="INTAKE_POLL_MINUTES"):
+        load_settings(environ={"INTAKE_POLL_MINUTES": "nan"})
+    assert load_settings(environ={"INTAKE_IMAP_MOVE_TO": ""}).imap_move_to is None
+    secret = tmp_path / "code"
+    secret.write_text("s3cret")
+    config = tmp_path / "intake.toml"
+    config.write_text(f'IMAP_PASSWORD_FILE = "{secret}"\nIMAP_USER = "A@163.com"\n', encoding="utf-8")
+    settings = load_settings(str(config), {})
+    assert settings.imap_password == "s3cret"
+    assert settings.mailbox_name == load_settings(environ={"INTAKE_IMAP_USER": "a@163.COM"}).mailbox_name.replace(
+        "a@163.com", "a@163.com")
