@@ -311,27 +311,10 @@ def write_body(view: memoryview, encoding: str, target: Path, release=lambda sta
 
 
 def write_base64(part: email.message.Message, target: Path) -> int | None:
-    """Decode a base64 part straight to a file in slices (large attachments)."""
-    encoding = (_raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
-    if encoding not in ("base64", "b"):
+    """Decode a (small: large ones are cut out before parsing) base64 part to a file."""
+    if _encoding(part) not in ("base64", "b") or not isinstance(part._payload, str):
         return None
-    raw = part._payload
-    if not isinstance(raw, str):
-        return None
-    size, carry = 0, b""
-    with open(target, "wb") as out:
-        for start in range(0, len(raw), 1 << 20):
-            chunk = carry + re.sub(rb"[^A-Za-z0-9+/]", b"", _raw_bytes(raw[start:start + (1 << 20)]))
-            usable = len(chunk) - len(chunk) % 4
-            carry = chunk[usable:]
-            decoded = base64.b64decode(chunk[:usable]) if usable else b""
-            out.write(decoded)
-            size += len(decoded)
-        if len(carry) > 1:
-            decoded = base64.b64decode(carry + b"=" * (-len(carry) % 4))
-            out.write(decoded)
-            size += len(decoded)
-    return size
+    return write_body(memoryview(_raw_bytes(part._payload)), "base64", target)
 
 
 # ---------------------------------------------------------------- kinds of message
