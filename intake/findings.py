@@ -72,9 +72,6 @@ class Finding:
         if not self.severity:
             object.__setattr__(self, "severity", SEVERITY[self.code])
 
-    def with_project(self, project: str | None) -> "Finding":
-        return Finding(self.code, self.message, project, self.path, self.severity)
-
     def to_json(self) -> dict:
         return {
             "code": self.code,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from intake.core import Report
+from intake.core import PROVIDER_NAMES, Report
 from intake.findings import ERROR, WARNING
 
 VERDICT_NAMES = {
@@ -12,7 +12,6 @@ VERDICT_NAMES = {
     "needs_review": "需人工复核", "ignored": "不予处理（非报送邮件）",
 }
 SEVERITY_NAMES = {"error": "错误", "warning": "提醒", "info": "说明"}
-LINK_NAMES = {"baidu": "百度网盘", "netease": "网易邮箱超大附件", "qq": "QQ邮箱超大附件"}
 KIND_NAMES = {"video": "视频", "document": "文档", "question_bank": "题库", "photos": "照片",
               "audio": "音频", "declaration": "申报表", "letters": "授权书及承诺书"}
 
@@ -35,7 +34,7 @@ def render_text(report: Report, policy_title: str = "") -> str:
             lines.append("附件：" + "；".join(message["attachments"]))
         for link in message["links"]:
             code = f"，提取码 {link['code']}" if link["code"] else ""
-            lines.append(f"链接：{link['url']}（{LINK_NAMES.get(link['provider'], '其他网盘')}{code}）")
+            lines.append(f"链接：{link['url']}（{PROVIDER_NAMES.get(link['provider'], '其他网盘')}{code}）")
     if report.ignored_reason:
         lines.append(f"原因：不是报送邮件（自动回复、退信、已读回执或邮件列表），不予处理。依据：{report.ignored_reason}")
     lines.append(f"上报单位：{report.unit or '未能识别'}")

@@ -131,6 +131,17 @@ def _gid_of(name: str) -> int:
     return grp.getgrnam(name).gr_gid
 
 
+def _hang_up(*sockets: socket.socket, close: bool) -> None:
+    """Shut both directions down, so the other forwarding thread ends too."""
+    for sock in sockets:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if close:
+            sock.close()
+
+
 class Proxy163:
     """TCP proxy in front of Dovecot that behaves like imap.163.com (see module doc)."""
 
@@ -193,12 +204,7 @@ class Proxy163:
         except OSError:
             pass
         finally:
-            for sock in (client, upstream):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                sock.close()
+            _hang_up(client, upstream, close=True)
 
     def _downstream(self, upstream, client, lock) -> None:
         reader = upstream.makefile("rb")
@@ -220,11 +226,7 @@ class Proxy163:
         except OSError:
             pass
         finally:
-            for sock in (client, upstream):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            _hang_up(client, upstream, close=False)  # the other direction closes them
 
     @staticmethod
     def _rewrite(line: bytes) -> bytes | None:

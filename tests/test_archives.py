@@ -74,10 +74,17 @@ def test_utf8_flagged_names_are_kept(tmp_path):
     assert files == ["视频简介/说明.txt"]
 
 
-def test_rar_and_7z_unicode_names(libarchive_fixture, tmp_path):
+def test_rar5_fixture_unpacks(libarchive_fixture, tmp_path):
     archive = libarchive_fixture("rar5_compressed.rar")
     _, files, findings = unpacked(archive, tmp_path)
     assert files == ["test.bin"] and findings == []
+
+
+def test_rar4_unicode_names_are_listed_as_written(libarchive_fixture):
+    from parsers.archives import list_entries
+
+    names = [e.name for e in list_entries(libarchive_fixture("rar_unicode.rar"), "rar")]
+    assert any("表だよ" in name for name in names), names
 
 
 # ------------------------------------------------------------------ formats

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from intake.daemon import Worker, claim, override, poll, reprocess
-from intake.errors import OperationalError
+from intake.errors import ConfigError, OperationalError
 from intake.mailbox import MaildirSource, deliver_to_maildir
 from intake.samples import make_document, make_form, make_question_bank, make_scan
 from intake.service import open_service, poll_and_process
@@ -390,7 +390,7 @@ def test_a_mailbox_outage_still_works_the_queue(tmp_path, database_url):
     service = maildir_service(tmp_path, database_url, [simple_mail(1)])
     poll(service.settings, service.Session, lambda: MaildirSource(service.settings.maildir))
     service.settings.maildir = tmp_path / "gone"  # the mailbox is unreachable now
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError, match="not a Maildir"):
         poll_and_process(service)
     assert [m.state for m in messages_of(service)] == [DONE]
 
