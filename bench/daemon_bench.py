@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from intake.mailbox import deliver_to_maildir  # noqa: E402
-from intake.samples import make_form, make_project, make_scan  # noqa: E402
+from intake.samples import make_form, make_project, make_scan, zip_folder  # noqa: E402
 from tests.conftest import daemon_settings, simple_mail  # noqa: E402
 from tests.imap_server import PASSWORD, USER, Dovecot, Proxy163  # noqa: E402
 
@@ -40,11 +40,7 @@ def one_project_zip(work: Path) -> bytes:
     make_form(root / "报送表.docx", courses=["课程甲"])
     make_scan(root / "报送表.pdf")
     make_project(root / "课程甲", "材料")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as bundle:
-        for file in sorted(root.rglob("*")):
-            bundle.write(file, file.relative_to(root).as_posix())
-    return buffer.getvalue()
+    return zip_folder(root, io.BytesIO(), zipfile.ZIP_STORED).getvalue()
 
 
 def floor(proxy_port: int, work: Path) -> int:

@@ -25,22 +25,30 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="intake", description="Collection daemon for the '五小' roadshow submissions.")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error (or INTAKE_DEBUG=1)")
+    # --debug is taken after the command too; SUPPRESS keeps a sub-parser from resetting it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    check = commands.add_parser("check", help="check one package, archive or .eml offline")
+    def add(name: str, **options):
+        return commands.add_parser(name, parents=[common], **options)
+
+
+    check = add("check", help="check one package, archive or .eml offline")
     check.add_argument("path", type=Path)
     check.add_argument("--policy", default=None, help="policy name (default: roadshow)")
     check.add_argument("--received-at", default=None, help="when the mailbox received it (ISO 8601)")
     check.add_argument("--config", default=None, help="settings TOML; its [policy] table overrides the policy")
     check.add_argument("--json", action="store_true", help="print the contract's JSON object")
 
-    sample = commands.add_parser("sample", help="build a sample package to try `intake check` on")
+    sample = add("sample", help="build a sample package to try `intake check` on")
     sample.add_argument("directory", type=Path)
 
-    commands.add_parser("policies", help="list the policies this installation knows")
+    add("policies", help="list the policies this installation knows")
 
     def daemon_command(name: str, help_text: str):
-        command = commands.add_parser(name, help=help_text)
+        command = add(name, help=help_text)
         command.add_argument("--config", default=None, help="settings TOML (else INTAKE_CONFIG)")
         return command
 
@@ -53,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--verdict", default=None)
     daemon_command("show", "show one submission").add_argument("receipt")
     daemon_command("quarantine", "list the messages that failed too often, for staff")
+    daemon_command("status", "the last poll's outcome and the messages in each state")
     daemon_command("reprocess", "replay a message from the start").add_argument("receipt")
     override = daemon_command("override", "staff decision on a submission")
     override.add_argument("receipt")
@@ -70,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("INTAKE_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     try:
         if args.command == "check":
             return _check(args)
@@ -84,30 +96,34 @@ def main(argv: list[str] | None = None) -> int:
         from intake import commands
 
         return commands.dispatch(args)
-    except IntakeError as err:
+    except IntakeError as err:  # an operator's matter: one line that names what to fix
+        if debug:
+            traceback.print_exc()
         print(f"intake: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR
-    except Exception:  # an internal error must still exit 2, with the traceback for staff
-        traceback.print_exc()
+    except Exception as err:  # an internal error still exits 2; the traceback on request
+        if debug:
+            traceback.print_exc()
+        detail = " ".join(str(err).split())[:300]
+        print(f"intake: internal error: {type(err).__name__}: {detail} (run with --debug or INTAKE_DEBUG=1 "
+              "for the traceback)", file=sys.stderr)
         return EXIT_ERROR
-    return EXIT_ERROR
 
 
 def _check(args) -> int:
     import os
 
     from intake.core import ACCEPTED, check_message, check_package
-    from intake.policy import load_config_file, load_policy, parse_instant
+    from intake.policy import load_policy, parse_instant
+    from intake.settings import read_config
     from intake.report import render_text
 
-    config = load_config_file(args.config) if args.config else {}
-    policy_name = args.policy or os.environ.get("INTAKE_POLICY") or "roadshow"
-    overrides = config.get("policy", {})
-    if not isinstance(overrides, dict):
-        raise ConfigError("policy: must be a table in the config file")
-    policy = load_policy(policy_name, overrides)
+    # the file is read as the daemon reads it: an unknown key stops here too
+    config, overrides = read_config(args.config) if args.config else ({}, {})
+    policy_name = args.policy or os.environ.get("INTAKE_POLICY") or config.get("policy") or "roadshow"
+    policy = load_policy(str(policy_name), overrides)
     received_at = parse_instant(args.received_at, "--received-at") if args.received_at else None
 
     path: Path = args.path
@@ -129,7 +145,14 @@ def _check(args) -> int:
 def _sample(args) -> int:
     from intake.samples import build_sample_package
 
-    archive = build_sample_package(args.directory)
+    target: Path = args.directory
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"sample: {target} exists and is not a folder; name a new or empty folder")
+    try:
+        archive = build_sample_package(target)
+    except OSError as err:
+        raise ConfigError(f"sample: cannot write into {target} ({err.strerror or err}); "
+                          "name a folder this user may write to") from None
     print(archive)
     return 0
 

@@ -10,6 +10,7 @@ import threading
 
 from sqlalchemy import select
 
+from intake.errors import IntakeError
 from intake.settings import load_settings
 
 log = logging.getLogger("intake")
@@ -27,6 +28,7 @@ def dispatch(args) -> int:
     service = open_service(settings)
     handler = {
         "run": run, "poll": poll_once, "submissions": submissions, "show": show, "quarantine": quarantine,
+        "status": status,
         "reprocess": reprocess, "override": override, "units": units, "db": lambda s, a: 0,
     }[args.command]
     return handler(service, args)
@@ -53,8 +55,10 @@ def run(service, args) -> int:
         try:
             fetched, processed = poll_and_process(service, stop.is_set)
             log.info("round: %d new, %d processed", fetched, processed)
-        except Exception as err:  # logged; the next round tries again
-            log.error("round failed: %s", err)
+        except IntakeError as err:  # an operator's matter (a password, the server): one line
+            log.error("round failed: %s; trying again at the next round", err)
+        except Exception:  # logged with its traceback; the next round tries again
+            log.exception("round failed; trying again at the next round")
 
     def on_signal(signum, frame):
         log.info("signal %s: finishing the step in hand", signum)
@@ -68,7 +72,11 @@ def run(service, args) -> int:
     scheduler.add_job(round_, "interval", minutes=service.settings.poll_minutes, max_instances=1,
                       coalesce=True, next_run_time=datetime.now(timezone.utc))
     scheduler.start()
-    stop.wait()
+    # A wait that wakes regularly: a signal delivered to another thread (the scheduler's)
+    # only sets a flag, and a main thread blocked in an untimed wait may never run the
+    # handler (seen in CI: every message done, SIGTERM ignored until a second one).
+    while not stop.wait(0.5):
+        pass
     scheduler.shutdown(wait=True)
     return 0
 
@@ -88,14 +96,17 @@ def _messages(service, unit=None, verdict=None):
 def submissions(service, args) -> int:
     from intake.daemon import submission
 
-    items = [submission(m) for m in _messages(service, args.unit, args.verdict)]
+    messages = _messages(service, args.unit, args.verdict)
+    items = [submission(m) for m in messages]
     if args.json:
         print(json.dumps(items, ensure_ascii=False, indent=2))
     else:
-        for item in items:
+        for message, item in zip(messages, items):
             projects = "；".join(f"{p['name']}（{p['verdict']}）" for p in item["projects"])
+            # mail with no single sender address is answered nowhere: staff see what it said
+            sender = item["from"] or f"发件地址无法识别，未回复（From: {message.from_header or '无'}）"
             print(f"{item['receipt']}  {item['received_at']}  {item['verdict']:<12} {item['unit'] or '单位未识别'}  "
-                  f"{item['from']}  {projects}")
+                  f"{sender}  {projects}")
     return 0
 
 
@@ -108,7 +119,7 @@ def show(service, args) -> int:
         data.update({
             "state": message.state, "attempts": message.attempts, "last_error": message.last_error,
             "override": message.override, "override_note": message.override_note,
-            "subject": message.subject,
+            "subject": message.subject, "from_header": message.from_header,
             "findings": (message.report or {}).get("findings", []),
         })
     print(json.dumps(data, ensure_ascii=False, indent=2))
@@ -126,6 +137,22 @@ def quarantine(service, args) -> int:
               "last_error": m.last_error} for m in rows]
     print(json.dumps(items, ensure_ascii=False, indent=2))
     return 0
+
+
+def status(service, args) -> int:
+    """The last poll's outcome (a rejected password shows here while `intake run` keeps
+    trying each round) and how many messages are in each state (JSON)."""
+    from sqlalchemy import func
+
+    from intake.store import Message, ServiceStatus
+
+    with service.Session() as session:
+        states = dict(session.execute(select(Message.state, func.count()).group_by(Message.state)).all())
+        parts = {row.name: {"ok": row.ok, "detail": row.detail, "at": row.at.isoformat(),
+                            "last_ok_at": row.last_ok_at.isoformat() if row.last_ok_at else None}
+                 for row in session.scalars(select(ServiceStatus))}
+    print(json.dumps({"mailbox": parts.get("mailbox"), "states": states}, ensure_ascii=False, indent=2))
+    return 0 if (parts.get("mailbox") or {}).get("ok", True) else 1
 
 
 def reprocess(service, args) -> int:

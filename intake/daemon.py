@@ -35,8 +35,27 @@ log = logging.getLogger("intake")
 LEASE = timedelta(minutes=30)  # a claim older than this is another machine's lost work
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_id(pid: int | None = None) -> str:
+    """host:pid:boot:start — unique to one process's life. A pid alone is not: pids are
+    reused, and a claim "held" by an unrelated process would never be taken over."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_boot_id()}:{_start_time(pid)}"
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+    except OSError:
+        return "-"
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "-"
+    return stat[stat.rindex(")") + 2:].split()[19]  # the name may hold spaces and ")"
 
 
 # ---------------------------------------------------------------- recording
@@ -60,19 +79,22 @@ def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
 
 
 def _headers(raw: bytes) -> dict:
-    from parsers.messages import decode_header
+    from parsers.messages import raw_header, decode_header, sender
 
     try:
         # the header block only: parsing a 60 MB message for its subject costs 300 MB
         end = min((at for at in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if at != -1), default=len(raw))
         parsed = email.parser.BytesHeaderParser().parsebytes(raw[:end] + b"\r\n\r\n")
+        raw_from = raw_header(parsed, "from")
         return {  # clamped: a header is the sender's to make as long as they like
             "message_id": decode_header(parsed.get("Message-ID"))[:998] or None,
             "subject": decode_header(parsed.get("Subject"))[:2000],
-            "from": (email.utils.parseaddr(decode_header(parsed.get("From")))[1].lower() or None),
+            # the address only from the addr-spec, never from the (decoded) display name
+            "from": sender(raw_from)[1],
+            "from_header": decode_header(raw_from)[:998] or None,
         }
     except Exception:  # headers so broken the parser gives up: the core will say more
-        return {"message_id": None, "subject": None, "from": None}
+        return {"message_id": None, "subject": None, "from": None, "from_header": None}
 
 
 def record(session, settings, mailbox: str, uidvalidity: int, fetched) -> Message | None:
@@ -91,7 +113,8 @@ def record(session, settings, mailbox: str, uidvalidity: int, fetched) -> Messag
     message = Message(
         mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, sha256=digest, raw_path=str(path),
         size=len(fetched.raw), received_at=fetched.internaldate, message_id=headers["message_id"],
-        from_address=headers["from"], subject=headers["subject"], state=RECEIVED,
+        from_address=headers["from"], from_header=headers["from_header"], subject=headers["subject"],
+        state=RECEIVED,
     )
     session.add(message)
     session.flush()
@@ -113,16 +136,17 @@ def poll(settings, Session, source_factory, retries: int = 5, backoff: float = 2
         try:
             source.connect()
             total += _poll_batches(settings, Session, source)
-            source.close()
             return total
         except (OSError, imaplib.IMAP4.error, EOFError, socket.timeout) as err:
-            source.close()
+            source.close()  # before the wait (close is idempotent)
             attempt += 1
             if attempt > retries:
                 raise OperationalError(f"mailbox unreachable after {retries} retries: {err}") from err
             wait = min(60.0, backoff * 2 ** (attempt - 1))
             log.warning("mailbox connection lost (%s); reconnecting in %.1fs", err, wait)
             time.sleep(wait)
+        finally:  # whatever escapes (a database error too), the connection is closed
+            source.close()
 
 
 BATCH_BYTES = 64 << 20  # a batch is held in memory whole: 50 messages of 45 MB would not fit
@@ -201,25 +225,22 @@ def archive_done(settings, Session, source_factory) -> int:
 
 # ---------------------------------------------------------------- claiming
 
-def _alive(claimed_by: str | None) -> bool:
-    """Is the claiming worker still running? Known for this host; other hosts' claims
-    age out after LEASE."""
-    if not claimed_by:
+def _gone(claimed_by: str) -> bool:
+    """True when the claiming worker is known to be dead: a worker of this host whose
+    process (pid, boot and start time) no longer runs. Unknown (another host, an id in
+    the old host:pid form) is not gone: such a claim waits for its lease to run out."""
+    host, pid, boot, started = (claimed_by.split(":") + ["", "", ""])[:4]
+    if host != socket.gethostname() or not pid.isdigit() or not boot or not started:
         return False
-    host, _, pid = claimed_by.rpartition(":")
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return True
+    return worker_id(int(pid)) != claimed_by
 
 
-def _same_host(claimed_by: str) -> bool:
-    return claimed_by.rpartition(":")[0] == socket.gethostname()
+def _claimable(claimed_by: str | None, claimed_at: datetime | None, me: str, now: datetime) -> bool:
+    if not claimed_by or claimed_by == me:
+        return True
+    if claimed_at is None or _aware(claimed_at) <= now - LEASE:
+        return True  # every claim has a lease: a live worker renews it at each step
+    return _gone(claimed_by)
 
 
 def claim(Session, me: str) -> int | None:
@@ -239,12 +260,8 @@ def claim(Session, me: str) -> int | None:
         if session.bind.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         for message_id, claimed_by, claimed_at in session.execute(query).all():
-            if claimed_by and claimed_by != me:
-                if _same_host(claimed_by):
-                    if _alive(claimed_by):
-                        continue  # a live worker here: never taken over, however long it takes
-                elif claimed_at is not None and _aware(claimed_at) > now - LEASE:
-                    continue  # another machine's claim, still within its lease
+            if not _claimable(claimed_by, claimed_at, me, now):
+                continue  # a live worker's, within its lease
             taken = session.execute(
                 update(Message)
                 .where(Message.id == message_id,
@@ -317,6 +334,7 @@ class Worker:
                 audit(session, message_id, self.me, "quarantined", error=message.last_error)
                 return
             message.state = UNPACKING
+            message.claimed_at = utcnow()  # the lease is renewed at each step
             message.attempts += 1  # counted when work starts: a crash counts too
             audit(session, message_id, self.me, "unpacking", attempt=message.attempts)
         workdir = self.settings.data_dir / "work" / f"{message.receipt or message_id}-{os.getpid()}"
@@ -373,6 +391,7 @@ class Worker:
         message.report = data
         message.verdict = message.override or data["verdict"]  # a staff decision stands
         message.state = JUDGED
+        message.claimed_at = utcnow()
         message.last_error = None
         audit(session, message.id, self.me, "judged", verdict=data["verdict"])
 
@@ -418,6 +437,7 @@ class Worker:
             message = session.get(Message, message_id, with_for_update=_pg(session))
             if message.state == DONE or message.claimed_by != self.me:
                 return
+            message.claimed_at = utcnow()
             outbox = session.scalar(select(Outbox).where(Outbox.message_id == message_id))
             if outbox is not None and outbox.state == "sent":
                 # answered before (a reprocessed message): never a second reply
@@ -428,10 +448,11 @@ class Worker:
             if outbox is not None:
                 message.state = REPLYING
             if outbox is None:
-                if not self._should_answer(message):
+                reason = self._no_reply_reason(message)
+                if reason:
                     message.state = DONE
                     message.claimed_by = None
-                    audit(session, message_id, self.me, "done", replied=False)
+                    audit(session, message_id, self.me, "done", replied=False, reason=reason)
                     return
                 raw = compose_reply(message, self.settings)
                 outbox = Outbox(message_id=message_id, recipient=message.from_address,
@@ -441,11 +462,18 @@ class Worker:
                 audit(session, message_id, self.me, "reply_queued")
         self._deliver(message_id)
 
-    def _should_answer(self, message: Message) -> bool:
-        if message.verdict == "ignored" or not message.from_address:
-            return False
+    def _no_reply_reason(self, message: Message) -> str | None:
+        """Why this message gets no reply, or None when it gets one."""
+        if message.verdict == "ignored":
+            return "ignored"
+        if not message.from_address:
+            # several addresses, or none that parses: never answered to a guess;
+            # `intake submissions` lists it for staff with the From header as written
+            return "no_sender_address"
         since = self.settings.reply_since
-        return not (since and message.received_at and _aware(message.received_at) < since)
+        if since and message.received_at and _aware(message.received_at) < since:
+            return "before_reply_since"
+        return None
 
     def _deliver(self, message_id: int) -> None:
         """Until the notifier issue: a reply is written to the outbox folder as .eml.
@@ -558,13 +586,16 @@ def reprocess(Session, receipt: str, actor: str = "staff") -> Message:
         session.execute(update(Project).where(Project.superseded_by.in_(
             select(Project.id).where(Project.message_id == message.id))).values(superseded_by=None))
         session.execute(delete(Project).where(Project.message_id == message.id))
+        # a reply not yet sent holds the old judgement: it goes, and the new one is
+        # composed after judging again; a sent one stays and is never repeated
+        dropped = session.execute(delete(Outbox).where(Outbox.message_id == message.id, Outbox.state != "sent"))
         message.report = None
         message.verdict = None
         message.state = RECEIVED
         message.attempts = 0
         message.next_attempt_at = None
         message.claimed_by = None
-        audit(session, message.id, actor, "reprocess")
+        audit(session, message.id, actor, "reprocess", unsent_reply_dropped=bool(dropped.rowcount))
         return message
 
 

@@ -7,13 +7,12 @@ deadline), broken (a corrupt zip), a Baidu link with its code, and an auto-reply
 from __future__ import annotations
 
 import shutil
-import zipfile
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
 from intake.mailbox import deliver_to_maildir
-from intake.samples import make_form, make_project, make_scan
+from intake.samples import make_form, make_project, make_scan, zip_folder
 
 
 def _package_zip(folder: Path) -> bytes:
@@ -21,10 +20,7 @@ def _package_zip(folder: Path) -> bytes:
     make_form(staging / "附件5-报送表.docx", courses=["班组安全隐患排查"])
     make_scan(staging / "附件5-报送表（盖章）.pdf")
     make_project(staging / "01-班组安全隐患排查", "班组安全隐患排查")
-    archive = folder / "package.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for file in sorted(staging.rglob("*")):
-            bundle.write(file, file.relative_to(folder).as_posix())
+    archive = zip_folder(staging, folder / "package.zip", keep_name=True)
     shutil.rmtree(staging)
     return archive.read_bytes()
 

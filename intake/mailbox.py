@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mailbox as stdlib_mailbox
 import os
+import ssl
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,19 +39,50 @@ class ImapSource:
 
     def connect(self) -> None:
         from imapclient import IMAPClient
+        from imapclient.exceptions import LoginError
 
         s = self.settings
-        client = IMAPClient(s.imap_host, port=s.imap_port, ssl=s.imap_ssl, timeout=60)
+        try:
+            client = IMAPClient(s.imap_host, port=s.imap_port, ssl=s.imap_ssl, timeout=60)
+        except ssl.SSLError as err:
+            if not _tls_misconfigured(err):
+                raise  # a handshake cut short by the network: retried like any drop
+            raise ConfigError(
+                f"INTAKE_IMAP_SSL / INTAKE_IMAP_PORT: TLS with {s.imap_host}:{s.imap_port} failed ({err.reason or err}); "
+                "the port may be a plain one (993 is TLS; set INTAKE_IMAP_SSL=false only for a plain port)") from None
         client.normalise_times = False  # keep INTERNALDATE's own offset
         self.client = client
-        client.login(s.imap_user, s.imap_password)
+        try:
+            client.login(s.imap_user, s.imap_password)
+        except LoginError as err:  # retrying the same password cannot help
+            self.close()
+            raise ConfigError(
+                f"INTAKE_IMAP_PASSWORD: {s.imap_host} rejected the login of {s.imap_user} ({_said(err)}); "
+                "check INTAKE_IMAP_USER and INTAKE_IMAP_PASSWORD (for 163: the 客户端授权码, not the web password, "
+                "with IMAP enabled in the mailbox settings)") from None
         if b"ID" in client.capabilities():
             # before SELECT on every connection: 163 answers "Unsafe Login" otherwise;
             # only when advertised (some servers drop the connection on an unknown ID)
             client.id_({"name": "intake", "version": "0.1", "vendor": "intake",
                         "support-email": s.imap_user})
+        if s.imap_move_to and not client.folder_exists(s.imap_move_to):
+            self._create_folder(s.imap_move_to)
         selected = client.select_folder(s.imap_folder, readonly=s.imap_move_to is None)
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
+
+    def _create_folder(self, folder: str) -> None:
+        """INTAKE_IMAP_MOVE_TO is created when missing (163 allows CREATE)."""
+        from imapclient.exceptions import IMAPClientError
+
+        try:
+            self.client.create_folder(folder)
+        except IMAPClientError as err:
+            if self.client.folder_exists(folder):
+                return  # another worker created it meanwhile
+            self.close()
+            raise ConfigError(f"INTAKE_IMAP_MOVE_TO: the folder {folder!r} does not exist and the server "
+                              f"would not create it ({_said(err)}); create it in the mailbox or change the setting"
+                              ) from None
 
     def uids_after(self, highest: int) -> list[int]:
         # "n:*" always matches the last message even when its UID is below n
@@ -101,6 +133,23 @@ class ImapSource:
             except Exception:  # the connection may already be gone
                 pass
             self.client = None
+
+
+def _tls_misconfigured(err: ssl.SSLError) -> bool:
+    """A TLS failure that a retry cannot mend: the port speaks plain text, or the
+    certificate is not the host's."""
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return True
+    return (err.reason or "") in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
+                                  "TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL")
+
+
+def _said(err: Exception) -> str:
+    """What the server said, on one line."""
+    text = str(err)
+    if text.startswith("b'") or text.startswith('b"'):
+        text = text[2:-1]
+    return " ".join(text.split())[:200]
 
 
 class MaildirSource:

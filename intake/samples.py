@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 QB_HEADER = ["题型", "题目内容", "答案A", "答案B", "答案C", "答案D", "答案E", "答案F",
              "正确答案", "解析", "试题难度", "来源"]
@@ -161,6 +162,27 @@ def make_project(folder: Path, name: str, **video_options) -> Path:
     return folder
 
 
+Target = TypeVar("Target", Path, BinaryIO)
+
+
+def zip_folder(folder: Path, target: Target, compression: int = zipfile.ZIP_DEFLATED,
+               *, keep_name: bool = False) -> Target:
+    """Zip every file under ``folder`` into ``target`` (a path, or a binary file such as
+    ``io.BytesIO``, left open) and return ``target``.
+
+    Files go in sorted path order, named relative to ``folder`` in POSIX form (with
+    ``keep_name``, relative to its parent: every name starts with the folder's own name,
+    as when a sender zips the folder itself). Only files: no directory entries.
+    """
+    folder = Path(folder)
+    base = folder.parent if keep_name else folder
+    with zipfile.ZipFile(target, "w", compression) as bundle:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                bundle.write(file, file.relative_to(base).as_posix())
+    return target
+
+
 def build_sample_package(directory: Path) -> Path:
     """A unit's package as senders make it: a zip with a form, its scan and two projects.
 
@@ -175,10 +197,7 @@ def build_sample_package(directory: Path) -> Path:
     make_scan(staging / "附件5-报送表（盖章）.pdf")
     make_project(staging / f"01-{courses[0]}", courses[0])
     make_project(staging / f"02-{courses[1]}", courses[1], width=1280, height=720)
-    archive = directory / "湖北省总工会.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for file in sorted(staging.rglob("*")):
-            bundle.write(file, file.relative_to(directory).as_posix())
+    archive = zip_folder(staging, directory / "湖北省总工会.zip", keep_name=True)
     shutil.rmtree(staging)
     return archive
 

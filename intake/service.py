@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError
+
 from intake import store
+from intake.errors import ConfigError, OperationalError
 from intake.policy import load_policy
 
 
@@ -17,11 +20,30 @@ class Service:
 
 
 def open_service(settings) -> Service:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"INTAKE_DATA_DIR: cannot create {settings.data_dir} ({err.strerror}); "
+                          "choose a folder this user may write to") from None
     engine = store.make_engine(settings.url)
-    store.upgrade(engine)
+    try:
+        store.upgrade(engine)
+    except DBAPIError as err:
+        raise OperationalError(f"INTAKE_DATABASE_URL: cannot use the database {_shown(settings)} ({_first_line(err)}); "
+                               "check that the server is running and the URL, user and password are right") from None
     return Service(settings, engine, store.sessions(engine),
                    load_policy(settings.policy, settings.policy_overrides))
+
+
+def _shown(settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.url).render_as_string(hide_password=True)
+
+
+def _first_line(err: DBAPIError) -> str:
+    text = str(err.orig or err).strip().splitlines()
+    return text[0][:300] if text else type(err).__name__
 
 
 def poll_and_process(service: Service, should_stop=lambda: False) -> tuple[int, int]:
@@ -35,11 +57,20 @@ def poll_and_process(service: Service, should_stop=lambda: False) -> tuple[int, 
     try:
         fetched = poll(service.settings, service.Session, source)
     except Exception as err:
-        # the mailbox is down: what is already in the ledger (new mail, due retries,
-        # queued replies) is still worked, then the error is reported
+        # the mailbox is down or refuses us: what is already in the ledger (new mail, due
+        # retries, queued replies) is still worked, then the error is reported
+        _mailbox_status(service, False, f"{type(err).__name__}: {err}"[:2000])
         Worker(service.settings, service.Session, service.policy).drain(should_stop)
         raise err
+    _mailbox_status(service, True, f"{fetched} new")
     processed = Worker(service.settings, service.Session, service.policy).drain(should_stop)
     if not should_stop():
         archive_done(service.settings, service.Session, source)
     return fetched, processed
+
+
+def _mailbox_status(service: Service, ok: bool, detail: str) -> None:
+    """The last poll's outcome, for staff (`intake status`): a rejected password shows
+    here while `intake run` keeps trying at each round."""
+    with service.Session.begin() as session:
+        store.set_status(session, "mailbox", ok, detail)

@@ -90,6 +90,24 @@ def _float(name: str, value, minimum: float = 0.0) -> float:
     return number
 
 
+def _database_url(name: str, value) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        backend = make_url(text).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"{name}: not a database URL; use postgresql://USER@HOST:PORT/DATABASE "
+                          "or sqlite:///PATH (or leave it unset for SQLite in the data folder)") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"{name}: {backend} databases are not supported; use postgresql://USER@HOST:PORT/DATABASE "
+                          "or sqlite:///PATH")
+    return text
+
+
 CONVERTERS = {
     "data_dir": lambda n, v: Path(v), "maildir": lambda n, v: Path(v) if v else None,
     "imap_move_to": lambda n, v: str(v).strip() or None,  # empty means: leave the mail
@@ -97,6 +115,7 @@ CONVERTERS = {
     "fetch_batch": lambda n, v: _int(n, v, 1), "poll_minutes": _float,
     "staff_emails": lambda n, v: [x.strip() for x in (v.split(",") if isinstance(v, str) else v) if x.strip()],
     "reply_since": lambda n, v: parse_instant(str(v), n) if v else None,
+    "database_url": _database_url,
 }
 
 
@@ -107,21 +126,33 @@ def _secret_file(name: str, path: str) -> str:
         raise ConfigError(f"{name}: cannot read {path}: {err.strerror}") from None
 
 
+KNOWN = frozenset(f.name for f in fields(Settings)) - {"policy_overrides"}
+
+
+def read_config(config_file: str) -> tuple[dict, dict]:
+    """The settings file as (settings, [policy] overrides); an unknown key stops here.
+    ``intake check --config`` and the daemon commands read a file the same way."""
+    data = load_config_file(config_file)
+    overrides = data.pop("policy", {}) if isinstance(data.get("policy"), dict) else {}
+    data = {key.lower(): value for key, value in data.items()}  # keys are case-blind
+    for key in data:
+        name = key[:-len("_file")] if key.endswith("_password_file") else key
+        if name not in KNOWN:
+            raise ConfigError(f"{config_file}: unknown setting {key!r}")
+    return data, overrides
+
+
 def load_settings(config_file: str | None = None, environ: dict | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     config_file = config_file or environ.get("INTAKE_CONFIG")
-    data = load_config_file(config_file) if config_file else {}
+    data, overrides = read_config(config_file) if config_file else ({}, {})
     settings = Settings()
-    settings.policy_overrides = data.pop("policy", {}) if isinstance(data.get("policy"), dict) else {}
-    known = {f.name for f in fields(Settings)} - {"policy_overrides"}
+    settings.policy_overrides = overrides
+    known = KNOWN
     values: dict[str, tuple[str, object]] = {}
-    data = {key.lower(): value for key, value in data.items()}  # keys are case-blind
     for key, value in data.items():
-        if key.endswith("_password_file"):
-            continue  # read below
-        if key.lower() not in known:
-            raise ConfigError(f"{config_file}: unknown setting {key!r}")
-        values[key.lower()] = (key, value)
+        if not key.endswith("_password_file"):  # those are read below
+            values[key] = (key, value)
     for name in known:
         env = f"INTAKE_{name.upper()}"
         if env in environ:

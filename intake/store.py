@@ -69,7 +69,8 @@ class Message(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     message_id: Mapped[str | None] = mapped_column(Text)
-    from_address: Mapped[str | None] = mapped_column(Text)  # whatever a broken From holds
+    from_address: Mapped[str | None] = mapped_column(Text)  # None: no single mailbox, answered nowhere
+    from_header: Mapped[str | None] = mapped_column(Text)  # the From header decoded, for staff
     subject: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(20), default=RECEIVED, index=True)
     verdict: Mapped[str | None] = mapped_column(String(20))
@@ -173,6 +174,28 @@ class MailboxState(Base):
     mailbox: Mapped[str] = mapped_column(String(500), primary_key=True)
     uidvalidity: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     highest_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ServiceStatus(Base):
+    """How a part of the daemon fared last (``mailbox``: the last poll), for staff."""
+
+    __tablename__ = "service_status"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    ok: Mapped[bool] = mapped_column()
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+def set_status(session, name: str, ok: bool, detail: str | None = None) -> None:
+    row = session.get(ServiceStatus, name)
+    if row is None:
+        row = ServiceStatus(name=name, ok=ok)
+        session.add(row)
+    row.ok, row.detail, row.at = ok, detail, utcnow()
+    if ok:
+        row.last_ok_at = row.at
 
 
 class AuditEvent(Base):

@@ -14,6 +14,17 @@ VERDICTS = {
     "rejected": "未通过，需要修改后重新报送",
     "needs_review": "已收到，正在由工作人员人工核对",
 }
+LATE = "逾期报送，不予受理"  # 逾期上报无效: never an invitation to resend
+
+
+def is_late(message) -> bool:
+    """Rejected as late (a staff override that accepts it is not)."""
+    findings = (message.report or {}).get("findings", [])
+    return message.verdict == "rejected" and any(f["code"] == "deadline.late" for f in findings)
+
+
+def verdict_text(message) -> str:
+    return LATE if is_late(message) else VERDICTS.get(message.verdict, message.verdict or "已收到")
 
 
 def reply_text(message) -> str:
@@ -23,25 +34,26 @@ def reply_text(message) -> str:
         "",
         f"您于北京时间 {_beijing(message.received_at)} 发送的报送邮件（主题：{message.subject or '无主题'}）已收到。",
         f"回执号：{message.receipt}",
-        f"审核结论：{VERDICTS.get(message.verdict, message.verdict)}",
+        f"审核结论：{verdict_text(message)}",
     ]
     if report.get("unit"):
         lines.append(f"上报单位：{report['unit']}")
-    projects = report.get("projects", [])
+    late = is_late(message)
+    projects = [] if late else report.get("projects", [])  # a void report judges no project
     if projects:
         lines += ["", "各项目审核结果："]
         for project in projects:
             mark = "通过" if project["verdict"] == "accepted" else "未通过"
             lines.append(f"  · {project['name']}：{mark}")
-    problems = [f for f in report.get("findings", []) if f["severity"] in ("error", "warning")]
+    problems = [f for f in report.get("findings", []) if f["severity"] in ("error", "warning")
+                and (f["code"] == "deadline.late" or not late)]  # a void report needs no fixing
     if problems:
-        lines += ["", "需要注意或修改的问题："]
+        lines += ["", "说明：" if late else "需要注意或修改的问题："]
         for number, finding in enumerate(problems, start=1):
             where = f"【{finding['project']}】" if finding.get("project") else ""
             kind = "" if finding["severity"] == "error" else "（提醒）"
             lines.append(f"  {number}. {where}{kind}{finding['message']}")
-    if message.verdict in ("partial", "rejected") and not any(
-            f["code"] == "deadline.late" for f in report.get("findings", [])):
+    if message.verdict in ("partial", "rejected") and not late:
         lines += ["", "请按上述说明修改后，在截止时间前重新发送全部材料（以最后一次报送为准）。"]
     lines += ["", "本邮件由报送系统自动发送，请勿直接回复。如有疑问，请与工作人员联系。"]
     return "\n".join(lines) + "\n"
@@ -51,7 +63,7 @@ def compose_reply(message, settings) -> EmailMessage:
     reply = EmailMessage()
     reply["From"] = settings.smtp_from or settings.imap_user or "intake@localhost"
     reply["To"] = message.from_address
-    reply["Subject"] = f"【回执 {message.receipt}】{VERDICTS.get(message.verdict, '已收到')}"
+    reply["Subject"] = f"【回执 {message.receipt}】{verdict_text(message)}"
     reply["Date"] = formatdate(localtime=False)
     reply["Message-ID"] = make_msgid(idstring=message.receipt, domain="intake.local")
     reply["Auto-Submitted"] = "auto-replied"
@@ -71,4 +83,4 @@ def _beijing(moment) -> str:
         return "（未知时间）"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y年%m月%d日 %H:%M:%S")  # as the findings write it

@@ -6,13 +6,25 @@ size and kills the whole process group when a limit is crossed.
 
 Usage: python -m parsers._extract_worker FORMAT PROGRAM ARCHIVE OUTDIR
        python -m parsers._extract_worker --list-tar ARCHIVE
-Exit 0 on success, 1 when the backend failed (its stderr is passed through).
+Exit 0 on success, 3 when a file passed the size limit, 1 when the backend failed
+otherwise (its stderr is passed through).
 The tar listing runs here too: tarfile decompresses the whole stream to list it,
 so it needs the parent's timeout as much as an extraction does.
 """
 
+import errno
 import json
 import sys
+
+EXIT_FILE_TOO_LARGE = 3  # a write passed RLIMIT_FSIZE (Python ignores SIGXFSZ: EFBIG instead)
+
+
+def _file_too_large(err: BaseException | None) -> bool:
+    while err is not None:
+        if isinstance(err, OSError) and err.errno == errno.EFBIG:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def list_tar(archive: str) -> int:
@@ -45,7 +57,7 @@ def main(argv: list[str]) -> int:
         )
     except PatoolError as err:
         print(f"patool: {err}", file=sys.stderr)
-        return 1
+        return EXIT_FILE_TOO_LARGE if _file_too_large(err) else 1
     return 0
 
 

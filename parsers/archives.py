@@ -493,7 +493,7 @@ def run_extraction(head: Path, outdir: Path, fmt: str, cap_bytes: int, timeout: 
     if not reason and disk_usage(outdir) > cap_bytes:
         reason = "disk"
     if not reason and proc.returncode != 0:
-        reason = "disk" if _died_of_file_size(proc.returncode, detail) else "failed"
+        reason = "disk" if _died_of_file_size(proc.returncode, fmt) else "failed"
     return Outcome(ok=not reason, reason=reason, detail=detail)
 
 
@@ -513,8 +513,14 @@ def extraction_command(head: Path, outdir: Path, fmt: str) -> list[str]:
     return [str(part) for part in build(str(head), None, exe, -1, False, str(outdir))]
 
 
-def _died_of_file_size(returncode: int, detail: str) -> bool:
-    return returncode == -signal.SIGXFSZ or "File size limit exceeded" in detail or "-25" in detail
+def _died_of_file_size(returncode: int, fmt: str) -> bool:
+    """Decided by the exit status alone: the tool's output carries the sender's file
+    names, so no substring of it may decide (an entry named "x-25.mp4" once made a
+    corrupt archive "too large"). 7-Zip and unar are killed by SIGXFSZ; our Python
+    worker (tar) ignores the signal, gets EFBIG and exits with its own code."""
+    from parsers._extract_worker import EXIT_FILE_TOO_LARGE
+
+    return returncode == -signal.SIGXFSZ or (fmt == "tar" and returncode == EXIT_FILE_TOO_LARGE)
 
 
 def _incomplete(outdir: Path, entries: list[Entry]) -> bool:

@@ -75,7 +75,7 @@ def codec_for(label: str | None) -> str | None:
         return None  # ASCII labels on 8-bit text are common: guess instead
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a label holding a NUL
         return None
     # base64, hex, zlib, rot13 … are codecs too, but not text encodings
     return info.name if getattr(info, "_is_text_encoding", True) else None
@@ -167,10 +167,39 @@ def decode_header(value) -> str:
     if not isinstance(value, str):
         value = str(value)
     text = decode_words(recover(value))
+    # a lone surrogate (UTF-7 can decode to one) or a NUL cannot be printed, stored in
+    # PostgreSQL or encoded in a reply: shown as the replacement character instead
+    text = _UNSTORABLE.sub("\ufffd", text)
     return re.sub(r"\r?\n[ \t]*", " ", text).strip()
 
 
-def _raw_header(part: email.message.Message, name: str) -> str | None:
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+_MAILBOX = re.compile(r"[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+")
+
+
+def sender(raw_from: str | None) -> tuple[str | None, str | None]:
+    """(display name, address) of a raw From header.
+
+    Split before decoding: a decoded name may hold ``,``, ``<`` or an address of its
+    own (``=?utf-8?b?...?= <attacker@evil.example>`` whose name reads
+    ``hbzgh@126.com``), so the address comes only from the header's addr-spec. A
+    header with several mailboxes, or none that parses, gives no address: it is
+    answered nowhere, never to a guess.
+    """
+    if not raw_from:
+        return None, None
+    text = re.sub(r"\r?\n[ \t]*", " ", recover(raw_from))
+    mailboxes = [(name, address) for name, address in email.utils.getaddresses([text]) if name or address]
+    if len(mailboxes) != 1:
+        return None, None
+    name, address = mailboxes[0]
+    address = address.strip().lower()
+    return decode_words(name).strip() or None, address if _MAILBOX.fullmatch(address) else None
+
+
+def raw_header(part: email.message.Message, name: str) -> str | None:
     for key, value in part.raw_items():
         if key.lower() == name:
             return value if isinstance(value, str) else str(value)
@@ -178,13 +207,13 @@ def _raw_header(part: email.message.Message, name: str) -> str | None:
 
 
 def header(part: email.message.Message, name: str) -> str:
-    return decode_header(_raw_header(part, name.lower()))
+    return decode_header(raw_header(part, name.lower()))
 
 
 # ---------------------------------------------------------------- parameters and names
 
 def _param(part: email.message.Message, header_name: str, param: str) -> str | None:
-    raw = _raw_header(part, header_name)
+    raw = raw_header(part, header_name)
     if raw is None:
         return None
     holder = email.message.Message()
@@ -250,7 +279,7 @@ def payload_bytes(part: email.message.Message) -> bytes:
     data = raw_payload(part)
     if data is None:
         return b""
-    encoding = (_raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
+    encoding = (raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
     if encoding in ("base64", "b"):
         return _b64_bytes(data)
     if encoding in ("quoted-printable", "q", "qp"):
@@ -270,7 +299,7 @@ def _b64_bytes(data: bytes) -> bytes:
 
 
 def _encoding(part: email.message.Message) -> str:
-    return (_raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
+    return (raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
 
 
 def _decode_transfer(data: bytes, encoding: str) -> bytes:
@@ -328,24 +357,24 @@ def ignored_reason(message: email.message.Message, from_address: str | None) -> 
     if auto and not auto.startswith("no"):
         return f"Auto-Submitted: {auto}"
     for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-AutoReply-From"):
-        value = _raw_header(message, name.lower())
+        value = raw_header(message, name.lower())
         if value is not None and value.strip().lower() not in ("no", "false", "0", "off"):
             return f"{name} header"
     precedence = (header(message, "Precedence") or header(message, "X-Precedence")).lower()
     if precedence in ("bulk", "junk", "list", "auto_reply", "auto-reply"):
         return f"Precedence: {precedence}"
     for name in ("List-Id", "List-Unsubscribe"):
-        if _raw_header(message, name.lower()) is not None:
+        if raw_header(message, name.lower()) is not None:
             return f"{name} header"
     if from_address and _DAEMON_SENDER.match(from_address):
         return f"sender {from_address}"
-    return_path = _raw_header(message, "return-path")
+    return_path = raw_header(message, "return-path")
     if return_path is not None and return_path.strip() in ("<>", ""):
         return "Return-Path: <>"
     if message.get_content_type() == "multipart/report":
         report = (message.get_param("report-type") or "").lower()
         return f"multipart/report ({report or 'report'})"
-    if _raw_header(message, "x-failed-recipients") is not None:
+    if raw_header(message, "x-failed-recipients") is not None:
         return "X-Failed-Recipients header"
     return None
 
@@ -353,7 +382,7 @@ def ignored_reason(message: email.message.Message, from_address: str | None) -> 
 def is_auto_submitted(message: email.message.Message) -> bool:
     auto = header(message, "Auto-Submitted").lower()
     return bool(auto and not auto.startswith("no")) or any(
-        (_raw_header(message, name) or "no").strip().lower() not in ("no", "false", "0", "off")
+        (raw_header(message, name) or "no").strip().lower() not in ("no", "false", "0", "off")
         for name in ("x-autoreply", "x-autorespond")
     )
 
@@ -401,7 +430,7 @@ class _Walker:
     def big_body(self, part: email.message.Message) -> _BigBody | None:
         if not self.marker:
             return None
-        value = _raw_header(part, self.marker)
+        value = raw_header(part, self.marker)
         try:
             return self.bodies.get(int(value)) if value is not None else None
         except ValueError:
@@ -456,7 +485,7 @@ class _Walker:
             return True
         inner = part.get_payload()
         messages = [m for m in inner if isinstance(m, email.message.Message)] if isinstance(inner, list) else []
-        encoding = (_raw_header(part, "content-transfer-encoding") or "").strip().lower()
+        encoding = (raw_header(part, "content-transfer-encoding") or "").strip().lower()
         if messages and encoding in ("base64", "b", "quoted-printable", "q"):
             # the stdlib parses an encoded forwarded message as a headerless one
             # whose body is the encoded text: decode it and parse the real message
@@ -504,7 +533,7 @@ class _Walker:
             return False
         if disposition == "attachment":
             return False
-        if _raw_header(part, "content-id") is None and (disposition != "inline" or attachment_name(part)):
+        if raw_header(part, "content-id") is None and (disposition != "inline" or attachment_name(part)):
             return False  # Apple Mail sends real attachments as inline images with a name
         return self.body_size(part) < SIGNATURE_IMAGE_MAX
 
@@ -670,11 +699,7 @@ def parse_message(raw, attachments_dir: Path) -> ParsedMessage:
     slim, marker, bodies = _slim(raw) if len(raw) > LARGE_BODY else (bytes(raw), "", {})
     message = _load(slim)
     result = ParsedMessage()
-    # split name and address before decoding: a decoded name may hold "," or "<"
-    raw_from = re.sub(r"\r?\n[ \t]*", " ", recover(_raw_header(message, "from") or ""))
-    name, address = email.utils.parseaddr(raw_from)
-    result.from_address = address.strip().lower() or None
-    result.from_name = decode_words(name).strip() or None
+    result.from_name, result.from_address = sender(raw_header(message, "from"))
     result.subject = header(message, "Subject")
     result.message_id = header(message, "Message-ID") or None
     result.date = _parse_date(header(message, "Date")) if header(message, "Date") else None

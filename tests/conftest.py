@@ -8,13 +8,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from intake.core import check_package
 from intake.policy import load_policy, parse_instant
+from intake.samples import zip_folder as _zip_folder
 
 # ../shared beside the checkout, or wherever INTAKE_SHARED_DIR points
 SHARED = Path(os.environ.get("INTAKE_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
@@ -72,10 +72,8 @@ def cli_json(*args: str) -> tuple[int, dict]:
 
 
 def zip_folder(folder: Path, archive: Path) -> Path:
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for file in sorted(folder.rglob("*")):
-            bundle.write(file, file.relative_to(folder.parent).as_posix())
-    return archive
+    """The folder zipped as a sender zips it: every name starts with the folder's name."""
+    return _zip_folder(folder, archive, keep_name=True)
 
 
 def soffice_convert(source: Path, to: str, outdir: Path) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import resource
+import signal
 import tarfile
 import shutil
 import struct
@@ -16,7 +18,8 @@ import pytest
 
 from intake.policy import load_policy
 from parsers.archives import (
-    archive_format, disk_usage, group_archives, run_extraction, split_volume, unpack,
+    _died_of_file_size, archive_format, disk_usage, extraction_command, group_archives, run_extraction,
+    split_volume, unpack,
 )
 from tests.conftest import tight_policy
 
@@ -520,3 +523,39 @@ def test_relative_paths_work(tmp_path, monkeypatch):
         bundle.writestr("项目/v.mp4", b"v")
     package = unpack(Path("a.zip"), Path("work"), LIMITS)
     assert [f.rel for f in package.files] == ["项目/v.mp4"] and package.findings == []
+
+
+def test_a_corrupt_archive_whose_names_hold_minus_25_is_corrupt_not_too_large(tmp_path):
+    # 7-Zip prints the failing entry's name; "-25" in it once read as "killed by SIGXFSZ"
+    archive = tmp_path / "c.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:
+        bundle.writestr("视频-25秒/a-25.txt", b"A" * 5000)
+        bundle.writestr("视频-25秒/b-25.txt", b"B" * 5000)
+    data = bytearray(archive.read_bytes())
+    spot = data.index(b"B" * 100)
+    data[spot:spot + 10] = b"C" * 10  # b-25.txt's CRC no longer matches
+    archive.write_bytes(bytes(data))
+    outcome = run_extraction(archive, tmp_path / "out", "zip", cap_bytes=1 << 30, timeout=60)
+    assert not outcome.ok and outcome.reason == "failed" and "-25" in outcome.detail  # the name is printed
+    _, files, findings = unpacked(archive, tmp_path)
+    assert findings == ["archive.corrupt"] and files == []
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar"])
+def test_a_file_over_the_size_limit_is_told_by_the_exit_status(tmp_path, fmt):
+    # RLIMIT_FSIZE stops the write: 7-Zip dies of SIGXFSZ, the Python tar worker exits 3
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 << 20))
+    archive = tmp_path / f"big.{fmt}"
+    if fmt == "zip":
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:
+            bundle.write(big, "big.bin")
+    else:
+        with tarfile.open(archive, "w") as bundle:
+            bundle.add(big, "big.bin")
+    limit = 1 << 20
+    proc = subprocess.run(extraction_command(archive, tmp_path / "out", fmt), cwd=tmp_path, capture_output=True,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, timeout=60)
+    assert proc.returncode == (-signal.SIGXFSZ if fmt == "zip" else 3)
+    assert _died_of_file_size(proc.returncode, fmt) and not _died_of_file_size(1, fmt)

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from intake.samples import build_sample_package, make_document, make_form, make_project, make_question_bank, make_scan, make_video
+from intake.samples import build_sample_package, make_document, make_form, make_project, make_question_bank, make_scan, make_video, zip_folder
 from tests.conftest import codes, judge
 
 
@@ -106,10 +106,8 @@ def test_encrypted_package_is_rejected_without_judging_absent_contents(tmp_path)
 
 def test_unsafe_entry_rejects_the_whole_message(tmp_path):
     root = complete(tmp_path)
-    archive = tmp_path / "包.zip"
-    with zipfile.ZipFile(archive, "w") as bundle:
-        for file in root.rglob("*"):
-            bundle.write(file, file.relative_to(tmp_path).as_posix())
+    archive = zip_folder(root, tmp_path / "包.zip", zipfile.ZIP_STORED, keep_name=True)
+    with zipfile.ZipFile(archive, "a") as bundle:
         bundle.writestr(zipfile.ZipInfo("../evil.sh"), b"rm -rf /")
     report = judge(archive)
     assert "archive.unsafe_path" in codes(report) and report["verdict"] == "rejected"
@@ -162,11 +160,7 @@ def judge_mail(raw: bytes, received_at=None):
 
 
 def zipped(root, tmp_path) -> bytes:
-    archive = tmp_path / "包.zip"
-    with zipfile.ZipFile(archive, "w") as bundle:
-        for file in sorted(root.rglob("*")):
-            bundle.write(file, file.relative_to(root).as_posix())
-    return archive.read_bytes()
+    return zip_folder(root, tmp_path / "包.zip", zipfile.ZIP_STORED).read_bytes()
 
 
 def test_mail_with_a_zip_is_judged_with_its_received_time(tmp_path):

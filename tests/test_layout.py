@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import zipfile
 
-from intake.samples import make_document, make_form, make_project, make_question_bank, make_scan, make_video
+from intake.samples import make_document, make_form, make_project, make_question_bank, make_scan, make_video, zip_folder
 from tests.conftest import codes, judge
 
 
@@ -65,9 +65,7 @@ def test_projects_packed_as_archives_inside_the_package(tmp_path):
     make_project(staging / "课程乙", "乙")
     root = tmp_path / "pkg"
     root.mkdir()
-    with zipfile.ZipFile(root / "课程甲.zip", "w") as bundle:
-        for file in (staging / "课程甲").iterdir():
-            bundle.write(file, f"课程甲/{file.name}")
+    zip_folder(staging / "课程甲", root / "课程甲.zip", zipfile.ZIP_STORED, keep_name=True)
     subprocess.run(["7zz", "a", "-bd", str(root / "课程乙.7z"), str(staging / "课程乙")], check=True, capture_output=True)
     make_form(root / "报送表.docx", courses=["课程甲", "课程乙"])
     make_scan(root / "报送表.pdf")

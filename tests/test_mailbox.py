@@ -18,8 +18,9 @@ LATE = datetime(2024, 8, 1, 2, 0, tzinfo=timezone.utc)
 
 
 def imap_settings(tmp_path, database_url, proxy, **values):
-    return daemon_settings(tmp_path, database_url, imap_host="127.0.0.1", imap_port=proxy.port, imap_ssl=False,
-                           imap_user=USER, imap_password=PASSWORD, **values)
+    values = {"imap_host": "127.0.0.1", "imap_port": proxy.port, "imap_ssl": False, "imap_user": USER,
+              "imap_password": PASSWORD, **values}
+    return daemon_settings(tmp_path, database_url, **values)
 
 
 def append(dovecot, messages, folder="INBOX"):
@@ -217,3 +218,121 @@ def test_processed_mail_is_archived_after_a_uidvalidity_change(tmp_path, databas
     client = dovecot.client()
     assert client.select_folder("Submissions")[b"EXISTS"] == 0 and client.select_folder("Done")[b"EXISTS"] == 2
     client.logout()
+
+
+# ------------------------------------------------------------------ operators' mistakes
+
+def test_a_rejected_login_is_permanent_and_names_the_setting(tmp_path, database_url, mailbox_163):
+    import pytest
+
+    from intake.errors import ConfigError
+
+    dovecot, proxy = mailbox_163
+    settings = imap_settings(tmp_path, database_url, proxy, imap_password="the-web-password")
+    service = open_service(settings)
+    with pytest.raises(ConfigError) as raised:
+        poll(settings, service.Session, lambda: ImapSource(settings))
+    assert "INTAKE_IMAP_PASSWORD" in str(raised.value) and "客户端授权码" in str(raised.value)
+    assert "\n" not in str(raised.value)
+    assert len(proxy.sessions) == 1  # told at once: never retried like a network error
+
+
+def test_tls_against_a_plain_port_is_permanent_and_names_the_setting(tmp_path, database_url, mailbox_163):
+    import pytest
+
+    from intake.errors import ConfigError
+
+    dovecot, proxy = mailbox_163
+    settings = imap_settings(tmp_path, database_url, proxy)
+    settings.imap_ssl = True
+    service = open_service(settings)
+    with pytest.raises(ConfigError, match="INTAKE_IMAP_SSL"):
+        poll(settings, service.Session, lambda: ImapSource(settings))
+    assert len(proxy.sessions) == 1
+
+
+def test_a_failed_poll_is_visible_to_staff_and_clears_when_mended(tmp_path, database_url, mailbox_163):
+    import pytest
+
+    from intake.errors import ConfigError
+    from intake.store import ServiceStatus
+
+    dovecot, proxy = mailbox_163
+    append(dovecot, [(simple_mail(1), ON_TIME)])
+    settings = imap_settings(tmp_path, database_url, proxy, imap_password="wrong")
+    service = open_service(settings)
+    with pytest.raises(ConfigError):
+        poll_and_process(service)
+    with service.Session() as session:
+        status = session.get(ServiceStatus, "mailbox")
+        assert not status.ok and "INTAKE_IMAP_PASSWORD" in status.detail and status.last_ok_at is None
+    settings.imap_password = PASSWORD
+    assert poll_and_process(service) == (1, 1)
+    with service.Session() as session:
+        status = session.get(ServiceStatus, "mailbox")
+        assert status.ok and status.last_ok_at is not None
+
+
+def test_a_missing_move_folder_is_created(tmp_path, database_url, mailbox_163):
+    dovecot, proxy = mailbox_163
+    append(dovecot, [(simple_mail(n), ON_TIME) for n in range(2)])
+    service = open_service(imap_settings(tmp_path, database_url, proxy, imap_move_to="已处理"))
+    assert poll_and_process(service) == (2, 2)
+    client = dovecot.client()
+    assert client.folder_exists("已处理") and client.select_folder("已处理")[b"EXISTS"] == 2
+    assert client.select_folder("INBOX")[b"EXISTS"] == 0
+    client.logout()
+    assert all(m.archived for m in ledger(service))
+
+
+def test_a_move_folder_the_server_will_not_create_is_one_line(tmp_path, database_url, mailbox_163):
+    import pytest
+
+    from intake.errors import ConfigError
+
+    dovecot, proxy = mailbox_163
+    settings = imap_settings(tmp_path, database_url, proxy, imap_move_to="~已处理")
+    service = open_service(settings)
+    with pytest.raises(ConfigError, match="INTAKE_IMAP_MOVE_TO") as raised:
+        poll(settings, service.Session, lambda: ImapSource(settings))
+    assert "\n" not in str(raised.value)
+
+
+def test_run_stays_up_through_a_rejected_login_and_says_so_once_a_round(tmp_path, mailbox_163):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from intake.store import ServiceStatus
+
+    dovecot, proxy = mailbox_163
+    database_url = f"sqlite:///{tmp_path / 'intake.sqlite3'}"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("INTAKE_")}
+    env.update({"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "INTAKE_DATA_DIR": str(tmp_path / "data"),
+                "INTAKE_DATABASE_URL": database_url, "INTAKE_IMAP_HOST": "127.0.0.1",
+                "INTAKE_IMAP_PORT": str(proxy.port), "INTAKE_IMAP_SSL": "false", "INTAKE_IMAP_USER": USER,
+                "INTAKE_IMAP_PASSWORD": "wrong", "INTAKE_POLL_MINUTES": "0.01"})
+    process = subprocess.Popen([sys.executable, "-m", "intake.cli", "run"], env=env, cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        service = open_service(daemon_settings(tmp_path, database_url))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(proxy.sessions) < 3:  # three rounds have tried
+            time.sleep(0.1)
+        assert len(proxy.sessions) >= 3 and process.poll() is None  # still up, polling each round
+        with service.Session() as session:
+            status = session.get(ServiceStatus, "mailbox")
+            assert not status.ok and "INTAKE_IMAP_PASSWORD" in status.detail
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read()
+    errors = [line for line in stderr.splitlines() if "round failed" in line]
+    assert errors and all("INTAKE_IMAP_PASSWORD" in line for line in errors)
+    assert "Traceback" not in stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import tempfile
 import time
 import zipfile
@@ -67,12 +68,48 @@ def mangled(draw) -> bytes:
     return bytes(data)
 
 
+_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")  # a header field name and its colon
+_PLAIN_SUBJECT = re.compile(rb"subject:([ -~]*)", re.I)  # printable ASCII only
+
+
+def intact_subject(raw: bytes) -> str | None:
+    """The subject a mangled message must still show, or None: when every line of its
+    header block up to its first Subject line is a well-formed header line, and that
+    Subject is plain ASCII (no encoded word) not continued on the next line."""
+    lines = re.split(rb"\r\n|\r|\n", raw)
+    for index, line in enumerate(lines):
+        if not _FIELD.match(line):
+            return None  # the end of the header block, a continuation line or junk
+        if not line.lower().startswith(b"subject:"):
+            continue
+        found = _PLAIN_SUBJECT.fullmatch(line)
+        following = lines[index + 1] if index + 1 < len(lines) else b""
+        if found is None or b"=?" in found.group(1) or following[:1] in (b" ", b"\t"):
+            return None
+        return found.group(1).decode("ascii").strip()
+    return None
+
+
 @settings(max_examples=150, deadline=timedelta(seconds=5), suppress_health_check=[HealthCheck.too_slow])
 @given(mangled())
 def test_parser_never_raises(raw):
     with tempfile.TemporaryDirectory() as tmp:
-        parsed = parse_message(raw, Path(tmp) / "att")
-        assert isinstance(parsed.subject, str)
+        folder = Path(tmp) / "att"
+        parsed = parse_message(raw, folder)
+        # a header is one line, trimmed, whatever its words decode to
+        assert "\n" not in parsed.subject and parsed.subject == parsed.subject.strip()
+        expected = intact_subject(raw)
+        if expected is not None:
+            assert parsed.subject == expected
+        # every attachment is a file of its own in the given folder, of the size reported,
+        # under a safe name the mail client's list shows
+        for attachment in parsed.attachments:
+            assert attachment.path.parent == folder and attachment.path.name == attachment.name
+            assert attachment.path.is_file() and attachment.path.stat().st_size == attachment.size
+            assert attachment.name and not attachment.name.startswith(".")
+            assert not re.search(r"[\x00-\x1f\x7f/\\]", attachment.name)
+            assert attachment.name in parsed.shown
+        assert len({a.name.lower() for a in parsed.attachments}) == len(parsed.attachments)
 
 
 @settings(max_examples=40, deadline=timedelta(seconds=30), suppress_health_check=[HealthCheck.too_slow])
