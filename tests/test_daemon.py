@@ -342,6 +342,47 @@ def test_run_finishes_the_step_in_hand_on_sigterm(tmp_path):
     assert all(m.claimed_by is None for m in messages_of(service))
 
 
+def _tgkill(pid: int, tid: int, signum: int) -> None:
+    """Signal one thread of another process (tgkill(2); Python has no wrapper)."""
+    import ctypes
+    import platform
+
+    number = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
+    if number is None:
+        pytest.skip(f"tgkill's syscall number is not known here ({platform.machine()})")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(number, pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill failed")
+
+
+def test_sigterm_delivered_to_a_non_main_thread_still_stops_run(tmp_path):
+    # the kernel may hand a process's SIGTERM to any thread; one that lands on the
+    # scheduler's thread only sets a flag, which an untimed wait in the main thread
+    # never looks at (the old code hung here until a second signal)
+    folder = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (folder / sub).mkdir(parents=True)
+    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_MAILDIR": str(folder),
+           "INTAKE_DATABASE_URL": f"sqlite:///{tmp_path / 'intake.sqlite3'}", "PYTHONPATH": str(ROOT),
+           "INTAKE_POLL_MINUTES": "60"}
+    process = subprocess.Popen([sys.executable, "-m", "intake.cli", "run"], env=env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        others: list[int] = []
+        while not others and time.monotonic() < deadline and process.poll() is None:
+            # threads exist only after the handlers are installed (scheduler.start())
+            others = [int(t) for t in os.listdir(f"/proc/{process.pid}/task") if int(t) != process.pid]
+            time.sleep(0.1)
+        assert others, "intake run started no scheduler thread"
+        _tgkill(process.pid, others[0], signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_quarantine_is_listed_for_staff(tmp_path, database_url, monkeypatch):
     from types import SimpleNamespace
 

@@ -335,4 +335,6 @@ def test_run_stays_up_through_a_rejected_login_and_says_so_once_a_round(tmp_path
     stderr = process.stderr.read()
     errors = [line for line in stderr.splitlines() if "round failed" in line]
     assert errors and all("INTAKE_IMAP_PASSWORD" in line for line in errors)
+    # one login per round, none retried within a round (the old code retried it five times)
+    assert len(errors) >= 3 and len(errors) >= len(proxy.sessions) - 1
     assert "Traceback" not in stderr
