@@ -6,7 +6,6 @@ import json
 import logging
 import signal
 import sys
-import threading
 
 from sqlalchemy import select
 
@@ -45,15 +44,19 @@ def poll_once(service, args) -> int:
 def run(service, args) -> int:
     """APScheduler runs poll + process every N minutes; no overlapping runs; SIGTERM and
     SIGINT let the step in hand finish, then exit."""
+    import time
+    from datetime import datetime, timezone
+
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from intake.service import poll_and_process
 
-    stop = threading.Event()
+    _preflight(service)
+    signalled: list[int] = []  # the handler only appends: no lock it could wait on
 
     def round_():
         try:
-            fetched, processed = poll_and_process(service, stop.is_set)
+            fetched, processed = poll_and_process(service, lambda: bool(signalled))
             log.info("round: %d new, %d processed", fetched, processed)
         except IntakeError as err:  # an operator's matter (a password, the server): one line
             log.error("round failed: %s; trying again at the next round", err)
@@ -61,24 +64,45 @@ def run(service, args) -> int:
             log.exception("round failed; trying again at the next round")
 
     def on_signal(signum, frame):
-        log.info("signal %s: finishing the step in hand", signum)
-        stop.set()
+        # nothing that takes a lock (Event.set, logging): the handler runs in the main
+        # thread between bytecodes, perhaps while that thread holds the very lock
+        signalled.append(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     scheduler = BackgroundScheduler(timezone="UTC")
-    from datetime import datetime, timezone
-
     scheduler.add_job(round_, "interval", minutes=service.settings.poll_minutes, max_instances=1,
                       coalesce=True, next_run_time=datetime.now(timezone.utc))
     scheduler.start()
-    # A wait that wakes regularly: a signal delivered to another thread (the scheduler's)
+    # A sleep that wakes regularly: a signal the kernel hands to the scheduler's thread
     # only sets a flag, and a main thread blocked in an untimed wait may never run the
     # handler (seen in CI: every message done, SIGTERM ignored until a second one).
-    while not stop.wait(0.5):
-        pass
+    while not signalled:
+        time.sleep(0.5)
+    log.info("signal %s: finishing the step in hand", signalled[0])
     scheduler.shutdown(wait=True)
     return 0
+
+
+def _preflight(service) -> None:
+    """Settings that no round can mend stop `intake run` at start-up (exit 2): a Maildir
+    that is not one, a move folder the server will not create, TLS on a plain port. A
+    rejected password or an unreachable server does not: each round tries again, and
+    `intake status` shows it."""
+    import imaplib
+
+    from intake.errors import LoginRejected
+    from intake.mailbox import make_source
+
+    source = make_source(service.settings)
+    try:
+        source.connect()
+    except LoginRejected as err:
+        log.error("%s; trying again at each round", err)
+    except (OSError, EOFError, imaplib.IMAP4.error) as err:
+        log.warning("mailbox not reachable at start-up (%s); trying again at each round", err)
+    finally:
+        source.close()
 
 
 def _messages(service, unit=None, verdict=None):

@@ -17,8 +17,10 @@ import logging
 import os
 import shutil
 import socket
+import threading
 import time
 import traceback
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -36,17 +38,20 @@ LEASE = timedelta(minutes=30)  # a claim older than this is another machine's lo
 
 
 def worker_id(pid: int | None = None) -> str:
-    """host:pid:boot:start — unique to one process's life. A pid alone is not: pids are
-    reused, and a claim "held" by an unrelated process would never be taken over."""
+    """host:pid:node:start — unique to one process's life. A pid alone is not: pids are
+    reused, and a claim "held" by an unrelated process would never be taken over. The
+    node (boot id and PID namespace) tells apart containers that share a host name."""
     pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{_boot_id()}:{_start_time(pid)}"
+    return f"{socket.gethostname()}:{pid}:{_node()}:{_start_time(pid)}"
 
 
-def _boot_id() -> str:
+def _node() -> str:
     try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        namespace = os.stat("/proc/self/ns/pid").st_ino
     except OSError:
         return "-"
+    return f"{boot}.{namespace}"
 
 
 def _start_time(pid: int) -> str:
@@ -79,7 +84,7 @@ def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
 
 
 def _headers(raw: bytes) -> dict:
-    from parsers.messages import raw_header, decode_header, sender
+    from parsers.messages import decode_header, raw_header, sender_of
 
     try:
         # the header block only: parsing a 60 MB message for its subject costs 300 MB
@@ -90,7 +95,7 @@ def _headers(raw: bytes) -> dict:
             "message_id": decode_header(parsed.get("Message-ID"))[:998] or None,
             "subject": decode_header(parsed.get("Subject"))[:2000],
             # the address only from the addr-spec, never from the (decoded) display name
-            "from": sender(raw_from)[1],
+            "from": sender_of(parsed)[1],
             "from_header": decode_header(raw_from)[:998] or None,
         }
     except Exception:  # headers so broken the parser gives up: the core will say more
@@ -123,15 +128,17 @@ def record(session, settings, mailbox: str, uidvalidity: int, fetched) -> Messag
     return message
 
 
-def poll(settings, Session, source_factory, retries: int = 5, backoff: float = 2.0) -> int:
+def poll(settings, Session, source_factory, retries: int = 5, backoff: float = 2.0,
+         should_stop=lambda: False) -> int:
     """Fetch everything new into the ledger; reconnect with backoff after a drop.
 
     Each batch is committed together with the highest UID it reached, so a drop
     mid-poll resumes after the last committed batch and nothing is fetched twice.
+    A stop request ends the backoff at once (SIGTERM never waits out the retries).
     """
     attempt = 0
     total = 0
-    while True:
+    while not should_stop():
         source = source_factory()
         try:
             source.connect()
@@ -144,9 +151,17 @@ def poll(settings, Session, source_factory, retries: int = 5, backoff: float = 2
                 raise OperationalError(f"mailbox unreachable after {retries} retries: {err}") from err
             wait = min(60.0, backoff * 2 ** (attempt - 1))
             log.warning("mailbox connection lost (%s); reconnecting in %.1fs", err, wait)
-            time.sleep(wait)
+            _sleep(wait, should_stop)
         finally:  # whatever escapes (a database error too), the connection is closed
             source.close()
+    return total
+
+
+def _sleep(seconds: float, should_stop) -> None:
+    """Sleep, but wake within a fraction of a second of a stop request."""
+    until = time.monotonic() + seconds
+    while not should_stop() and time.monotonic() < until:
+        time.sleep(min(0.2, max(0.0, until - time.monotonic())))
 
 
 BATCH_BYTES = 64 << 20  # a batch is held in memory whole: 50 messages of 45 MB would not fit
@@ -207,8 +222,8 @@ def archive_done(settings, Session, source_factory) -> int:
     if not settings.imap_move_to or settings.maildir is not None:
         return 0
     source = source_factory()
-    source.connect()
     try:
+        source.connect()  # inside the try: a refused SELECT after LOGIN still closes it
         with Session.begin() as session:
             rows = session.scalars(select(Message).where(
                 Message.mailbox == settings.mailbox_name, Message.uidvalidity == source.uidvalidity,
@@ -229,9 +244,9 @@ def _gone(claimed_by: str) -> bool:
     """True when the claiming worker is known to be dead: a worker of this host whose
     process (pid, boot and start time) no longer runs. Unknown (another host, an id in
     the old host:pid form) is not gone: such a claim waits for its lease to run out."""
-    host, pid, boot, started = (claimed_by.split(":") + ["", "", ""])[:4]
-    if host != socket.gethostname() or not pid.isdigit() or not boot or not started:
-        return False
+    host, pid, node, started = (claimed_by.split(":") + ["", "", ""])[:4]
+    if host != socket.gethostname() or node in ("", "-") or node != _node() or not pid.isdigit() or not started:
+        return False  # another machine, boot or container: its pids are not ours to look up
     return worker_id(int(pid)) != claimed_by
 
 
@@ -323,7 +338,7 @@ class Worker:
         from intake.core import check_message
 
         with self.Session.begin() as session:
-            message = session.get(Message, message_id)
+            message = _locked(session, message_id)
             if message.claimed_by != self.me:
                 return
             if message.state == UNPACKING and message.attempts >= self.settings.max_attempts:
@@ -337,17 +352,18 @@ class Worker:
             message.claimed_at = utcnow()  # the lease is renewed at each step
             message.attempts += 1  # counted when work starts: a crash counts too
             audit(session, message_id, self.me, "unpacking", attempt=message.attempts)
-        workdir = self.settings.data_dir / "work" / f"{message.receipt or message_id}-{os.getpid()}"
+        workdir = self.settings.data_dir / "work" / f"{message.receipt or message_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         shutil.rmtree(workdir, ignore_errors=True)
         try:
-            with open(message.raw_path, "rb") as fh, _mapped(fh) as raw:  # no heap copy of large mail
+            with (open(message.raw_path, "rb") as fh, _mapped(fh) as raw,  # no heap copy of large mail
+                  _LeaseRenewal(self.Session, message_id, self.me)):
                 report = check_message(raw, self.policy,
                                        _aware(message.received_at) if message.received_at else None, workdir)
             attachments = _attachment_digests(workdir / "attachments")
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         with self.Session.begin() as session:
-            message = session.get(Message, message_id, with_for_update=_pg(session))
+            message = _locked(session, message_id)
             if message.report is not None or message.claimed_by != self.me:
                 return  # judged by someone else meanwhile: never twice
             self._save(session, message, report, attachments)
@@ -434,7 +450,7 @@ class Worker:
         from notifier.replies import compose_reply
 
         with self.Session.begin() as session:
-            message = session.get(Message, message_id, with_for_update=_pg(session))
+            message = _locked(session, message_id)
             if message.state == DONE or message.claimed_by != self.me:
                 return
             message.claimed_at = utcnow()
@@ -479,7 +495,7 @@ class Worker:
         """Until the notifier issue: a reply is written to the outbox folder as .eml.
         Named by its outbox row, so a retried delivery rewrites the same file."""
         with self.Session.begin() as session:
-            message = session.get(Message, message_id, with_for_update=_pg(session))
+            message = _locked(session, message_id)
             if message.claimed_by != self.me or message.state != REPLYING:
                 return  # reprocessed or taken over meanwhile
             outbox = session.scalar(select(Outbox).where(Outbox.message_id == message_id))
@@ -499,7 +515,7 @@ class Worker:
     def failed(self, message_id: int, err: Exception) -> None:
         log.error("message %s failed: %s", message_id, err)
         with self.Session.begin() as session:
-            message = session.get(Message, message_id)
+            message = _locked(session, message_id)
             if message.claimed_by != self.me or message.state in (DONE, QUARANTINED):
                 return  # someone else's now (reprocess, a takeover): not ours to mark
             if message.report is not None:
@@ -517,6 +533,48 @@ class Worker:
                 message.next_attempt_at = utcnow() + timedelta(seconds=delay)
                 audit(session, message_id, self.me, "failed", error=message.last_error,
                       next_attempt_at=message.next_attempt_at.isoformat())
+
+
+RENEW_EVERY = LEASE / 6
+
+
+class _LeaseRenewal:
+    """Renews this worker's claim while a long judgement runs, so that a live worker's
+    claim never runs out (only a dead one's does: its renewals stop)."""
+
+    def __init__(self, Session, message_id: int, me: str):
+        self.Session, self.message_id, self.me = Session, message_id, me
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._renew, name=f"lease-{message_id}", daemon=True)
+
+    def __enter__(self) -> "_LeaseRenewal":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _renew(self) -> None:
+        while not self.stopped.wait(RENEW_EVERY.total_seconds()):
+            try:
+                with self.Session.begin() as session:
+                    session.execute(update(Message).where(Message.id == self.message_id,
+                                                          Message.claimed_by == self.me)
+                                    .values(claimed_at=utcnow()))
+            except Exception as err:  # the next renewal tries again; the lease is long
+                log.warning("could not renew the claim on message %s: %s", self.message_id, err)
+
+
+def _locked(session, message_id: int) -> Message:
+    """The message row, locked for the rest of this transaction before anything is read.
+
+    The first statement writes the row: on PostgreSQL that is a row lock, on SQLite the
+    database's write lock, and what is read after it is the newest state. Workers and
+    staff actions take it the same way, so a reprocess never interleaves with a save
+    or a delivery (two replies, or a reprocess silently undone, otherwise)."""
+    session.execute(update(Message).where(Message.id == message_id).values(updated_at=utcnow()))
+    return session.get(Message, message_id, populate_existing=True)
 
 
 def _mapped(fh):
@@ -580,7 +638,7 @@ def find_unit(session, sender: str | None, form_unit: str | None) -> Unit | None
 def reprocess(Session, receipt: str, actor: str = "staff") -> Message:
     """Replay a message from the start (a quarantined one, say); never a second reply."""
     with Session.begin() as session:
-        message = _by_receipt(session, receipt)
+        message = _locked(session, _by_receipt(session, receipt).id)
         session.execute(delete(FindingRow).where(FindingRow.message_id == message.id))
         session.execute(delete(StoredFile).where(StoredFile.message_id == message.id))
         session.execute(update(Project).where(Project.superseded_by.in_(
@@ -589,19 +647,16 @@ def reprocess(Session, receipt: str, actor: str = "staff") -> Message:
         # a reply not yet sent holds the old judgement: it goes, and the new one is
         # composed after judging again; a sent one stays and is never repeated
         dropped = session.execute(delete(Outbox).where(Outbox.message_id == message.id, Outbox.state != "sent"))
-        message.report = None
-        message.verdict = None
-        message.state = RECEIVED
-        message.attempts = 0
-        message.next_attempt_at = None
-        message.claimed_by = None
+        session.execute(update(Message).where(Message.id == message.id).values(
+            report=None, verdict=None, state=RECEIVED, attempts=0, next_attempt_at=None, claimed_by=None))
         audit(session, message.id, actor, "reprocess", unsent_reply_dropped=bool(dropped.rowcount))
-        return message
+    with Session() as session:
+        return session.get(Message, message.id)
 
 
 def override(Session, receipt: str, verdict: str, note: str, actor: str = "staff") -> Message:
     with Session.begin() as session:
-        message = _by_receipt(session, receipt)
+        message = _locked(session, _by_receipt(session, receipt).id)
         message.override = verdict
         message.override_note = note
         message.verdict = verdict

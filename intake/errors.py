@@ -25,3 +25,9 @@ class OperationalError(IntakeError):
     """Something failed while working (a tool, the disk, a server)."""
 
     permanent = False
+
+
+class LoginRejected(ConfigError):
+    """The mailbox refused our login: wrong user or password. `intake run` keeps going
+    (it tries again each round, so a mended password is picked up); a one-shot command
+    stops."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from intake.errors import ConfigError
+from intake.errors import ConfigError, LoginRejected
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,13 @@ class ImapSource:
         s = self.settings
         try:
             client = IMAPClient(s.imap_host, port=s.imap_port, ssl=s.imap_ssl, timeout=60)
+        except ssl.SSLCertVerificationError as err:  # never advise turning TLS off for this
+            raise ConfigError(
+                f"INTAKE_IMAP_HOST: the certificate of {s.imap_host}:{s.imap_port} could not be verified "
+                f"({err.verify_message or err.reason}); check the host name, this server's clock and its CA "
+                "certificates (a proxy that intercepts TLS needs its CA installed); do not turn TLS off") from None
         except ssl.SSLError as err:
-            if not _tls_misconfigured(err):
+            if not _plain_port(err):
                 raise  # a handshake cut short by the network: retried like any drop
             raise ConfigError(
                 f"INTAKE_IMAP_SSL / INTAKE_IMAP_PORT: TLS with {s.imap_host}:{s.imap_port} failed ({err.reason or err}); "
@@ -54,9 +59,11 @@ class ImapSource:
         self.client = client
         try:
             client.login(s.imap_user, s.imap_password)
-        except LoginError as err:  # retrying the same password cannot help
+        except LoginError as err:
             self.close()
-            raise ConfigError(
+            if _temporary(err):
+                raise  # [UNAVAILABLE], [INUSE], [LIMIT] (RFC 5530): the server's moment, retried
+            raise LoginRejected(
                 f"INTAKE_IMAP_PASSWORD: {s.imap_host} rejected the login of {s.imap_user} ({_said(err)}); "
                 "check INTAKE_IMAP_USER and INTAKE_IMAP_PASSWORD (for 163: the 客户端授权码, not the web password, "
                 "with IMAP enabled in the mailbox settings)") from None
@@ -135,13 +142,15 @@ class ImapSource:
             self.client = None
 
 
-def _tls_misconfigured(err: ssl.SSLError) -> bool:
-    """A TLS failure that a retry cannot mend: the port speaks plain text, or the
-    certificate is not the host's."""
-    if isinstance(err, ssl.SSLCertVerificationError):
-        return True
+def _plain_port(err: ssl.SSLError) -> bool:
+    """A TLS failure that a retry cannot mend: the port speaks plain text."""
     return (err.reason or "") in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
                                   "TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL")
+
+
+def _temporary(err: Exception) -> bool:
+    """A login refused for the moment (RFC 5530 response codes), not for the password."""
+    return any(code in str(err).upper() for code in ("[UNAVAILABLE]", "[INUSE]", "[LIMIT]"))
 
 
 def _said(err: Exception) -> str:

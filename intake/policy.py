@@ -107,6 +107,8 @@ def load_config_file(path: str) -> dict:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"--config: file not found: {path}") from None
+    except OSError as err:  # a folder, no permission
+        raise ConfigError(f"--config: cannot read {path} ({err.strerror or err})") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"--config: {path} is not valid TOML: {err}") from None
 

@@ -25,10 +25,13 @@ def open_service(settings) -> Service:
     except OSError as err:
         raise ConfigError(f"INTAKE_DATA_DIR: cannot create {settings.data_dir} ({err.strerror}); "
                           "choose a folder this user may write to") from None
-    engine = store.make_engine(settings.url)
     try:
+        engine = store.make_engine(settings.url)
         store.upgrade(engine)
-    except DBAPIError as err:
+    except (DBAPIError, OSError) as err:
+        if settings.database_url is None:  # SQLite in the data folder: the folder is at fault
+            raise ConfigError(f"INTAKE_DATA_DIR: cannot write the database in {settings.data_dir} "
+                              f"({_first_line(err)}); choose a folder this user may write to") from None
         raise OperationalError(f"INTAKE_DATABASE_URL: cannot use the database {_shown(settings)} ({_first_line(err)}); "
                                "check that the server is running and the URL, user and password are right") from None
     return Service(settings, engine, store.sessions(engine),
@@ -41,8 +44,8 @@ def _shown(settings) -> str:
     return make_url(settings.url).render_as_string(hide_password=True)
 
 
-def _first_line(err: DBAPIError) -> str:
-    text = str(err.orig or err).strip().splitlines()
+def _first_line(err: Exception) -> str:
+    text = str(getattr(err, "orig", None) or err).strip().splitlines()
     return text[0][:300] if text else type(err).__name__
 
 
@@ -55,7 +58,7 @@ def poll_and_process(service: Service, should_stop=lambda: False) -> tuple[int, 
         return make_source(service.settings)
 
     try:
-        fetched = poll(service.settings, service.Session, source)
+        fetched = poll(service.settings, service.Session, source, should_stop=should_stop)
     except Exception as err:
         # the mailbox is down or refuses us: what is already in the ledger (new mail, due
         # retries, queued replies) is still worked, then the error is reported

@@ -97,14 +97,19 @@ def _database_url(name: str, value) -> str | None:
     text = str(value).strip()
     if not text:
         return None
+    usage = "use postgresql://USER@HOST:PORT/DATABASE or sqlite:///PATH (or leave it unset for SQLite in the data folder)"
     try:
-        backend = make_url(text).get_backend_name()
+        url = make_url(text)
+        backend, driver = url.get_backend_name(), url.get_driver_name()
     except (ArgumentError, ValueError):
-        raise ConfigError(f"{name}: not a database URL; use postgresql://USER@HOST:PORT/DATABASE "
-                          "or sqlite:///PATH (or leave it unset for SQLite in the data folder)") from None
+        raise ConfigError(f"{name}: not a database URL; {usage}") from None
     if backend not in ("sqlite", "postgresql"):
-        raise ConfigError(f"{name}: {backend} databases are not supported; use postgresql://USER@HOST:PORT/DATABASE "
-                          "or sqlite:///PATH")
+        raise ConfigError(f"{name}: {backend} databases are not supported; {usage}")
+    if driver not in ("pysqlite", "psycopg"):  # what is installed: the stdlib's sqlite3, psycopg 3
+        raise ConfigError(f"{name}: the driver {driver} is not installed; write {backend}:// without "
+                          f"'+{driver}' (psycopg 3 is used for PostgreSQL)")
+    if backend == "sqlite" and not url.database:
+        raise ConfigError(f"{name}: an SQLite URL needs a file, sqlite:///PATH; {usage}")
     return text
 
 
@@ -132,9 +137,8 @@ KNOWN = frozenset(f.name for f in fields(Settings)) - {"policy_overrides"}
 def read_config(config_file: str) -> tuple[dict, dict]:
     """The settings file as (settings, [policy] overrides); an unknown key stops here.
     ``intake check --config`` and the daemon commands read a file the same way."""
-    data = load_config_file(config_file)
+    data = {key.lower(): value for key, value in load_config_file(config_file).items()}  # keys are case-blind
     overrides = data.pop("policy", {}) if isinstance(data.get("policy"), dict) else {}
-    data = {key.lower(): value for key, value in data.items()}  # keys are case-blind
     for key in data:
         name = key[:-len("_file")] if key.endswith("_password_file") else key
         if name not in KNOWN:

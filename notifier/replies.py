@@ -17,10 +17,13 @@ VERDICTS = {
 LATE = "逾期报送，不予受理"  # 逾期上报无效: never an invitation to resend
 
 
+def has_late_finding(message) -> bool:
+    return any(f["code"] == "deadline.late" for f in (message.report or {}).get("findings", []))
+
+
 def is_late(message) -> bool:
-    """Rejected as late (a staff override that accepts it is not)."""
-    findings = (message.report or {}).get("findings", [])
-    return message.verdict == "rejected" and any(f["code"] == "deadline.late" for f in findings)
+    """Void as late: judged late and no staff decision since (staff may still accept it)."""
+    return has_late_finding(message) and not message.override
 
 
 def verdict_text(message) -> str:
@@ -45,15 +48,17 @@ def reply_text(message) -> str:
         for project in projects:
             mark = "通过" if project["verdict"] == "accepted" else "未通过"
             lines.append(f"  · {project['name']}：{mark}")
+    # a void report needs no fixing: only why it is void; after a staff decision on a
+    # late report, the lateness is no longer the verdict's reason and is not repeated
     problems = [f for f in report.get("findings", []) if f["severity"] in ("error", "warning")
-                and (f["code"] == "deadline.late" or not late)]  # a void report needs no fixing
+                and (f["code"] == "deadline.late" if late else f["code"] != "deadline.late")]
     if problems:
         lines += ["", "说明：" if late else "需要注意或修改的问题："]
         for number, finding in enumerate(problems, start=1):
             where = f"【{finding['project']}】" if finding.get("project") else ""
             kind = "" if finding["severity"] == "error" else "（提醒）"
             lines.append(f"  {number}. {where}{kind}{finding['message']}")
-    if message.verdict in ("partial", "rejected") and not late:
+    if message.verdict in ("partial", "rejected") and not has_late_finding(message):  # never after a deadline
         lines += ["", "请按上述说明修改后，在截止时间前重新发送全部材料（以最后一次报送为准）。"]
     lines += ["", "本邮件由报送系统自动发送，请勿直接回复。如有疑问，请与工作人员联系。"]
     return "\n".join(lines) + "\n"

@@ -167,13 +167,15 @@ def decode_header(value) -> str:
     if not isinstance(value, str):
         value = str(value)
     text = decode_words(recover(value))
-    # a lone surrogate (UTF-7 can decode to one) or a NUL cannot be printed, stored in
-    # PostgreSQL or encoded in a reply: shown as the replacement character instead
-    text = _UNSTORABLE.sub("\ufffd", text)
-    return re.sub(r"\r?\n[ \t]*", " ", text).strip()
+    text = re.sub(r"\r?\n[ \t]*", " ", text)  # unfolded first: a fold is not a control
+    # a lone surrogate (UTF-7 can decode to one), a NUL or another control character
+    # cannot be printed, stored or put in a reply's headers: shown as U+FFFD instead
+    return _UNSTORABLE.sub("\ufffd", text).strip()
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# NUL and lone surrogates cannot be stored or encoded; other control characters (a lone
+# CR, ESC) would break a reply's headers or rewrite a staff member's terminal line
+_UNSTORABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
 
 _MAILBOX = re.compile(r"[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+")
@@ -191,12 +193,31 @@ def sender(raw_from: str | None) -> tuple[str | None, str | None]:
     if not raw_from:
         return None, None
     text = re.sub(r"\r?\n[ \t]*", " ", recover(raw_from))
+    if _is_group(text):
+        return None, None  # "Team: a@b.cn;" names a group, not the one who sent it
     mailboxes = [(name, address) for name, address in email.utils.getaddresses([text]) if name or address]
     if len(mailboxes) != 1:
         return None, None
     name, address = mailboxes[0]
     address = address.strip().lower()
     return decode_words(name).strip() or None, address if _MAILBOX.fullmatch(address) else None
+
+
+def _is_group(text: str) -> bool:
+    """RFC 5322 group syntax (``name: addresses;``), read outside quoted strings,
+    comments, encoded words and angle brackets."""
+    for pattern in (r'"(?:[^"\\]|\\.)*"', r"\([^()]*\)", r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=", r"<[^>]*>"):
+        text = re.sub(pattern, " ", text)
+    return ":" in text
+
+
+def sender_of(message: email.message.Message) -> tuple[str | None, str | None]:
+    """``sender()`` of the message's From field; a message with several From fields
+    has no one sender (RFC 5322 allows exactly one)."""
+    fields = [value for key, value in message.raw_items() if key.lower() == "from"]
+    if len(fields) != 1:
+        return None, None
+    return sender(fields[0] if isinstance(fields[0], str) else str(fields[0]))
 
 
 def raw_header(part: email.message.Message, name: str) -> str | None:
@@ -699,7 +720,7 @@ def parse_message(raw, attachments_dir: Path) -> ParsedMessage:
     slim, marker, bodies = _slim(raw) if len(raw) > LARGE_BODY else (bytes(raw), "", {})
     message = _load(slim)
     result = ParsedMessage()
-    result.from_name, result.from_address = sender(raw_header(message, "from"))
+    result.from_name, result.from_address = sender_of(message)
     result.subject = header(message, "Subject")
     result.message_id = header(message, "Message-ID") or None
     result.date = _parse_date(header(message, "Date")) if header(message, "Date") else None

@@ -151,6 +151,7 @@ class Proxy163:
         self.listener = socket.create_server(("127.0.0.1", self.port))
         self.closed = False
         self.sessions: list[dict] = []  # what each client did, for assertions
+        self.refuse_login: bytes | None = None  # answer LOGIN with "NO <this>" instead of Dovecot
         threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self) -> None:
@@ -189,6 +190,10 @@ class Proxy163:
                 session["commands"].append(command.decode("ascii", "replace"))
                 if command == b"ID":
                     session["id_sent"] = True
+                if command == b"LOGIN" and self.refuse_login is not None:
+                    with lock:
+                        client.sendall(parts[0] + b" NO " + self.refuse_login + b"\r\n")
+                    continue
                 if command in (b"SELECT", b"EXAMINE") and not session["id_sent"]:
                     session["refused_select"] += 1
                     with lock:

@@ -114,3 +114,39 @@ def test_each_step_renews_the_lease(tmp_path, database_url, monkeypatch):
     monkeypatch.setattr(Worker, "reply", watching)
     Worker(service.settings, service.Session, service.policy).drain()
     assert len(seen) == 1 and seen[0] >= judging_started[0]  # renewed when the judgement was saved
+
+
+def test_a_long_judgement_keeps_renewing_its_claim(tmp_path, database_url, monkeypatch):
+    import time
+
+    import intake.core
+    import intake.daemon
+
+    service = queued_service(tmp_path, database_url)
+    monkeypatch.setattr(intake.daemon, "RENEW_EVERY", timedelta(seconds=0.05))
+    check_message = intake.core.check_message
+    renewed: list[bool] = []
+
+    def slow(*args, **kwargs):  # a judgement that outlasts several renewal periods
+        with service.Session() as session:
+            first = session.scalars(select(Message)).one().claimed_at
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with service.Session() as session:
+                if session.scalars(select(Message)).one().claimed_at > first:
+                    renewed.append(True)
+                    break
+            time.sleep(0.02)
+        return check_message(*args, **kwargs)
+
+    monkeypatch.setattr(intake.core, "check_message", slow)
+    Worker(service.settings, service.Session, service.policy).drain()
+    assert renewed == [True]
+
+
+def test_a_claim_from_another_pid_namespace_waits_for_its_lease(tmp_path, database_url):
+    # a container on a host of the same name: its pid 1 is not our pid 1
+    service = queued_service(tmp_path, database_url)
+    host, _, node, _ = worker_id().split(":")
+    held_by(service, f"{host}:1:{node.split('.')[0]}.999999:12345", timedelta(minutes=5))
+    assert claim(service.Session, worker_id()) is None

@@ -320,9 +320,9 @@ def test_run_stays_up_through_a_rejected_login_and_says_so_once_a_round(tmp_path
     try:
         service = open_service(daemon_settings(tmp_path, database_url))
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(proxy.sessions) < 3:  # three rounds have tried
+        while time.monotonic() < deadline and len(proxy.sessions) < 4:  # start-up and three rounds have tried
             time.sleep(0.1)
-        assert len(proxy.sessions) >= 3 and process.poll() is None  # still up, polling each round
+        assert len(proxy.sessions) >= 4 and process.poll() is None  # still up, polling each round
         with service.Session() as session:
             status = session.get(ServiceStatus, "mailbox")
             assert not status.ok and "INTAKE_IMAP_PASSWORD" in status.detail
@@ -335,6 +335,94 @@ def test_run_stays_up_through_a_rejected_login_and_says_so_once_a_round(tmp_path
     stderr = process.stderr.read()
     errors = [line for line in stderr.splitlines() if "round failed" in line]
     assert errors and all("INTAKE_IMAP_PASSWORD" in line for line in errors)
-    # one login per round, none retried within a round (the old code retried it five times)
-    assert len(errors) >= 3 and len(errors) >= len(proxy.sessions) - 1
+    # one login at start-up, then one per round, none retried within a round (the old
+    # code retried five times); the last round may still have been under way at SIGTERM
+    assert len(errors) >= 3 and len(errors) >= len(proxy.sessions) - 2
     assert "Traceback" not in stderr
+
+
+def test_a_temporary_login_refusal_is_retried_not_blamed_on_the_password(tmp_path, database_url, mailbox_163):
+    import pytest
+
+    from intake.errors import ConfigError, OperationalError
+
+    dovecot, proxy = mailbox_163
+    proxy.refuse_login = b"[UNAVAILABLE] Temporary authentication failure"
+    settings = imap_settings(tmp_path, database_url, proxy)
+    service = open_service(settings)
+    with pytest.raises(OperationalError) as raised:
+        poll(settings, service.Session, lambda: ImapSource(settings), retries=1, backoff=0.01)
+    assert not isinstance(raised.value, ConfigError) and "PASSWORD" not in str(raised.value)
+    assert len(proxy.sessions) == 2  # tried again, like any passing fault
+
+
+def test_a_stop_request_ends_the_reconnect_backoff(tmp_path, database_url):
+    from tests.imap_server import free_port
+
+    settings = daemon_settings(tmp_path, database_url, imap_host="127.0.0.1", imap_port=free_port(),
+                               imap_ssl=False, imap_user=USER, imap_password=PASSWORD)
+    service = open_service(settings)
+    attempts: list[int] = []
+
+    def source():
+        attempts.append(1)
+        return ImapSource(settings)
+
+    # nothing listens there: refused at once; the stop comes during the first backoff
+    assert poll(settings, service.Session, source, retries=5, backoff=600.0, should_stop=lambda: bool(attempts)) == 0
+    assert len(attempts) == 1  # no second attempt, and no 600 s wait (the test would time out)
+
+
+def test_archiving_closes_the_connection_when_select_fails(tmp_path, database_url, mailbox_163):
+    import imaplib
+
+    import pytest
+
+    from intake.daemon import archive_done
+
+    dovecot, proxy = mailbox_163
+    settings = imap_settings(tmp_path, database_url, proxy, imap_folder="NoSuchFolder", imap_move_to="Done")
+    service = open_service(settings)
+    with pytest.raises(imaplib.IMAP4.error):
+        archive_done(settings, service.Session, lambda: ImapSource(settings))
+    (session,) = proxy.sessions
+    assert session["commands"][-1].strip() == "LOGOUT"
+
+
+def test_an_unverifiable_certificate_never_advises_plain_imap(tmp_path, database_url):
+    import shutil
+    import socket
+    import ssl
+    import subprocess
+    import threading
+
+    import pytest
+
+    from intake.errors import ConfigError
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+                   check=True, capture_output=True, timeout=60)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():  # a TLS server whose certificate no CA vouches for
+        try:
+            connection, _ = listener.accept()
+            with context.wrap_socket(connection, server_side=True):
+                pass
+        except (OSError, ssl.SSLError):
+            pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    settings = daemon_settings(tmp_path, database_url, imap_host="127.0.0.1", imap_port=listener.getsockname()[1],
+                               imap_ssl=True, imap_user=USER, imap_password=PASSWORD)
+    try:
+        with pytest.raises(ConfigError) as raised:
+            ImapSource(settings).connect()
+    finally:
+        listener.close()
+    assert "certificate" in str(raised.value) and "INTAKE_IMAP_SSL=false" not in str(raised.value)

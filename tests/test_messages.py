@@ -499,3 +499,23 @@ def test_unstorable_characters_in_headers_become_replacement_characters():
     # UTF-7 can decode to a lone surrogate; a NUL cannot go into PostgreSQL or a reply
     assert decode_header("=?utf-7?Q?+2D0-?= 报送") == "\ufffd 报送"
     assert decode_header("=?utf-8?B?YQBi?=") == "a\ufffdb"
+
+
+@pytest.mark.parametrize("froms, expected", [
+    ([b"Team: a@163.com;"], None),  # a group is not the one who sent it
+    ([b"a@163.com", b"b@126.com"], None),  # two From fields: RFC 5322 allows exactly one
+    ([b"=?utf-8?b?aGJ6Z2hAMTI2LmNvbQ==?= <attacker@evil.example>"], "attacker@evil.example"),
+    ([b'"x@y.cn" <Real@163.com>'], "real@163.com"),
+])
+def test_the_sender_is_the_one_mailbox_of_the_one_from_field(tmp_path, froms, expected):
+    raw = mail(["Subject: x"])
+    start = raw.index(b"From: ")
+    end = raw.index(b"\n", start) + 1
+    raw = raw[:start] + b"".join(b"From: " + value + b"\r\n" for value in froms) + raw[end:]
+    assert parse(raw, tmp_path).from_address == expected
+
+
+def test_control_characters_in_headers_cannot_reach_a_terminal_or_a_reply():
+    assert decode_header("报送材料\rBcc: x@evil.example") == "报送材料\ufffdBcc: x@evil.example"
+    assert decode_header("a, =?utf-8?q?=0D=1B[2KWX2024-000009?=") == "a, \ufffd\ufffd[2KWX2024-000009"
+    assert decode_header("folded\r\n  line\tkept") == "folded line\tkept"

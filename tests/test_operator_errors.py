@@ -83,3 +83,34 @@ def test_check_reads_the_policy_name_from_the_file_as_the_daemon_does(tmp_path):
     folder.mkdir()
     proc = intake("check", "--json", folder, "--config", config, cwd=tmp_path)
     assert proc.returncode == 1 and '"policy": "innovation"' in proc.stdout
+
+
+@pytest.mark.parametrize("url, words", [
+    ("postgresql+psycopg2://u@127.0.0.1/x", ["INTAKE_DATABASE_URL", "psycopg2"]),
+    ("sqlite://", ["INTAKE_DATABASE_URL", "sqlite:///PATH"]),
+])
+def test_a_driver_or_path_the_url_lacks_is_one_line(tmp_path, url, words):
+    one_line(intake("submissions", cwd=tmp_path, INTAKE_DATABASE_URL=url), *words)
+
+
+def test_a_data_folder_without_write_access_names_the_data_folder(tmp_path):
+    one_line(intake("submissions", cwd=tmp_path, INTAKE_DATA_DIR="/proc/self"), "INTAKE_DATA_DIR")
+
+
+def test_a_config_that_is_a_folder_is_one_line(tmp_path):
+    one_line(intake("check", tmp_path, "--config", tmp_path, cwd=tmp_path), "--config", "cannot read")
+
+
+def test_policy_table_keys_are_case_blind_like_every_key(tmp_path):
+    config = tmp_path / "intake.toml"
+    config.write_text("[Policy.deadline]\nat = 2024-07-01T00:00:00\n")
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    proc = intake("check", "--json", folder, "--received-at", "2024-07-02T00:00:00+08:00", "--config", config,
+                  cwd=tmp_path)
+    assert proc.returncode == 1 and "deadline.late" in proc.stdout
+
+
+def test_run_stops_at_start_up_on_a_setting_no_round_can_mend(tmp_path):
+    proc = intake("run", cwd=tmp_path, INTAKE_MAILDIR=str(tmp_path / "not-a-maildir"))
+    one_line(proc, "INTAKE_MAILDIR", "not a Maildir")

@@ -167,3 +167,52 @@ def test_reply_since_is_told_apart_from_a_missing_sender(tmp_path, database_url)
     with service.Session() as session:
         (done,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "done")).all()
     assert done.detail == {"replied": False, "reason": "before_reply_since"}
+
+
+def test_reprocess_waits_for_a_delivery_in_progress_and_never_doubles_it(tmp_path, database_url, monkeypatch):
+    import os
+    import threading
+
+    import intake.daemon
+
+    service = service_for(tmp_path, database_url, [(simple_mail(1), ON_TIME)])
+    poll(service.settings, service.Session, lambda: MaildirSource(service.settings.maildir))
+    receipt = only_message(service).receipt
+    replace = os.replace
+    staff: list[threading.Thread] = []
+
+    def replace_while_staff_reprocess(source, target):
+        if str(target).endswith(".eml") and not staff:
+            # staff press reprocess while the reply is being written: they must wait
+            staff.append(threading.Thread(target=reprocess, args=(service.Session, receipt)))
+            staff[0].start()
+            staff[0].join(timeout=1.0)
+            assert staff[0].is_alive(), "reprocess went ahead in the middle of a delivery"
+        return replace(source, target)
+
+    monkeypatch.setattr(intake.daemon.os, "replace", replace_while_staff_reprocess)
+    Worker(service.settings, service.Session, service.policy).drain()
+    staff[0].join(timeout=120)
+    assert not staff[0].is_alive()
+    monkeypatch.undo()
+    Worker(service.settings, service.Session, service.policy).drain()  # judged again after the reprocess
+    (row,) = outbox(service)
+    assert row.state == "sent"
+    assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 1  # answered once
+    with service.Session() as session:
+        judged = session.scalars(select(AuditEvent).where(AuditEvent.action == "judged")).all()
+    assert len(judged) == 2 and only_message(service).state == DONE
+
+
+def test_a_late_report_that_staff_overrode_says_what_staff_decided(tmp_path, database_url):
+    from intake.daemon import override
+    from notifier.replies import compose_reply
+
+    service = service_for(tmp_path, database_url, [(simple_mail(1), LATE)])
+    poll_and_process(service)
+    for verdict, subject_word in (("accepted", "通过"), ("partial", "部分通过")):
+        message = override(service.Session, only_message(service).receipt, verdict, "经研究同意受理")
+        reply = compose_reply(message, service.settings)
+        body = reply.get_body(("plain",)).get_content()
+        assert subject_word in reply["Subject"] and "逾期" not in reply["Subject"]
+        assert "不予受理" not in body and "重新发送" not in body  # no void text, no resend after the deadline
