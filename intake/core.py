@@ -14,19 +14,19 @@ from pathlib import Path, PurePosixPath
 
 from intake.findings import ERROR, Finding
 from intake.policy import Policy, is_late
-from parsers.archives import Package, unpack
-from parsers.documents import all_text
-from parsers.layout import (
+from intake.parsers.archives import Package, unpack
+from intake.parsers.documents import all_text
+from intake.parsers.layout import (
     AUDIO, CRAFTSMAN_WORDS, DOCUMENT, FORM, FORM_SCAN, IMAGE_SUFFIXES, LETTER, QUESTION_BANK, SCAN, VIDEO,
     Material, Project, classify, find_projects,
 )
-from validators.audio import check_audio
-from validators.declaration import check_declaration, declaration_score, looks_like_declaration
-from validators.photo import check_photos
-from validators.document import check_document, sections
-from validators.form import course_findings, form_findings
-from validators.question_bank import check_question_bank
-from validators.video import check_video
+from intake.validators.audio import check_audio
+from intake.validators.declaration import check_declaration, declaration_score, looks_like_declaration
+from intake.validators.photo import check_photos
+from intake.validators.document import check_document, sections
+from intake.validators.form import course_findings, form_findings
+from intake.validators.question_bank import check_question_bank
+from intake.validators.video import check_video
 
 ACCEPTED, PARTIAL, REJECTED, NEEDS_REVIEW, IGNORED = (
     "accepted", "partial", "rejected", "needs_review", "ignored",
@@ -104,8 +104,8 @@ def check_message(raw: bytes, policy: Policy, received_at: datetime | None = Non
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="intake-") as tmp:
             return check_message(raw, policy, received_at, Path(tmp))
-    from parsers.links import find_links
-    from parsers.messages import parse_message
+    from intake.parsers.links import find_links
+    from intake.parsers.messages import parse_message
 
     workdir = Path(workdir)
     parsed = parse_message(raw, workdir / "attachments")
@@ -319,8 +319,8 @@ def _check_question_bank(project: Project, policy: Policy):
 
 
 def _has_bank_header(material: Material) -> bool:
-    from parsers.layout import sheets_of
-    from validators.question_bank import looks_like_question_bank
+    from intake.parsers.layout import sheets_of
+    from intake.validators.question_bank import looks_like_question_bank
 
     try:
         return looks_like_question_bank(sheets_of(material.file.path))
@@ -381,9 +381,9 @@ PROJECT_CHECKS = {
 
 def declaration_blocks(path: Path):
     """A declaration as blocks: a Word document as is, a sheet as tables."""
-    from parsers.documents import DocumentError, Table
-    from parsers.layout import blocks_of, sheets_of
-    from parsers.spreadsheets import SheetError
+    from intake.parsers.documents import DocumentError, Table
+    from intake.parsers.layout import blocks_of, sheets_of
+    from intake.parsers.spreadsheets import SheetError
 
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):

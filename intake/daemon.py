@@ -84,7 +84,7 @@ def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
 
 
 def _headers(raw: bytes) -> dict:
-    from parsers.messages import decode_header, raw_header, sender_of
+    from intake.parsers.messages import decode_header, raw_header, sender_of
 
     try:
         # the header block only: parsing a 60 MB message for its subject costs 300 MB
@@ -447,7 +447,7 @@ class Worker:
         return findings
 
     def reply(self, message_id: int) -> None:
-        from notifier.replies import compose_reply
+        from intake.notifier.replies import compose_reply
 
         with self.Session.begin() as session:
             message = _locked(session, message_id)
@@ -610,7 +610,7 @@ def _attachment_digests(folder: Path) -> list[tuple[str, str, int]]:
 
 
 def name_key(name: str) -> str:
-    from parsers.text import squash
+    from intake.parsers.text import squash
 
     return squash(name)
 

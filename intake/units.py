@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from intake.errors import ConfigError
 from intake.store import Unit, UnitContact, audit
-from parsers.text import squash
+from intake.parsers.text import squash
 
 NAME_HEADERS = ("单位", "单位名称", "上报单位", "报送单位", "name", "unit")
 QUOTA_HEADERS = ("名额", "数量", "指标", "推荐名额", "名额数", "quota")
@@ -25,7 +25,7 @@ EMAIL_HEADERS = ("邮箱", "联系邮箱", "电子邮箱", "email", "联系人�
 
 def _rows(path: Path) -> list[list[str]]:
     if path.suffix.lower() in (".xlsx", ".xls", ".xlsm"):
-        from parsers.spreadsheets import SheetError, read_sheets
+        from intake.parsers.spreadsheets import SheetError, read_sheets
 
         try:
             sheets = read_sheets(path)

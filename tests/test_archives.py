@@ -1,4 +1,4 @@
-"""parsers.archives: real archives made by real tools, and libarchive's test archives."""
+"""intake.parsers.archives: real archives made by real tools, and libarchive's test archives."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from intake.policy import load_policy
-from parsers.archives import (
+from intake.parsers.archives import (
     _died_of_file_size, archive_format, disk_usage, extraction_command, group_archives, run_extraction,
     split_volume, unpack,
 )
@@ -84,7 +84,7 @@ def test_rar5_fixture_unpacks(libarchive_fixture, tmp_path):
 
 
 def test_rar4_unicode_names_are_listed_as_written(libarchive_fixture):
-    from parsers.archives import list_entries
+    from intake.parsers.archives import list_entries
 
     names = [e.name for e in list_entries(libarchive_fixture("rar_unicode.rar"), "rar")]
     assert any("表だよ" in name for name in names), names
@@ -497,7 +497,7 @@ def test_tar_gz_bomb_is_refused_by_the_whole_archive_ratio(tmp_path):
 
 
 def test_tar_listing_has_a_timeout(tmp_path):
-    from parsers.archives import ListingFailed, _list_tar
+    from intake.parsers.archives import ListingFailed, _list_tar
 
     archive = zeros_tar_gz(tmp_path / "z.tar.gz", 300 << 20)
     with pytest.raises(ListingFailed):

@@ -1,7 +1,7 @@
-"""validators.audio: MP3 judged by content (ffmpeg makes both kinds)."""
+"""intake.validators.audio: MP3 judged by content (ffmpeg makes both kinds)."""
 
 from intake.samples import make_audio
-from validators.audio import check_audio
+from intake.validators.audio import check_audio
 
 
 def test_mp3_passes(tmp_path):

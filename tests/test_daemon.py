@@ -140,7 +140,7 @@ def test_reply_is_marked_automatic_and_threads(tmp_path, database_url):
     (reply_file,) = (tmp_path / "data" / "outbox").glob("*.eml")
     reply = email.message_from_bytes(reply_file.read_bytes())
     assert reply["Auto-Submitted"] == "auto-replied" and reply["In-Reply-To"] == "<m1@test.example.cn>"
-    from parsers.messages import decode_header
+    from intake.parsers.messages import decode_header
 
     assert reply["To"] == "unit1@163.com" and "WX2024-000001" in decode_header(reply["Subject"])
     body = reply.get_payload(decode=True).decode("utf-8")

@@ -1,4 +1,4 @@
-"""validators.declaration: the 附件3 fields, in the layouts senders use."""
+"""intake.validators.declaration: the 附件3 fields, in the layouts senders use."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 
 from intake.policy import load_policy
 from intake.samples import intro_text, make_declaration
-from parsers.documents import read_blocks
-from validators.declaration import check_declaration, chosen_category
+from intake.parsers.documents import read_blocks
+from intake.validators.declaration import check_declaration, chosen_category
 
 RULES = load_policy("innovation").declaration
 

@@ -1,4 +1,4 @@
-"""validators.document and parsers.documents on real .docx (python-docx) and .doc (LibreOffice) files."""
+"""intake.validators.document and parsers.documents on real .docx (python-docx) and .doc (LibreOffice) files."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 
 from intake.policy import load_policy
 from intake.samples import intro_text, make_document
-from parsers.documents import find_section, read_blocks
-from parsers.text import count_zi
+from intake.parsers.documents import find_section, read_blocks
+from intake.parsers.text import count_zi
 from tests.conftest import soffice_convert
-from validators.document import check_document
+from intake.validators.document import check_document
 
 RULES = load_policy().document
 

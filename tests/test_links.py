@@ -1,10 +1,10 @@
-"""parsers.links: file-host links and their extraction codes, as senders write them."""
+"""intake.parsers.links: file-host links and their extraction codes, as senders write them."""
 
 from __future__ import annotations
 
 import pytest
 
-from parsers.links import find_links
+from intake.parsers.links import find_links
 
 S1 = "https://pan.baidu.com/s/1AbCdEfGhIjKlMnOpQrStU"
 S2 = "https://pan.baidu.com/s/1ZyXwVuTsRqPoNmLkJiHgF"

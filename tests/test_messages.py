@@ -1,4 +1,4 @@
-"""parsers.messages on mail as 163/126/QQ/Foxmail/Outlook/Coremail write it.
+"""intake.parsers.messages on mail as 163/126/QQ/Foxmail/Outlook/Coremail write it.
 
 Messages are built here as raw bytes (or with the standard library's email package
 where it can write the case), then parsed and compared with what a person reads.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from parsers.messages import decode_header, parse_message, safe_name
+from intake.parsers.messages import decode_header, parse_message, safe_name
 from tests.conftest import SHARED
 
 BOUNDARY = "----=_Part_1_163"

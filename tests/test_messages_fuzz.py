@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intake.cli import main
-from parsers.messages import parse_message
+from intake.parsers.messages import parse_message
 
 
 def _zip() -> bytes:

@@ -1,4 +1,4 @@
-"""validators.photo on real JPGs made with Pillow."""
+"""intake.validators.photo on real JPGs made with Pillow."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from intake.policy import load_policy
 from intake.samples import make_photo
-from validators.photo import check_photo, check_photos, read_dpi
+from intake.validators.photo import check_photo, check_photos, read_dpi
 
 RULES = load_policy("innovation").photo
 

@@ -1,4 +1,4 @@
-"""validators.question_bank on real .xlsx (openpyxl), .xls (LibreOffice) and .docx tables."""
+"""intake.validators.question_bank on real .xlsx (openpyxl), .xls (LibreOffice) and .docx tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from intake.policy import load_policy
 from intake.samples import QB_HEADER, good_questions, make_question_bank
 from tests.conftest import soffice_convert
-from validators.question_bank import check_question_bank, check_row, header_key
+from intake.validators.question_bank import check_question_bank, check_row, header_key
 
 RULES = load_policy().question_bank
 

@@ -206,7 +206,7 @@ def test_reprocess_waits_for_a_delivery_in_progress_and_never_doubles_it(tmp_pat
 
 def test_a_late_report_that_staff_overrode_says_what_staff_decided(tmp_path, database_url):
     from intake.daemon import override
-    from notifier.replies import compose_reply
+    from intake.notifier.replies import compose_reply
 
     service = service_for(tmp_path, database_url, [(simple_mail(1), LATE)])
     poll_and_process(service)

@@ -1,6 +1,6 @@
-"""parsers.text: Word's 字 count and loose name comparison."""
+"""intake.parsers.text: Word's 字 count and loose name comparison."""
 
-from parsers.text import count_zi, squash, strip_numbering
+from intake.parsers.text import count_zi, squash, strip_numbering
 
 
 def test_cjk_characters_count_one_each():

@@ -1,4 +1,4 @@
-"""validators.video on real videos made by ffmpeg."""
+"""intake.validators.video on real videos made by ffmpeg."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from intake.policy import load_policy
 from intake.samples import make_video
-from validators.video import check_video
+from intake.validators.video import check_video
 
 RULES = load_policy().video
 

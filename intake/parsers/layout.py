@@ -5,7 +5,7 @@ then the folder tree is cut into projects: a folder whose subfolders each hold a
 project of their own (two or more kinds of material) is a container; otherwise the
 folder and everything below it is one project. This copes with one folder per
 project at any depth, a single project at the root, projects packed as archives
-(already unpacked into folders by parsers.archives) and materials split into
+(already unpacked into folders by intake.parsers.archives) and materials split into
 视频/文档/题库 subfolders of one project.
 """
 
@@ -16,10 +16,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from parsers.archives import PackageFile
-from parsers.documents import DocumentError, Table, all_text, read_blocks
-from parsers.spreadsheets import Sheet, SheetError, read_sheets
-from parsers.text import clean, squash, strip_numbering
+from intake.parsers.archives import PackageFile
+from intake.parsers.documents import DocumentError, Table, all_text, read_blocks
+from intake.parsers.spreadsheets import Sheet, SheetError, read_sheets
+from intake.parsers.text import clean, squash, strip_numbering
 
 VIDEO, DOCUMENT, QUESTION_BANK, FORM, SCAN, FORM_SCAN, AUDIO, LETTER, OTHER = (
     "video", "document", "question_bank", "form", "scan", "form_scan", "audio", "letter", "other",
@@ -133,7 +133,7 @@ def _docx_sheets(path: Path) -> list[Sheet]:
 
 
 def classify(file: PackageFile) -> str:
-    from validators.question_bank import looks_like_question_bank
+    from intake.validators.question_bank import looks_like_question_bank
 
     name = PurePosixPath(file.rel).name
     suffix = PurePosixPath(name).suffix.lower()

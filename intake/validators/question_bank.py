@@ -14,8 +14,8 @@ from pathlib import Path
 
 from intake.findings import Finding
 from intake.policy import QuestionBankRules
-from parsers.spreadsheets import Sheet, SheetError
-from parsers.text import clean
+from intake.parsers.spreadsheets import Sheet, SheetError
+from intake.parsers.text import clean
 
 LETTERS = "ABCDEF"
 COLUMN_ALIASES = {
@@ -146,7 +146,7 @@ def check_question_bank(path: Path, rel: str, project: str | None, rules: Questi
         return Finding(code, message, project, rel)
 
     try:
-        from parsers.layout import sheets_of  # parsed once, shared with classification
+        from intake.parsers.layout import sheets_of  # parsed once, shared with classification
 
         sheets = sheets_of(path)
     except SheetError as err:

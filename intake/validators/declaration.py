@@ -10,8 +10,8 @@ import re
 
 from intake.findings import Finding
 from intake.policy import DeclarationRules
-from parsers.documents import Block, Paragraph, Table, find_section
-from parsers.text import count_zi
+from intake.parsers.documents import Block, Paragraph, Table, find_section
+from intake.parsers.text import count_zi
 
 NAME, SUMMARY, BACKGROUND, CATEGORY, NEW_PRODUCTIVITY = "成果名称", "成果简介", "成果背景", "成果类别", "是否为新质生产力"
 COMPLETER_LABELS = ("主要完成人", "成果完成人", "完成人")

@@ -4,8 +4,8 @@ patool calls its backend with no timeout and no size limit; the parent runs this
 module in its own session with RLIMIT_FSIZE set, watches the output directory's
 size and kills the whole process group when a limit is crossed.
 
-Usage: python -m parsers._extract_worker FORMAT PROGRAM ARCHIVE OUTDIR
-       python -m parsers._extract_worker --list-tar ARCHIVE
+Usage: python -m intake.parsers._extract_worker FORMAT PROGRAM ARCHIVE OUTDIR
+       python -m intake.parsers._extract_worker --list-tar ARCHIVE
 Exit 0 on success, 3 when a file passed the size limit, 1 when the backend failed
 otherwise (its stderr is passed through).
 The tar listing runs here too: tarfile decompresses the whole stream to list it,

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from intake.findings import Finding
-from parsers.documents import DocumentError, Paragraph, Table
-from parsers.layout import (
+from intake.parsers.documents import DocumentError, Paragraph, Table
+from intake.parsers.layout import (
     Material, Project, _row_is_form_header, blocks_of, has_form_words, sheets_of,
 )
-from parsers.spreadsheets import SheetError
-from parsers.text import clean, squash, strip_numbering
+from intake.parsers.spreadsheets import SheetError
+from intake.parsers.text import clean, squash, strip_numbering
 
 _UNIT_LABEL = re.compile(r"上报单位\s*(?:[(（]\s*盖章\s*[)）])?\s*[:：]\s*(.*)")
 _NEXT_LABEL = re.compile(r"\s{2,}|\s*(?:联系人|联系电话|填报日期|日期)\s*[:：]")

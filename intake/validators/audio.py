@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from intake.findings import Finding
-from validators.video import media_info
+from intake.validators.video import media_info
 
 
 def audio_format(path: Path) -> str | None:

@@ -11,7 +11,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from parsers.documents import DocumentError, Table, check_opc, read_blocks
+from intake.parsers.documents import DocumentError, Table, check_opc, read_blocks
 
 
 class SheetError(Exception):

@@ -383,7 +383,7 @@ def _list_lsar(path: Path, timeout: float = 120) -> list[Entry]:
 
 
 def _list_tar(path: Path, timeout: float = 120) -> list[Entry]:
-    proc = _run([sys.executable, "-m", "parsers._extract_worker", "--list-tar", str(path)], timeout,
+    proc = _run([sys.executable, "-m", "intake.parsers._extract_worker", "--list-tar", str(path)], timeout,
                 env={**os.environ, "PYTHONPATH": _import_root()})
     if proc.returncode != 0:
         raise ListingFailed("corrupt", proc.stderr.decode("utf-8", "replace").strip()[-300:])
@@ -501,11 +501,11 @@ def extraction_command(head: Path, outdir: Path, fmt: str) -> list[str]:
     """The command patool builds for the chosen backend, run by us under our limits.
 
     For tar, patool extracts in Python (tarfile with its data filter), so that runs in
-    a child Python process (parsers._extract_worker); for the others we run the
+    a child Python process (intake.parsers._extract_worker); for the others we run the
     backend patool names directly, which spares a Python start per archive.
     """
     if fmt == "tar":
-        return [sys.executable, "-m", "parsers._extract_worker", fmt, PROGRAMS[fmt], str(head), str(outdir)]
+        return [sys.executable, "-m", "intake.parsers._extract_worker", fmt, PROGRAMS[fmt], str(head), str(outdir)]
     import patoolib
 
     exe = patoolib.find_archive_program(fmt, "extract", program=PROGRAMS[fmt])
@@ -518,7 +518,7 @@ def _died_of_file_size(returncode: int, fmt: str) -> bool:
     names, so no substring of it may decide (an entry named "x-25.mp4" once made a
     corrupt archive "too large"). 7-Zip and unar are killed by SIGXFSZ; our Python
     worker (tar) ignores the signal, gets EFBIG and exits with its own code."""
-    from parsers._extract_worker import EXIT_FILE_TOO_LARGE
+    from intake.parsers._extract_worker import EXIT_FILE_TOO_LARGE
 
     return returncode == -signal.SIGXFSZ or (fmt == "tar" and returncode == EXIT_FILE_TOO_LARGE)
 
@@ -541,7 +541,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _import_root() -> str:
-    here = str(Path(__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parents[2])  # the folder holding the intake package
     existing = os.environ.get("PYTHONPATH")
     return f"{here}{os.pathsep}{existing}" if existing else here
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from parsers.text import clean, squash
+from intake.parsers.text import clean, squash
 
 
 class DocumentError(Exception):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from intake.findings import Finding
 from intake.policy import DocumentRules
-from parsers.documents import DocumentError, find_section
-from parsers.layout import blocks_of
-from parsers.text import count_zi
+from intake.parsers.documents import DocumentError, find_section
+from intake.parsers.layout import blocks_of
+from intake.parsers.text import count_zi
 
 MENTOR, VIDEO = "导师简介", "视频简介"
 LABELS = (MENTOR, VIDEO, "工匠简介", "课程简介", "项目简介", "作品简介")
