@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from intake.core import check_package  # noqa: E402
-from intake.policy import load_policy  # noqa: E402
+from intake.kernel.policy import load_policy  # noqa: E402
 from intake.samples import make_form, make_project, make_scan  # noqa: E402
 from intake.parsers import layout  # noqa: E402
 from intake.parsers.text import squash  # noqa: E402

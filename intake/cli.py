@@ -12,7 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from intake.errors import ConfigError, IntakeError
+from intake.kernel.errors import ConfigError, IntakeError
 
 EXIT_ACCEPTED, EXIT_CHECKED, EXIT_ERROR = 0, 1, 2
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sample":
             return _sample(args)
         if args.command == "policies":
-            from intake.policy import available_policies
+            from intake.kernel.policy import available_policies
 
             print("\n".join(available_policies()))
             return 0
@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
 def _check(args) -> int:
     import os
 
-    from intake.core import ACCEPTED, check_message, check_package
-    from intake.policy import load_policy, parse_instant
+    from intake.core import check_message, check_package
+    from intake.kernel.verdicts import Verdict
+    from intake.kernel.policy import load_policy, parse_instant
     from intake.settings import read_config
     from intake.report import render_text
 
@@ -139,7 +140,7 @@ def _check(args) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(render_text(report, policy.title))
-    return EXIT_ACCEPTED if report.verdict == ACCEPTED else EXIT_CHECKED
+    return EXIT_ACCEPTED if report.verdict == Verdict.ACCEPTED else EXIT_CHECKED
 
 
 def _sample(args) -> int:

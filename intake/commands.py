@@ -9,7 +9,7 @@ import sys
 
 from sqlalchemy import select
 
-from intake.errors import IntakeError
+from intake.kernel.errors import IntakeError
 from intake.settings import load_settings
 
 log = logging.getLogger("intake")
@@ -91,7 +91,7 @@ def _preflight(service) -> None:
     `intake status` shows it."""
     import imaplib
 
-    from intake.errors import LoginRejected
+    from intake.kernel.errors import LoginRejected
     from intake.mailbox import make_source
 
     source = make_source(service.settings)

@@ -8,12 +8,13 @@ CLI and (later) the daemon feed it and act on its Report.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from intake.findings import ERROR, Finding
-from intake.policy import Policy, is_late
+from intake.kernel.findings import ERROR, Finding
+from intake.kernel.policy import Policy, is_late
+from intake.kernel.report import ProjectResult, Report
+from intake.kernel.verdicts import Verdict
 from intake.parsers.archives import Package, unpack
 from intake.parsers.documents import all_text
 from intake.parsers.layout import (
@@ -27,56 +28,6 @@ from intake.validators.document import check_document, sections
 from intake.validators.form import course_findings, form_findings
 from intake.validators.question_bank import check_question_bank
 from intake.validators.video import check_video
-
-ACCEPTED, PARTIAL, REJECTED, NEEDS_REVIEW, IGNORED = (
-    "accepted", "partial", "rejected", "needs_review", "ignored",
-)
-
-
-@dataclass
-class ProjectResult:
-    name: str
-    verdict: str
-    files: dict[str, str | None]
-    folder: str | None = None
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "verdict": self.verdict, "files": self.files}
-
-
-@dataclass
-class Report:
-    verdict: str
-    policy: str
-    received_at: datetime | None
-    unit: str | None
-    projects: list[ProjectResult] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    message: dict | None = None
-    source: str | None = None
-    ignored_reason: str | None = None  # why an ignored message is not a submission
-
-    def to_json(self) -> dict:
-        data = {
-            "verdict": self.verdict,
-            "policy": self.policy,
-            "received_at": _iso(self.received_at),
-        }
-        if self.message is not None:
-            data["message"] = self.message
-        data["unit"] = self.unit
-        data["projects"] = [p.to_json() for p in self.projects]
-        data["findings"] = [f.to_json() for f in self.findings]
-        return data
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    from zoneinfo import ZoneInfo
-
-    return moment.astimezone(ZoneInfo("Asia/Shanghai")).isoformat()
-
 
 def check_package(path: Path, policy: Policy, received_at: datetime | None = None,
                   workdir: Path | None = None) -> Report:
@@ -119,7 +70,7 @@ def check_message(raw: bytes, policy: Policy, received_at: datetime | None = Non
         "links": [link.to_json() for link in links],
     }
     if parsed.ignored_reason:
-        report = Report(IGNORED, policy.name, moment, None, ignored_reason=parsed.ignored_reason)
+        report = Report(Verdict.IGNORED, policy.name, moment, None, ignored_reason=parsed.ignored_reason)
     elif any(link.provider in FETCHABLE for link in links):
         report = _links_not_fetched(links, policy, moment)
     elif not parsed.attachments:
@@ -143,7 +94,7 @@ def _links_not_fetched(links, policy: Policy, moment: datetime | None) -> Report
                 f"（系统尚未接入该下载方式），已转工作人员人工核对，您无需重新发送。",
                 None, None,
             ))
-    verdict = REJECTED if findings and findings[0].code == "deadline.late" else NEEDS_REVIEW
+    verdict = Verdict.REJECTED if findings and findings[0].code == "deadline.late" else Verdict.NEEDS_REVIEW
     return Report(verdict, policy.name, moment, None, [], findings)
 
 
@@ -209,9 +160,9 @@ def judge(package: Package, policy: Policy, received_at: datetime | None) -> Rep
     for project in projects:
         project_findings, files = check_project(project, policy)
         findings += project_findings
-        results.append(ProjectResult(project.name, ACCEPTED, files, project.folder))
+        results.append(ProjectResult(project.name, Verdict.ACCEPTED, files, project.folder))
     for course in missing_courses:
-        results.append(ProjectResult(course, REJECTED, empty_files(policy)))
+        results.append(ProjectResult(course, Verdict.REJECTED, empty_files(policy)))
     return decide(policy, received_at, unit, results, findings)
 
 
@@ -232,19 +183,19 @@ def decide(policy: Policy, received_at, unit, results: list[ProjectResult], find
     failing = {f.project for f in findings if f.severity == ERROR}
     for result in results:
         if result.name in failing:
-            result.verdict = REJECTED
+            result.verdict = Verdict.REJECTED
     message_failed = None in failing
     if message_failed:
         # late, unsafe, unreadable, no form: nothing in this message is taken
         for result in results:
-            result.verdict = REJECTED
-    passing = [r for r in results if r.verdict == ACCEPTED]
+            result.verdict = Verdict.REJECTED
+    passing = [r for r in results if r.verdict == Verdict.ACCEPTED]
     if message_failed or not passing:
-        verdict = REJECTED
+        verdict = Verdict.REJECTED
     elif len(passing) == len(results):
-        verdict = ACCEPTED
+        verdict = Verdict.ACCEPTED
     else:
-        verdict = PARTIAL
+        verdict = Verdict.PARTIAL
     return Report(verdict, policy.name, received_at, unit, results, findings)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from intake.errors import IntakeError, OperationalError
+from intake.kernel.errors import PermanentError, TransientError
 from intake.store import (
     DONE, FAILED, JUDGED, UNPACKING, QUARANTINED, RECEIVED, REPLYING, FindingRow, MailboxState, Message,
     Outbox, Project, StoredFile, Unit, UnitContact, audit, utcnow,
@@ -148,7 +148,7 @@ def poll(settings, Session, source_factory, retries: int = 5, backoff: float = 2
             source.close()  # before the wait (close is idempotent)
             attempt += 1
             if attempt > retries:
-                raise OperationalError(f"mailbox unreachable after {retries} retries: {err}") from err
+                raise TransientError(f"mailbox unreachable after {retries} retries: {err}") from err
             wait = min(60.0, backoff * 2 ** (attempt - 1))
             log.warning("mailbox connection lost (%s); reconnecting in %.1fs", err, wait)
             _sleep(wait, should_stop)
@@ -369,7 +369,7 @@ class Worker:
             self._save(session, message, report, attachments)
 
     def _save(self, session, message: Message, report, attachments) -> None:
-        from intake.findings import Finding
+        from intake.kernel.findings import Finding
 
         data = report.to_json()
         unit = find_unit(session, message.from_address, report.unit)
@@ -414,7 +414,7 @@ class Worker:
     def _supersede(self, session, message: Message, rows: list[Project]) -> list:
         """The newest report of a course wins, whatever order the reports are judged in
         (a retry, two workers, a reprocess): earlier ones point to it."""
-        from intake.findings import Finding
+        from intake.kernel.findings import Finding
 
         if _pg(session):  # one unit's reports are matched up one at a time
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:unit))"), {"unit": message.unit_name})
@@ -523,7 +523,7 @@ class Worker:
             message.last_error = f"{type(err).__name__}: {err}"
             message.traceback = traceback.format_exc()
             message.claimed_by = None
-            permanent = isinstance(err, IntakeError) and err.permanent
+            permanent = isinstance(err, PermanentError)
             if permanent or message.attempts >= self.settings.max_attempts:
                 message.state = QUARANTINED
                 audit(session, message_id, self.me, "quarantined", error=message.last_error)
@@ -667,7 +667,7 @@ def override(Session, receipt: str, verdict: str, note: str, actor: str = "staff
 def _by_receipt(session, receipt: str) -> Message:
     message = session.scalar(select(Message).where(Message.receipt == receipt))
     if message is None:
-        from intake.errors import ConfigError
+        from intake.kernel.errors import ConfigError
 
         raise ConfigError(f"no submission with receipt {receipt}")
     return message

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from intake.errors import ConfigError, LoginRejected
+from intake.kernel.errors import ConfigError, LoginRejected
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from intake.core import PROVIDER_NAMES, Report
-from intake.findings import ERROR, WARNING
+from intake.core import PROVIDER_NAMES
+from intake.kernel.report import Report
+from intake.kernel.findings import ERROR, WARNING
 
 VERDICT_NAMES = {
     "accepted": "通过", "partial": "部分通过", "rejected": "不通过",

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DBAPIError
 
 from intake import store
-from intake.errors import ConfigError, OperationalError
-from intake.policy import load_policy
+from intake.kernel.errors import ConfigError, TransientError
+from intake.kernel.policy import load_policy
 
 
 @dataclass
@@ -32,7 +32,7 @@ def open_service(settings) -> Service:
         if settings.database_url is None:  # SQLite in the data folder: the folder is at fault
             raise ConfigError(f"INTAKE_DATA_DIR: cannot write the database in {settings.data_dir} "
                               f"({_first_line(err)}); choose a folder this user may write to") from None
-        raise OperationalError(f"INTAKE_DATABASE_URL: cannot use the database {_shown(settings)} ({_first_line(err)}); "
+        raise TransientError(f"INTAKE_DATABASE_URL: cannot use the database {_shown(settings)} ({_first_line(err)}); "
                                "check that the server is running and the URL, user and password are right") from None
     return Service(settings, engine, store.sessions(engine),
                    load_policy(settings.policy, settings.policy_overrides))

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
-from intake.errors import ConfigError
-from intake.policy import load_config_file, parse_instant
+from intake.kernel.errors import ConfigError
+from intake.kernel.policy import load_config_file, parse_instant
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from intake.errors import ConfigError
+from intake.kernel.errors import ConfigError
 from intake.store import Unit, UnitContact, audit
 from intake.parsers.text import squash
 

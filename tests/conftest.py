@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from intake.core import check_package
-from intake.policy import load_policy, parse_instant
+from intake.kernel.policy import load_policy, parse_instant
 from intake.samples import zip_folder as _zip_folder
 
 # ../shared beside the checkout, or wherever INTAKE_SHARED_DIR points

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.policy import load_policy
+from intake.kernel.policy import load_policy
 from intake.parsers.archives import (
     _died_of_file_size, archive_format, disk_usage, extraction_command, group_archives, run_extraction,
     split_volume, unpack,

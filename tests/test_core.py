@@ -153,7 +153,7 @@ def message_with(tmp_path, files: dict[str, bytes] | None = None, body: str = "�
 
 def judge_mail(raw: bytes, received_at=None):
     from intake.core import check_message
-    from intake.policy import load_policy, parse_instant
+    from intake.kernel.policy import load_policy, parse_instant
 
     moment = parse_instant(received_at, "received_at") if received_at else None
     return check_message(raw, load_policy(), moment).to_json()
@@ -255,7 +255,7 @@ def innovation(tmp_path, names=("快速对刀装置",)):
 
 
 def judge_innovation(root):
-    from intake.policy import load_policy
+    from intake.kernel.policy import load_policy
 
     return judge(root, policy=load_policy("innovation"))
 

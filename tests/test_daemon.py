@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from intake.daemon import Worker, claim, override, poll, reprocess
-from intake.errors import ConfigError, OperationalError
+from intake.kernel.errors import ConfigError, TransientError
 from intake.mailbox import MaildirSource, deliver_to_maildir
 from intake.samples import make_document, make_form, make_question_bank, make_scan
 from intake.service import open_service, poll_and_process
@@ -79,7 +79,7 @@ def test_a_failure_is_recorded_retried_then_quarantined_and_reprocess_replays(tm
 
     def broken(*args, **kwargs):
         calls.append(1)
-        raise OperationalError("disk full")
+        raise TransientError("disk full")
 
     monkeypatch.setattr("intake.core.check_message", broken)
     worker = Worker(service.settings, service.Session, service.policy)

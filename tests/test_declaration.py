@@ -5,7 +5,7 @@ from __future__ import annotations
 import docx
 import pytest
 
-from intake.policy import load_policy
+from intake.kernel.policy import load_policy
 from intake.samples import intro_text, make_declaration
 from intake.parsers.documents import read_blocks
 from intake.validators.declaration import check_declaration, chosen_category

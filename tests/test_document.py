@@ -5,7 +5,7 @@ from __future__ import annotations
 import docx
 import pytest
 
-from intake.policy import load_policy
+from intake.kernel.policy import load_policy
 from intake.samples import intro_text, make_document
 from intake.parsers.documents import find_section, read_blocks
 from intake.parsers.text import count_zi

@@ -225,7 +225,7 @@ def test_processed_mail_is_archived_after_a_uidvalidity_change(tmp_path, databas
 def test_a_rejected_login_is_permanent_and_names_the_setting(tmp_path, database_url, mailbox_163):
     import pytest
 
-    from intake.errors import ConfigError
+    from intake.kernel.errors import ConfigError
 
     dovecot, proxy = mailbox_163
     settings = imap_settings(tmp_path, database_url, proxy, imap_password="the-web-password")
@@ -240,7 +240,7 @@ def test_a_rejected_login_is_permanent_and_names_the_setting(tmp_path, database_
 def test_tls_against_a_plain_port_is_permanent_and_names_the_setting(tmp_path, database_url, mailbox_163):
     import pytest
 
-    from intake.errors import ConfigError
+    from intake.kernel.errors import ConfigError
 
     dovecot, proxy = mailbox_163
     settings = imap_settings(tmp_path, database_url, proxy)
@@ -254,7 +254,7 @@ def test_tls_against_a_plain_port_is_permanent_and_names_the_setting(tmp_path, d
 def test_a_failed_poll_is_visible_to_staff_and_clears_when_mended(tmp_path, database_url, mailbox_163):
     import pytest
 
-    from intake.errors import ConfigError
+    from intake.kernel.errors import ConfigError
     from intake.store import ServiceStatus
 
     dovecot, proxy = mailbox_163
@@ -288,7 +288,7 @@ def test_a_missing_move_folder_is_created(tmp_path, database_url, mailbox_163):
 def test_a_move_folder_the_server_will_not_create_is_one_line(tmp_path, database_url, mailbox_163):
     import pytest
 
-    from intake.errors import ConfigError
+    from intake.kernel.errors import ConfigError
 
     dovecot, proxy = mailbox_163
     settings = imap_settings(tmp_path, database_url, proxy, imap_move_to="~已处理")
@@ -344,13 +344,13 @@ def test_run_stays_up_through_a_rejected_login_and_says_so_once_a_round(tmp_path
 def test_a_temporary_login_refusal_is_retried_not_blamed_on_the_password(tmp_path, database_url, mailbox_163):
     import pytest
 
-    from intake.errors import ConfigError, OperationalError
+    from intake.kernel.errors import ConfigError, TransientError
 
     dovecot, proxy = mailbox_163
     proxy.refuse_login = b"[UNAVAILABLE] Temporary authentication failure"
     settings = imap_settings(tmp_path, database_url, proxy)
     service = open_service(settings)
-    with pytest.raises(OperationalError) as raised:
+    with pytest.raises(TransientError) as raised:
         poll(settings, service.Session, lambda: ImapSource(settings), retries=1, backoff=0.01)
     assert not isinstance(raised.value, ConfigError) and "PASSWORD" not in str(raised.value)
     assert len(proxy.sessions) == 2  # tried again, like any passing fault
@@ -398,7 +398,7 @@ def test_an_unverifiable_certificate_never_advises_plain_imap(tmp_path, database
 
     import pytest
 
-    from intake.errors import ConfigError
+    from intake.kernel.errors import ConfigError
 
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from intake.policy import load_policy
+from intake.kernel.policy import load_policy
 from intake.samples import make_photo
 from intake.validators.photo import check_photo, check_photos, read_dpi
 

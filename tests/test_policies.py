@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from intake.policy import is_late, load_policy
+from intake.kernel.policy import is_late, load_policy
 from tests.conftest import codes, judge
 
 BEIJING = ZoneInfo("Asia/Shanghai")

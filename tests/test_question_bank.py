@@ -6,7 +6,7 @@ import docx
 import openpyxl
 import pytest
 
-from intake.policy import load_policy
+from intake.kernel.policy import load_policy
 from intake.samples import QB_HEADER, good_questions, make_question_bank
 from tests.conftest import soffice_convert
 from intake.validators.question_bank import check_question_bank, check_row, header_key

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from intake.daemon import Worker, poll, reprocess
 from intake.mailbox import MaildirSource, deliver_to_maildir
-from intake.policy import load_policy
+from intake.kernel.policy import load_policy
 from intake.service import open_service, poll_and_process
 from intake.store import DONE, AuditEvent, Message, Outbox, Unit, UnitContact
 from tests.conftest import daemon_settings, simple_mail

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from intake.errors import ConfigError
+from intake.kernel.errors import ConfigError
 from intake.settings import load_settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from intake.policy import load_policy
+from intake.kernel.policy import load_policy
 from intake.samples import make_video
 from intake.validators.video import check_video
 

@@ -29,8 +29,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from intake.findings import Finding
-from intake.policy import ArchiveLimits
+from intake.kernel.findings import Finding
+from intake.kernel.policy import ArchiveLimits
 
 # Formats we unpack, and the program patool should use for each (chosen, not guessed:
 # unrar-free cannot decrypt and mangles split sets; 7zz in Debian has no RAR codec).

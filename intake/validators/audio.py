@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intake.findings import Finding
+from intake.kernel.findings import Finding
 from intake.validators.video import media_info
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from intake.findings import Finding
-from intake.policy import DeclarationRules
+from intake.kernel.findings import Finding
+from intake.kernel.policy import DeclarationRules
 from intake.parsers.documents import Block, Paragraph, Table, find_section
 from intake.parsers.text import count_zi
 

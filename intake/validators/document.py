@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intake.findings import Finding
-from intake.policy import DocumentRules
+from intake.kernel.findings import Finding
+from intake.kernel.policy import DocumentRules
 from intake.parsers.documents import DocumentError, find_section
 from intake.parsers.layout import blocks_of
 from intake.parsers.text import count_zi

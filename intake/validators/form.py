@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from intake.findings import Finding
+from intake.kernel.findings import Finding
 from intake.parsers.documents import DocumentError, Paragraph, Table
 from intake.parsers.layout import (
     Material, Project, _row_is_form_header, blocks_of, has_form_words, sheets_of,

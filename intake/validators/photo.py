@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intake.findings import Finding
-from intake.policy import PhotoRules
+from intake.kernel.findings import Finding
+from intake.kernel.policy import PhotoRules
 
 
 def read_dpi(path: Path) -> tuple[float, float] | None:

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from intake.findings import Finding
-from intake.policy import QuestionBankRules
+from intake.kernel.findings import Finding
+from intake.kernel.policy import QuestionBankRules
 from intake.parsers.spreadsheets import Sheet, SheetError
 from intake.parsers.text import clean
 

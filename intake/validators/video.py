@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intake.findings import Finding
-from intake.policy import VideoRules
+from intake.kernel.findings import Finding
+from intake.kernel.policy import VideoRules
 
 
 def media_info(path: Path):

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from intake.errors import ConfigError
+from intake.kernel.errors import ConfigError
 
 
 @dataclass(frozen=True)
