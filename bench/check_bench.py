@@ -25,7 +25,7 @@ from intake.kernel.policy import load_policy  # noqa: E402
 from intake.samples import make_form, make_project, make_scan  # noqa: E402
 from intake.parsers import layout  # noqa: E402
 from intake.parsers.text import squash  # noqa: E402
-from intake.validators.question_bank import header_key  # noqa: E402
+from intake.parsers.question_bank_header import header_key  # noqa: E402
 
 
 def build(root: Path, seconds: int) -> Path:

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from intake.mailbox import deliver_to_maildir  # noqa: E402
+from intake.sources import deliver_to_maildir  # noqa: E402
 from intake.samples import make_form, make_project, make_scan, zip_folder  # noqa: E402
 from tests.conftest import daemon_settings, simple_mail  # noqa: E402
 from tests.imap_server import PASSWORD, USER, Dovecot, Proxy163  # noqa: E402
@@ -76,8 +76,9 @@ def floor(proxy_port: int, work: Path) -> int:
 
 
 def daemon(proxy_port: int, work: Path) -> int:
-    from intake.daemon import Worker, poll
-    from intake.mailbox import ImapSource
+    from intake.daemon.ledger import poll
+    from intake.daemon.worker import Worker
+    from intake.sources import ImapSource
     from intake.service import open_service
 
     settings = daemon_settings(work, None, imap_host="127.0.0.1", imap_port=proxy_port, imap_ssl=False,

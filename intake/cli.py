@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any, NoReturn
 
+from intake.core import check_message, check_package
 from intake.kernel.errors import ConfigError, IntakeError
+from intake.kernel.policy import available_policies, load_policy, parse_instant
+from intake.kernel.verdicts import Verdict
+from intake.samples import build_sample_package
+from intake.settings import read_config
+from intake.text_report import render_text
 
 EXIT_ACCEPTED, EXIT_CHECKED, EXIT_ERROR = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse exits 2 on usage errors, as the contract wants
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 on usage errors, as the contract wants
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"intake: error: {message}\n")
 
@@ -27,13 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="intake", description="Collection daemon for the '五小' roadshow submissions.")
     parser.add_argument("--debug", action="store_true", help="print the traceback of an error (or INTAKE_DEBUG=1)")
     # --debug is taken after the command too; SUPPRESS keeps a sub-parser from resetting it
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def add(name: str, **options):
+    def add(name: str, **options: Any) -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[common], **options)
-
 
     check = add("check", help="check one package, archive or .eml offline")
     check.add_argument("path", type=Path)
@@ -47,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("policies", help="list the policies this installation knows")
 
-    def daemon_command(name: str, help_text: str):
+    def daemon_command(name: str, help_text: str) -> argparse.ArgumentParser:
         command = add(name, help=help_text)
         command.add_argument("--config", default=None, help="settings TOML (else INTAKE_CONFIG)")
         return command
@@ -63,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     daemon_command("quarantine", "list the messages that failed too often, for staff")
     daemon_command("status", "the last poll's outcome and the messages in each state")
     daemon_command("reprocess", "replay a message from the start").add_argument("receipt")
+    daemon_command("resend", "deliver a reply that could not be sent, at the next round").add_argument("receipt")
     override = daemon_command("override", "staff decision on a submission")
     override.add_argument("receipt")
     decision = override.add_mutually_exclusive_group(required=True)
@@ -79,8 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import os
-
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("INTAKE_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     try:
@@ -89,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sample":
             return _sample(args)
         if args.command == "policies":
-            from intake.kernel.policy import available_policies
-
             print("\n".join(available_policies()))
             return 0
+        # imported here: `intake check` does not pay for the daemon's imports
+        # (SQLAlchemy, Alembic, APScheduler) that only the daemon commands need
         from intake import commands
 
         return commands.dispatch(args)
@@ -112,15 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _check(args) -> int:
-    import os
-
-    from intake.core import check_message, check_package
-    from intake.kernel.verdicts import Verdict
-    from intake.kernel.policy import load_policy, parse_instant
-    from intake.settings import read_config
-    from intake.report import render_text
-
+def _check(args: argparse.Namespace) -> int:
     # the file is read as the daemon reads it: an unknown key stops here too
     config, overrides = read_config(args.config) if args.config else ({}, {})
     policy_name = args.policy or os.environ.get("INTAKE_POLICY") or config.get("policy") or "roadshow"
@@ -143,9 +141,7 @@ def _check(args) -> int:
     return EXIT_ACCEPTED if report.verdict == Verdict.ACCEPTED else EXIT_CHECKED
 
 
-def _sample(args) -> int:
-    from intake.samples import build_sample_package
-
+def _sample(args: argparse.Namespace) -> int:
     target: Path = args.directory
     if target.exists() and not target.is_dir():
         raise ConfigError(f"sample: {target} exists and is not a folder; name a new or empty folder")

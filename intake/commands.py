@@ -1,4 +1,5 @@
-"""The daemon's commands (``intake run``, ``poll --once``, ``submissions`` …)."""
+"""The daemon's commands (``intake run``, ``poll --once``, ``submissions`` …): parse
+nothing, decide nothing; call the daemon's stages and print for staff."""
 
 from __future__ import annotations
 
@@ -6,55 +7,54 @@ import json
 import logging
 import signal
 import sys
+import time
+from argparse import Namespace
+from datetime import datetime, timezone
+from types import FrameType
 
-from sqlalchemy import select
+from apscheduler.schedulers.background import BackgroundScheduler
 
-from intake.kernel.errors import IntakeError
-from intake.settings import load_settings
+from intake.daemon import queries, staff
+from intake.demo import build_demo_maildir
+from intake.kernel.errors import IntakeError, LoginRejected, TransientError
+from intake.notifier.transport import make_transport
+from intake.service import Service, open_service, poll_and_process
+from intake.settings import Settings, load_settings
+from intake.sources import make_source
+from intake.units import import_units
 
 log = logging.getLogger("intake")
 
 
-def dispatch(args) -> int:
+def dispatch(args: Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_settings(args.config)
     if args.command == "demo":
         return demo(settings)
-    from intake.service import open_service
-
     service = open_service(settings)
     handler = {
         "run": run, "poll": poll_once, "submissions": submissions, "show": show, "quarantine": quarantine,
-        "status": status,
-        "reprocess": reprocess, "override": override, "units": units, "db": lambda s, a: 0,
+        "status": status, "reprocess": reprocess, "override": override, "resend": resend, "units": units,
+        "db": lambda s, a: 0,
     }[args.command]
     return handler(service, args)
 
 
-def poll_once(service, args) -> int:
-    from intake.service import poll_and_process
-
+def poll_once(service: Service, args: Namespace) -> int:
     fetched, processed = poll_and_process(service)
     print(f"new messages: {fetched}; processed: {processed}")
     return 0
 
 
-def run(service, args) -> int:
+def run(service: Service, args: Namespace) -> int:
     """APScheduler runs poll + process every N minutes; no overlapping runs; SIGTERM and
     SIGINT let the step in hand finish, then exit."""
-    import time
-    from datetime import datetime, timezone
-
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    from intake.service import poll_and_process
-
     _preflight(service)
     signalled: list[int] = []  # the handler only appends: no lock it could wait on
 
-    def round_():
+    def round_() -> None:
         try:
             fetched, processed = poll_and_process(service, lambda: bool(signalled))
             log.info("round: %d new, %d processed", fetched, processed)
@@ -63,7 +63,7 @@ def run(service, args) -> int:
         except Exception:  # logged with its traceback; the next round tries again
             log.exception("round failed; trying again at the next round")
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         # nothing that takes a lock (Event.set, logging): the handler runs in the main
         # thread between bytecodes, perhaps while that thread holds the very lock
         signalled.append(signum)
@@ -84,139 +84,92 @@ def run(service, args) -> int:
     return 0
 
 
-def _preflight(service) -> None:
+def _preflight(service: Service) -> None:
     """Settings that no round can mend stop `intake run` at start-up (exit 2): a Maildir
     that is not one, a move folder the server will not create, TLS on a plain port. A
     rejected password or an unreachable server does not: each round tries again, and
     `intake status` shows it."""
-    import imaplib
-
-    from intake.kernel.errors import LoginRejected
-    from intake.mailbox import make_source
-
     source = make_source(service.settings)
     try:
         source.connect()
     except LoginRejected as err:
         log.error("%s; trying again at each round", err)
-    except (OSError, EOFError, imaplib.IMAP4.error) as err:
+    except TransientError as err:
         log.warning("mailbox not reachable at start-up (%s); trying again at each round", err)
     finally:
         source.close()
+    log.info("replies go to %s", make_transport(service.settings).name)
 
 
-def _messages(service, unit=None, verdict=None):
-    from intake.store import Message
-
-    with service.Session() as session:
-        query = select(Message).where(Message.report.is_not(None)).order_by(Message.id)
-        if unit:
-            query = query.where(Message.unit_name == unit)
-        if verdict:
-            query = query.where(Message.verdict == verdict)
-        return session.scalars(query).all()
-
-
-def submissions(service, args) -> int:
-    from intake.daemon import submission
-
-    messages = _messages(service, args.unit, args.verdict)
-    items = [submission(m) for m in messages]
+def submissions(service: Service, args: Namespace) -> int:
+    messages = queries.judged_messages(service.Session, args.unit, args.verdict)
+    items = [queries.submission(m) for m in messages]
     if args.json:
         print(json.dumps(items, ensure_ascii=False, indent=2))
-    else:
-        for message, item in zip(messages, items):
-            projects = "；".join(f"{p['name']}（{p['verdict']}）" for p in item["projects"])
-            # mail with no single sender address is answered nowhere: staff see what it said
-            sender = item["from"] or f"发件地址无法识别，未回复（From: {message.from_header or '无'}）"
-            print(f"{item['receipt']}  {item['received_at']}  {item['verdict']:<12} {item['unit'] or '单位未识别'}  "
-                  f"{sender}  {projects}")
+        return 0
+    for message, item in zip(messages, items):
+        projects = "；".join(f"{p['name']}（{p['verdict']}）" for p in item["projects"])
+        # mail with no single sender address is answered nowhere: staff see what it said
+        sender = item["from"] or f"发件地址无法识别，未回复（From: {message.from_header or '无'}）"
+        print(f"{item['receipt']}  {item['received_at']}  {item['verdict']:<12} {item['unit'] or '单位未识别'}  "
+              f"{sender}  {projects}")
     return 0
 
 
-def show(service, args) -> int:
-    from intake.daemon import _by_receipt, submission
-
-    with service.Session() as session:
-        message = _by_receipt(session, args.receipt)
-        data = submission(message)
-        data.update({
-            "state": message.state, "attempts": message.attempts, "last_error": message.last_error,
-            "override": message.override, "override_note": message.override_note,
-            "subject": message.subject, "from_header": message.from_header,
-            "findings": (message.report or {}).get("findings", []),
-        })
-    print(json.dumps(data, ensure_ascii=False, indent=2))
+def show(service: Service, args: Namespace) -> int:
+    print(json.dumps(queries.details(service.Session, args.receipt), ensure_ascii=False, indent=2))
     return 0
 
 
-def quarantine(service, args) -> int:
+def quarantine(service: Service, args: Namespace) -> int:
     """Messages that failed INTAKE_MAX_ATTEMPTS times (or permanently): staff look at
-    them with `intake show` and replay them with `intake reprocess`."""
-    from intake.store import QUARANTINED, Message
-
-    with service.Session() as session:
-        rows = session.scalars(select(Message).where(Message.state == QUARANTINED).order_by(Message.id)).all()
-    items = [{"receipt": m.receipt, "from": m.from_address, "subject": m.subject, "attempts": m.attempts,
-              "last_error": m.last_error} for m in rows]
-    print(json.dumps(items, ensure_ascii=False, indent=2))
+    them with `intake show` and replay them with `intake reprocess` (or `resend`)."""
+    print(json.dumps(queries.quarantined(service.Session), ensure_ascii=False, indent=2))
     return 0
 
 
-def status(service, args) -> int:
+def status(service: Service, args: Namespace) -> int:
     """The last poll's outcome (a rejected password shows here while `intake run` keeps
     trying each round) and how many messages are in each state (JSON)."""
-    from sqlalchemy import func
-
-    from intake.store import Message, ServiceStatus
-
-    with service.Session() as session:
-        states = dict(session.execute(select(Message.state, func.count()).group_by(Message.state)).all())
-        parts = {row.name: {"ok": row.ok, "detail": row.detail, "at": row.at.isoformat(),
-                            "last_ok_at": row.last_ok_at.isoformat() if row.last_ok_at else None}
-                 for row in session.scalars(select(ServiceStatus))}
-    print(json.dumps({"mailbox": parts.get("mailbox"), "states": states}, ensure_ascii=False, indent=2))
-    return 0 if (parts.get("mailbox") or {}).get("ok", True) else 1
+    found = queries.status(service.Session)
+    print(json.dumps(found, ensure_ascii=False, indent=2))
+    return 0 if (found["mailbox"] or {}).get("ok", True) else 1
 
 
-def reprocess(service, args) -> int:
-    from intake.daemon import reprocess as replay
-
-    message = replay(service.Session, args.receipt)
+def reprocess(service: Service, args: Namespace) -> int:
+    message = staff.reprocess(service.Session, args.receipt)
     print(f"{message.receipt}: queued for processing again")
     return 0
 
 
-def override(service, args) -> int:
-    from intake.daemon import override as decide
-
-    message = decide(service.Session, args.receipt, "accepted" if args.accept else "rejected", args.note)
+def override(service: Service, args: Namespace) -> int:
+    message = staff.override(service.Session, args.receipt, "accepted" if args.accept else "rejected", args.note)
     print(f"{message.receipt}: {message.verdict} ({args.note})")
     return 0
 
 
-def units(service, args) -> int:
-    from intake.units import import_units
+def resend(service: Service, args: Namespace) -> int:
+    message = staff.resend(service.Session, args.receipt)
+    print(f"{message.receipt}: its reply will be delivered at the next round")
+    return 0
 
+
+def units(service: Service, args: Namespace) -> int:
     count, contacts = import_units(service.Session, args.file)
     print(f"units: {count}; contact addresses: {contacts}")
     return 0
 
 
-def demo(settings) -> int:
+def demo(settings: Settings) -> int:
     """The README's main command: the daemon on embedded defaults over a sample Maildir."""
-    from intake.daemon import submission
-    from intake.demo import build_demo_maildir
-    from intake.service import open_service, poll_and_process
-
     if settings.maildir is None and not settings.imap_user:
         settings.maildir = build_demo_maildir(settings.data_dir / "demo-maildir")
     service = open_service(settings)
     fetched, processed = poll_and_process(service)
     print(f"数据目录：{settings.data_dir.resolve()}")
     print(f"新邮件 {fetched} 封，本次处理 {processed} 封。")
-    for message in _messages(service):
-        item = submission(message)
+    for message in queries.judged_messages(service.Session):
+        item = queries.submission(message)
         projects = "；".join(f"{p['name']}（{p['verdict']}）" for p in item["projects"]) or "—"
         print(f"  {item['receipt']}  {item['verdict']:<12} {item['from']}  {projects}")
     outbox = settings.data_dir / "outbox"

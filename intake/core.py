@@ -8,26 +8,34 @@ CLI and (later) the daemon feed it and act on its Report.
 from __future__ import annotations
 
 import tempfile
+from typing import TypeVar
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
+from intake.kernel.errors import ConfigError
 from intake.kernel.findings import ERROR, Finding
 from intake.kernel.policy import Policy, is_late
-from intake.kernel.report import ProjectResult, Report
+from intake.kernel.report import BEIJING, ProjectResult, Report
 from intake.kernel.verdicts import Verdict
 from intake.parsers.archives import Package, unpack
-from intake.parsers.documents import all_text
+from intake.parsers.documents import Block, DocumentError, Table, all_text
 from intake.parsers.layout import (
     AUDIO, CRAFTSMAN_WORDS, DOCUMENT, FORM, FORM_SCAN, IMAGE_SUFFIXES, LETTER, QUESTION_BANK, SCAN, VIDEO,
-    Material, Project, classify, find_projects,
+    Material, Project, blocks_of, classify, find_projects, sheets_of,
 )
+from intake.parsers.links import find_links
+from intake.parsers.messages import parse_message
+from intake.parsers.question_bank_header import looks_like_question_bank
+from intake.parsers.spreadsheets import SheetError
+from intake.validators.archive import archive_findings
 from intake.validators.audio import check_audio
 from intake.validators.declaration import check_declaration, declaration_score, looks_like_declaration
-from intake.validators.photo import check_photos
 from intake.validators.document import check_document, sections
 from intake.validators.form import course_findings, form_findings
+from intake.validators.photo import check_photos
 from intake.validators.question_bank import check_question_bank
 from intake.validators.video import check_video
+
 
 def check_package(path: Path, policy: Policy, received_at: datetime | None = None,
                   workdir: Path | None = None) -> Report:
@@ -55,9 +63,6 @@ def check_message(raw: bytes, policy: Policy, received_at: datetime | None = Non
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="intake-") as tmp:
             return check_message(raw, policy, received_at, Path(tmp))
-    from intake.parsers.links import find_links
-    from intake.parsers.messages import parse_message
-
     workdir = Path(workdir)
     parsed = parse_message(raw, workdir / "attachments")
     links = [] if parsed.ignored_reason else find_links(parsed.texts, parsed.htmls)
@@ -117,7 +122,8 @@ def _nothing_attached(links, policy: Policy, moment: datetime | None) -> list[Fi
 
 
 def judge(package: Package, policy: Policy, received_at: datetime | None) -> Report:
-    findings: list[Finding] = list(package.findings)
+    unpack_findings = archive_findings(package.problems)
+    findings: list[Finding] = list(unpack_findings)
     if received_at is not None and is_late(received_at, policy):
         findings.append(_late(received_at, policy))
 
@@ -127,7 +133,7 @@ def judge(package: Package, policy: Policy, received_at: datetime | None) -> Rep
     forms = [m for m in materials if m.kind == FORM]
     scans = [m for m in materials if m.kind in (SCAN, FORM_SCAN) and m.rel not in in_projects]
 
-    archive_failed = any(f.code.startswith("archive.") for f in package.findings)
+    archive_failed = any(f.code.startswith("archive.") for f in unpack_findings)
     unit = None
     missing_courses: list[str] = []
     if not package.files and not archive_failed:
@@ -178,7 +184,7 @@ def _contents(policy: Policy) -> str:
     return "、".join(CHECK_WORDS[c] for c in policy.checks)
 
 
-def decide(policy: Policy, received_at, unit, results: list[ProjectResult], findings: list[Finding]) -> Report:
+def decide(policy: Policy, received_at: datetime | None, unit: str | None, results: list[ProjectResult], findings: list[Finding]) -> Report:
     """Run-everything-then-decide: one verdict from all findings."""
     failing = {f.project for f in findings if f.severity == ERROR}
     for result in results:
@@ -205,15 +211,18 @@ KINDS_OF_CHECK = {
 }
 
 
-FILE_KEYS = {"video": ("video", None), "document": ("document", None), "question_bank": ("question_bank", None),
+FILE_KEYS: dict[str, tuple[str, list | None]] = {"video": ("video", None), "document": ("document", None), "question_bank": ("question_bank", None),
              "photos": ("photos", []), "audio": ("audio", None), "declaration": ("declaration", None),
              "letters": ("letters", [])}
 
 
 def empty_files(policy: Policy) -> dict:
     """The files object of a project that sent nothing (a course only the form lists)."""
-    return {FILE_KEYS[c][0]: (list(FILE_KEYS[c][1]) if isinstance(FILE_KEYS[c][1], list) else None)
-            for c in policy.checks}
+    files: dict[str, list | None] = {}
+    for check in policy.checks:
+        key, empty = FILE_KEYS[check]
+        files[key] = list(empty) if empty is not None else None
+    return files
 
 
 def project_kinds(policy: Policy) -> tuple[str, ...]:
@@ -232,11 +241,22 @@ def check_project(project: Project, policy: Policy) -> tuple[list[Finding], dict
     return findings, files
 
 
+CheckResult = tuple[list[Finding], dict]
+RulesT = TypeVar("RulesT")
+
+
+def _rules(rules: RulesT | None, table: str) -> RulesT:
+    """A policy's rules for a check it lists (the policy loader fills them in)."""
+    if rules is None:
+        raise ConfigError(f"policy: the {table} check needs a [{table}] table")
+    return rules
+
+
 def _missing(code: str, project: Project, message: str) -> Finding:
     return Finding(code, message, project.name, project.folder or None)
 
 
-def _check_videos(project: Project, policy: Policy):
+def _check_videos(project: Project, policy: Policy) -> CheckResult:
     name = project.name
     videos = [m for m in project.of_kind(VIDEO) if not _is_craftsman(m, project)] or project.of_kind(VIDEO)[:1]
     findings = []
@@ -249,17 +269,17 @@ def _check_videos(project: Project, policy: Policy):
     return findings, {"video": videos[0].rel if videos else None}
 
 
-def _check_document(project: Project, policy: Policy):
+def _check_document(project: Project, policy: Policy) -> CheckResult:
+    rules = _rules(policy.document, "document")
     document = _pick_document(project)
     if document is None:
-        rules = policy.document
         return [_missing("document.missing", project, f"项目“{project.name}”中没有 Word 文档。请提交包含“导师简介”"
                          f"（不超过 {rules.mentor_intro_max_chars} 字）和“视频简介”"
                          f"（不超过 {rules.video_intro_max_chars} 字）的 Word 文档。")], {"document": None}
-    return check_document(document.file.path, document.rel, project.name, policy.document), {"document": document.rel}
+    return check_document(document.file.path, document.rel, project.name, rules), {"document": document.rel}
 
 
-def _check_question_bank(project: Project, policy: Policy):
+def _check_question_bank(project: Project, policy: Policy) -> CheckResult:
     banks = project.of_kind(QUESTION_BANK)
     if not banks:
         return [_missing("question_bank.missing", project, f"项目“{project.name}”中没有题库。请按附件6模板提交"
@@ -270,22 +290,20 @@ def _check_question_bank(project: Project, policy: Policy):
 
 
 def _has_bank_header(material: Material) -> bool:
-    from intake.parsers.layout import sheets_of
-    from intake.validators.question_bank import looks_like_question_bank
-
     try:
         return looks_like_question_bank(sheets_of(material.file.path))
     except Exception:  # unreadable: the check itself reports it
         return False
 
 
-def _check_photos(project: Project, policy: Policy):
+def _check_photos(project: Project, policy: Policy) -> CheckResult:
     photos = [m for m in project.of_kind(SCAN) if PurePosixPath(m.rel).suffix.lower() in IMAGE_SUFFIXES]
-    found = check_photos([(m.file.path, m.rel) for m in photos], project.name, project.folder or None, policy.photo)
+    found = check_photos([(m.file.path, m.rel) for m in photos], project.name, project.folder or None,
+                         _rules(policy.photo, "photo"))
     return found, {"photos": [m.rel for m in photos]}
 
 
-def _check_audio(project: Project, policy: Policy):
+def _check_audio(project: Project, policy: Policy) -> CheckResult:
     audio = project.of_kind(AUDIO)
     if not audio:
         return [_missing("audio.missing", project, f"成果“{project.name}”中没有音频。请提交 MP3 格式的音频文件。")], {"audio": None}
@@ -295,7 +313,7 @@ def _check_audio(project: Project, policy: Policy):
     return findings, {"audio": audio[0].rel}
 
 
-def _check_declaration(project: Project, policy: Policy):
+def _check_declaration(project: Project, policy: Policy) -> CheckResult:
     """The file holding most of the declaration's fields is the declaration."""
     best, best_score, best_blocks = None, 0, None
     for material in sorted(project.of_kind(DOCUMENT) + project.of_kind(QUESTION_BANK), key=lambda m: m.rel):
@@ -305,12 +323,13 @@ def _check_declaration(project: Project, policy: Policy):
         score = declaration_score(all_text(blocks)) + (2 if "申报" in material.rel.rsplit("/", 1)[-1] else 0)
         if looks_like_declaration(all_text(blocks)) and score > best_score:
             best, best_score, best_blocks = material, score, blocks
-    if best is None:
+    if best is None or best_blocks is None:
         return [], {"declaration": None}
-    return check_declaration(best_blocks, best.rel, project.name, policy.declaration), {"declaration": best.rel}
+    rules = _rules(policy.declaration, "declaration")
+    return check_declaration(best_blocks, best.rel, project.name, rules), {"declaration": best.rel}
 
 
-def _check_letters(project: Project, policy: Policy):
+def _check_letters(project: Project, policy: Policy) -> CheckResult:
     letters = project.of_kind(LETTER)
     names = [PurePosixPath(m.rel).name for m in letters]
     findings = []
@@ -330,12 +349,8 @@ PROJECT_CHECKS = {
 }
 
 
-def declaration_blocks(path: Path):
+def declaration_blocks(path: Path) -> list[Block] | None:
     """A declaration as blocks: a Word document as is, a sheet as tables."""
-    from intake.parsers.documents import DocumentError, Table
-    from intake.parsers.layout import blocks_of, sheets_of
-    from intake.parsers.spreadsheets import SheetError
-
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
             return [Table(tuple(cells for _, cells in sheet.rows)) for sheet in sheets_of(path)]
@@ -374,11 +389,8 @@ def _make_names_unique(projects: list[Project]) -> None:
 
 
 def _late(received_at: datetime, policy: Policy) -> Finding:
-    from zoneinfo import ZoneInfo
-
-    shanghai = ZoneInfo("Asia/Shanghai")
-    got = received_at.astimezone(shanghai).strftime("%Y年%m月%d日 %H:%M:%S")
-    due = policy.deadline.astimezone(shanghai).strftime("%Y年%m月%d日 %H:%M:%S")
+    got = received_at.astimezone(BEIJING).strftime("%Y年%m月%d日 %H:%M:%S")
+    due = policy.deadline.astimezone(BEIJING).strftime("%Y年%m月%d日 %H:%M:%S")
     return Finding(
         "deadline.late",
         f"本次报送于北京时间 {got} 收到，晚于截止时间 {due}。按通知要求，逾期上报无效，本次材料不予受理。",

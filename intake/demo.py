@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
-from intake.mailbox import deliver_to_maildir
+from intake.sources import deliver_to_maildir
 from intake.samples import make_form, make_project, make_scan, zip_folder
 
 

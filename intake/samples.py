@@ -6,11 +6,17 @@ build every case from these instead of committing binaries.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import zipfile
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
+
+import docx
+import openpyxl
+from PIL import Image
+from PIL.TiffImagePlugin import IFDRational
 
 QB_HEADER = ["题型", "题目内容", "答案A", "答案B", "答案C", "答案D", "答案E", "答案F",
              "正确答案", "解析", "试题难度", "来源"]
@@ -46,8 +52,6 @@ def intro_text(zi: int) -> str:
 def make_document(path: Path, mentor: str | None = None, video: str | None = None,
                   layout: str = "heading") -> Path:
     """A .docx holding 导师简介 and 视频简介 in one of three layouts: heading, inline, table."""
-    import docx
-
     mentor = intro_text(120) if mentor is None else mentor
     video = intro_text(200) if video is None else video
     document = docx.Document()
@@ -92,8 +96,6 @@ def good_questions(count: int = 20) -> list[list[str]]:
 def make_question_bank(path: Path, rows: list[list[str]] | None = None,
                        header: list[str] | None = None, title: bool = True) -> Path:
     """An .xlsx in the 附件6 layout (a merged title row, then the header)."""
-    import openpyxl
-
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = "题库"
@@ -112,8 +114,6 @@ def make_question_bank(path: Path, rows: list[list[str]] | None = None,
 
 def make_form(path: Path, unit: str = "湖北省总工会", courses: list[str] | None = None) -> Path:
     """The report form (附件5) as .docx: 上报单位 line and a course table."""
-    import docx
-
     courses = ["班组安全隐患排查"] if courses is None else courses
     document = docx.Document()
     document.add_paragraph("附件5")
@@ -153,7 +153,7 @@ def make_scan(path: Path) -> Path:
     return path
 
 
-def make_project(folder: Path, name: str, **video_options) -> Path:
+def make_project(folder: Path, name: str, **video_options: Any) -> Path:
     """A complete, valid project folder: video, document, question bank."""
     folder = Path(folder)
     make_video(folder / f"{name}.mp4", **video_options)
@@ -211,17 +211,11 @@ def make_photo(path: Path, size: int = 1200, dpi: tuple[int, int] | None = (300,
     1200 px is about 1.3 MB at quality 90, 800 px about 0.6 MB, 3800 px about 13 MB.
     ``dpi`` goes in the JFIF header; ``exif_dpi`` in EXIF only.
     """
-    import os as _os
-
-    from PIL import Image
-
-    image = Image.frombytes("RGB", (size, size), _os.urandom(size * size * 3))
-    options = {}
+    image = Image.frombytes("RGB", (size, size), os.urandom(size * size * 3))
+    options: dict[str, object] = {}
     if dpi is not None:
         options["dpi"] = dpi
     if exif_dpi is not None:
-        from PIL.TiffImagePlugin import IFDRational
-
         exif = Image.Exif()
         exif[0x011A] = exif[0x011B] = IFDRational(exif_dpi, 1)  # XResolution, YResolution
         exif[0x0128] = 2  # inches
@@ -248,8 +242,6 @@ def make_declaration(path: Path, name: str = "数控机床快速对刀装置", s
                      background: str | None = None, completers: str = "张三、李四、王五",
                      category: str = "小革新", new_productivity: str | None = "是") -> Path:
     """The innovation declaration (附件3) as a Word table: label | value."""
-    import docx
-
     rows = [("成果名称", name), ("成果类别", category), ("主要完成人", completers),
             ("成果背景", background if background is not None else intro_text(90)),
             ("成果简介", summary if summary is not None else intro_text(400))]

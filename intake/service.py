@@ -1,25 +1,33 @@
-"""Wiring for the daemon commands: settings, database, policy, worker."""
+"""Wiring for the daemon commands: settings, database, policy, and one round of work
+(poll, then the queue)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import sessionmaker
 
 from intake import store
+from intake.daemon.ledger import archive_done, poll
+from intake.daemon.worker import Worker
 from intake.kernel.errors import ConfigError, TransientError
-from intake.kernel.policy import load_policy
+from intake.kernel.policy import Policy, load_policy
+from intake.settings import Settings
+from intake.sources import MailSource, make_source
 
 
 @dataclass
 class Service:
-    settings: object
-    engine: object
-    Session: object
-    policy: object
+    settings: Settings
+    engine: Engine
+    Session: sessionmaker
+    policy: Policy
 
 
-def open_service(settings) -> Service:
+def open_service(settings: Settings) -> Service:
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -33,14 +41,12 @@ def open_service(settings) -> Service:
             raise ConfigError(f"INTAKE_DATA_DIR: cannot write the database in {settings.data_dir} "
                               f"({_first_line(err)}); choose a folder this user may write to") from None
         raise TransientError(f"INTAKE_DATABASE_URL: cannot use the database {_shown(settings)} ({_first_line(err)}); "
-                               "check that the server is running and the URL, user and password are right") from None
+                             "check that the server is running and the URL, user and password are right") from None
     return Service(settings, engine, store.sessions(engine),
                    load_policy(settings.policy, settings.policy_overrides))
 
 
-def _shown(settings) -> str:
-    from sqlalchemy.engine import make_url
-
+def _shown(settings: Settings) -> str:
     return make_url(settings.url).render_as_string(hide_password=True)
 
 
@@ -49,24 +55,22 @@ def _first_line(err: Exception) -> str:
     return text[0][:300] if text else type(err).__name__
 
 
-def poll_and_process(service: Service, should_stop=lambda: False) -> tuple[int, int]:
+def poll_and_process(service: Service, should_stop: Callable[[], bool] = lambda: False) -> tuple[int, int]:
     """One round: fetch what is new, then work the queue (due retries included)."""
-    from intake.daemon import Worker, archive_done, poll
-    from intake.mailbox import make_source
-
-    def source():
+    def source() -> MailSource:
         return make_source(service.settings)
 
+    worker = Worker(service.settings, service.Session, service.policy)
     try:
         fetched = poll(service.settings, service.Session, source, should_stop=should_stop)
     except Exception as err:
         # the mailbox is down or refuses us: what is already in the ledger (new mail, due
         # retries, queued replies) is still worked, then the error is reported
         _mailbox_status(service, False, f"{type(err).__name__}: {err}"[:2000])
-        Worker(service.settings, service.Session, service.policy).drain(should_stop)
+        worker.drain(should_stop)
         raise err
     _mailbox_status(service, True, f"{fetched} new")
-    processed = Worker(service.settings, service.Session, service.policy).drain(should_stop)
+    processed = worker.drain(should_stop)
     if not should_stop():
         archive_done(service.settings, service.Session, source)
     return fetched, processed

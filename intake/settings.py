@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from intake.kernel.errors import ConfigError
 from intake.kernel.policy import load_config_file, parse_instant
@@ -91,9 +96,6 @@ def _float(name: str, value, minimum: float = 0.0) -> float:
 
 
 def _database_url(name: str, value) -> str | None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     text = str(value).strip()
     if not text:
         return None
@@ -113,7 +115,7 @@ def _database_url(name: str, value) -> str | None:
     return text
 
 
-CONVERTERS = {
+CONVERTERS: dict[str, Callable[[str, Any], object]] = {
     "data_dir": lambda n, v: Path(v), "maildir": lambda n, v: Path(v) if v else None,
     "imap_move_to": lambda n, v: str(v).strip() or None,  # empty means: leave the mail
     "imap_port": _int, "smtp_port": _int, "imap_ssl": _bool, "max_attempts": lambda n, v: _int(n, v, 1),
@@ -146,7 +148,7 @@ def read_config(config_file: str) -> tuple[dict, dict]:
     return data, overrides
 
 
-def load_settings(config_file: str | None = None, environ: dict | None = None) -> Settings:
+def load_settings(config_file: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     config_file = config_file or environ.get("INTAKE_CONFIG")
     data, overrides = read_config(config_file) if config_file else ({}, {})

@@ -11,18 +11,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import (
     JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint,
     create_engine, event,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
-# message states, in order; failed and quarantined are off the main line. ("fetching",
-# for netdisk links, comes with the netdisk issue.)
-RECEIVED, UNPACKING, JUDGED, REPLYING, DONE, FAILED, QUARANTINED = (
-    "received", "unpacking", "judged", "replying", "done", "failed", "quarantined",
-)
+from intake.states import OutboxState, State
+
 
 
 def utcnow() -> datetime:
@@ -35,7 +35,7 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -43,7 +43,7 @@ class UTCDateTime(TypeDecorator):
         value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
@@ -72,7 +72,7 @@ class Message(Base):
     from_address: Mapped[str | None] = mapped_column(Text)  # None: no single mailbox, answered nowhere
     from_header: Mapped[str | None] = mapped_column(Text)  # the From header decoded, for staff
     subject: Mapped[str | None] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(20), default=RECEIVED, index=True)
+    state: Mapped[str] = mapped_column(String(20), default=State.RECEIVED, index=True)
     verdict: Mapped[str | None] = mapped_column(String(20))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     unit_name: Mapped[str | None] = mapped_column(Text)
@@ -161,7 +161,7 @@ class Outbox(Base):
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)  # the whole .eml
-    state: Mapped[str] = mapped_column(String(20), default="queued")
+    state: Mapped[str] = mapped_column(String(20), default=OutboxState.QUEUED)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -188,7 +188,7 @@ class ServiceStatus(Base):
     last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-def set_status(session, name: str, ok: bool, detail: str | None = None) -> None:
+def set_status(session: Session, name: str, ok: bool, detail: str | None = None) -> None:
     row = session.get(ServiceStatus, name)
     if row is None:
         row = ServiceStatus(name=name, ok=ok)
@@ -228,9 +228,6 @@ def make_engine(url: str) -> Engine:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (``intake db upgrade``)."""
-    from alembic import command
-    from alembic.config import Config
-
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as connection:
@@ -242,5 +239,5 @@ def sessions(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def audit(session, message_id: int | None, actor: str, action: str, **detail) -> None:
+def audit(session: Session, message_id: int | None, actor: str, action: str, **detail: object) -> None:
     session.add(AuditEvent(message_id=message_id, actor=actor, action=action, detail=detail or None))

@@ -13,10 +13,12 @@ import re
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from intake.kernel.errors import ConfigError
-from intake.store import Unit, UnitContact, audit
+from intake.parsers.spreadsheets import SheetError, read_sheets
 from intake.parsers.text import squash
+from intake.store import Unit, UnitContact, audit
 
 NAME_HEADERS = ("单位", "单位名称", "上报单位", "报送单位", "name", "unit")
 QUOTA_HEADERS = ("名额", "数量", "指标", "推荐名额", "名额数", "quota")
@@ -25,8 +27,6 @@ EMAIL_HEADERS = ("邮箱", "联系邮箱", "电子邮箱", "email", "联系人�
 
 def _rows(path: Path) -> list[list[str]]:
     if path.suffix.lower() in (".xlsx", ".xls", ".xlsm"):
-        from intake.parsers.spreadsheets import SheetError, read_sheets
-
         try:
             sheets = read_sheets(path)
         except SheetError as err:
@@ -51,7 +51,7 @@ def _column(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
-def import_units(Session, path: Path) -> tuple[int, int]:
+def import_units(Session: sessionmaker, path: Path) -> tuple[int, int]:
     """Create or update units from the file; returns (units, contacts) written."""
     rows = [r for r in _rows(Path(path)) if any(c.strip() for c in r)]
     for index, header in enumerate(rows[:10]):

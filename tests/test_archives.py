@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from intake.kernel.policy import load_policy
-from intake.parsers.archives import (
-    _died_of_file_size, archive_format, disk_usage, extraction_command, group_archives, run_extraction,
-    split_volume, unpack,
-)
+from intake.parsers.archive_formats import archive_format, group_archives, split_volume
+from intake.parsers.archives import PROBLEM_REASONS, ArchiveProblem, unpack
+from intake.parsers.extraction import _died_of_file_size, disk_usage, extraction_command, run_extraction
+from intake.validators.archive import archive_findings
 from tests.conftest import tight_policy
 
 LIMITS = load_policy().archive
@@ -28,7 +28,7 @@ LIMITS = load_policy().archive
 
 def unpacked(source: Path, tmp_path: Path, limits=LIMITS):
     package = unpack(source, tmp_path / "work", limits)
-    return package, sorted(f.rel for f in package.files), [f.code for f in package.findings]
+    return package, sorted(f.rel for f in package.files), [f.code for f in archive_findings(package.problems)]
 
 
 def gbk_zip(path: Path, names: dict[str, bytes], unicode_field: bool = False) -> Path:
@@ -84,7 +84,7 @@ def test_rar5_fixture_unpacks(libarchive_fixture, tmp_path):
 
 
 def test_rar4_unicode_names_are_listed_as_written(libarchive_fixture):
-    from intake.parsers.archives import list_entries
+    from intake.parsers.archive_listing import list_entries
 
     names = [e.name for e in list_entries(libarchive_fixture("rar_unicode.rar"), "rar")]
     assert any("表だよ" in name for name in names), names
@@ -151,7 +151,7 @@ def test_encrypted_zip_made_by_7zz(tmp_path):
     subprocess.run(["7zz", "a", "-bd", "-tzip", "-psecret", str(archive), str(plain)], check=True, capture_output=True)
     package, files, findings = unpacked(archive, tmp_path)
     assert findings == ["archive.encrypted"] and files == []
-    assert "密码" in package.findings[0].message
+    assert "密码" in archive_findings(package.problems)[0].message
 
 
 @pytest.mark.parametrize("name", [
@@ -216,14 +216,14 @@ def test_rar5_split_set_missing_part_is_named(libarchive_fixture, tmp_path):
     first = libarchive_fixture(*names)
     package, files, findings = unpacked(first.parent, tmp_path)
     assert findings == ["archive.corrupt"] and files == []
-    assert "rar5_multiarchive.part03.rar" in package.findings[0].message
+    assert "rar5_multiarchive.part03.rar" in archive_findings(package.problems)[0].message
 
 
 def test_first_volume_alone_names_the_next(libarchive_fixture, tmp_path):
     first = libarchive_fixture("rar5_multiarchive.part01.rar")
     package, files, findings = unpacked(first, tmp_path)
     assert findings == ["archive.corrupt"] and files == []
-    assert "part02" in package.findings[0].message
+    assert "part02" in archive_findings(package.problems)[0].message
 
 
 def test_7z_volumes_made_by_7zz(tmp_path):
@@ -238,7 +238,7 @@ def test_7z_volumes_made_by_7zz(tmp_path):
     assert files == ["大项目/v.mp4"] and findings == []
     (out / "大项目.7z.002").unlink()
     package, files, findings = unpacked(out, tmp_path / "again")
-    assert findings == ["archive.corrupt"] and "大项目.7z.002" in package.findings[0].message
+    assert findings == ["archive.corrupt"] and "大项目.7z.002" in archive_findings(package.problems)[0].message
 
 
 def test_volume_names():
@@ -324,7 +324,7 @@ def test_zip_bomb_is_refused_without_writing_it(zip_bomb, tmp_path):
     package, files, findings = unpacked(zip_bomb, tmp_path)
     assert findings == ["archive.too_large"] and files == []
     assert disk_usage(tmp_path / "work") < 10 << 20
-    assert "压缩比" in package.findings[0].message
+    assert "压缩比" in archive_findings(package.problems)[0].message
 
 
 def test_large_but_ordinary_entry_is_a_near_miss(tmp_path):
@@ -441,7 +441,7 @@ def test_info_zip_split_set(tmp_path):
     (out / "包.z02").unlink()
     package, files, findings = unpacked(out, tmp_path / "2")
     assert findings == ["archive.corrupt"] and files == []
-    assert "“包.z02”" in package.findings[0].message
+    assert "“包.z02”" in archive_findings(package.problems)[0].message
 
 
 # ------------------------------------------------------------------ found in review
@@ -497,7 +497,7 @@ def test_tar_gz_bomb_is_refused_by_the_whole_archive_ratio(tmp_path):
 
 
 def test_tar_listing_has_a_timeout(tmp_path):
-    from intake.parsers.archives import ListingFailed, _list_tar
+    from intake.parsers.archive_listing import ListingFailed, _list_tar
 
     archive = zeros_tar_gz(tmp_path / "z.tar.gz", 300 << 20)
     with pytest.raises(ListingFailed):
@@ -513,7 +513,7 @@ def test_undecodable_tar_names_never_reach_the_report_as_surrogates(tmp_path):
         bundle.addfile(info, io.BytesIO(b"x"))
     package, _, findings = unpacked(archive, tmp_path)
     assert findings == ["archive.unsafe_path"]
-    package.findings[0].message.encode("utf-8")  # no lone surrogates
+    archive_findings(package.problems)[0].message.encode("utf-8")  # no lone surrogates
 
 
 def test_relative_paths_work(tmp_path, monkeypatch):
@@ -522,7 +522,7 @@ def test_relative_paths_work(tmp_path, monkeypatch):
     with zipfile.ZipFile("a.zip", "w") as bundle:
         bundle.writestr("项目/v.mp4", b"v")
     package = unpack(Path("a.zip"), Path("work"), LIMITS)
-    assert [f.rel for f in package.files] == ["项目/v.mp4"] and package.findings == []
+    assert [f.rel for f in package.files] == ["项目/v.mp4"] and package.problems == []
 
 
 def test_a_corrupt_archive_whose_names_hold_minus_25_is_corrupt_not_too_large(tmp_path):
@@ -559,3 +559,14 @@ def test_a_file_over_the_size_limit_is_told_by_the_exit_status(tmp_path, fmt):
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, timeout=60)
     assert proc.returncode == (-signal.SIGXFSZ if fmt == "zip" else 3)
     assert _died_of_file_size(proc.returncode, fmt) and not _died_of_file_size(1, fmt)
+
+
+def test_every_archive_problem_has_its_finding_in_chinese():
+    # the parsers say what went wrong as data; intake.validators.archive words each case once
+    for kind, reasons in PROBLEM_REASONS.items():
+        for reason in reasons:
+            (finding,) = archive_findings([ArchiveProblem(kind, reason, "包.zip", "包.zip", entry="a.txt")])
+            assert finding.code == kind and finding.path == "包.zip"
+            assert "“" in finding.message and finding.message.endswith("。"), (reason, finding.message)
+    with pytest.raises(ValueError):
+        ArchiveProblem("archive.corrupt", "timeout", "包.zip")

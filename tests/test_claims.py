@@ -10,10 +10,14 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from intake.daemon import LEASE, Worker, claim, poll, worker_id
-from intake.mailbox import MaildirSource, deliver_to_maildir
+from intake.daemon import replying
+from intake.daemon.claims import LEASE, claim, worker_id
+from intake.daemon.ledger import poll
+from intake.daemon.worker import Worker
+from intake.sources import MaildirSource, deliver_to_maildir
 from intake.service import open_service
-from intake.store import DONE, UNPACKING, Message
+from intake.states import State
+from intake.store import Message
 from tests.conftest import daemon_settings, simple_mail
 
 ON_TIME = datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc)
@@ -30,7 +34,7 @@ def queued_service(tmp_path, database_url):
 def held_by(service, claimed_by: str, age: timedelta) -> int:
     with service.Session.begin() as session:
         message = session.scalars(select(Message)).one()
-        message.state, message.attempts = UNPACKING, 1
+        message.state, message.attempts = State.UNPACKING, 1
         message.claimed_by, message.claimed_at = claimed_by, datetime.now(timezone.utc) - age
         return message.id
 
@@ -59,7 +63,7 @@ def test_an_old_claim_by_a_reused_pid_is_taken_over(tmp_path, database_url):
     Worker(service.settings, service.Session, service.policy).drain()
     with service.Session() as session:
         message = session.scalars(select(Message)).one()
-    assert message.state == DONE and message.claimed_by is None
+    assert message.state == State.DONE and message.claimed_by is None
 
 
 def test_a_claim_by_a_pid_now_running_another_life_is_taken_over_at_once(tmp_path, database_url):
@@ -103,15 +107,15 @@ def test_each_step_renews_the_lease(tmp_path, database_url, monkeypatch):
         judging_started.append(datetime.now(timezone.utc))
         return check_message(*args, **kwargs)
 
-    original = Worker.reply
+    original = replying.reply
 
-    def watching(self, message_id):
+    def watching(worker, message_id):
         with service.Session() as session:
             seen.append(session.get(Message, message_id).claimed_at)
-        return original(self, message_id)
+        return original(worker, message_id)
 
     monkeypatch.setattr(intake.core, "check_message", judging)
-    monkeypatch.setattr(Worker, "reply", watching)
+    monkeypatch.setattr(replying, "reply", watching)
     Worker(service.settings, service.Session, service.policy).drain()
     assert len(seen) == 1 and seen[0] >= judging_started[0]  # renewed when the judgement was saved
 
@@ -120,10 +124,10 @@ def test_a_long_judgement_keeps_renewing_its_claim(tmp_path, database_url, monke
     import time
 
     import intake.core
-    import intake.daemon
+    import intake.daemon.claims
 
     service = queued_service(tmp_path, database_url)
-    monkeypatch.setattr(intake.daemon, "RENEW_EVERY", timedelta(seconds=0.05))
+    monkeypatch.setattr(intake.daemon.claims, "RENEW_EVERY", timedelta(seconds=0.05))
     check_message = intake.core.check_message
     renewed: list[bool] = []
 

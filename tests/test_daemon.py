@@ -18,14 +18,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from intake.daemon import Worker, claim, override, poll, reprocess
+from intake.daemon.claims import claim
+from intake.daemon.ledger import poll
+from intake.daemon.staff import override, reprocess
+from intake.daemon.worker import Worker
 from intake.kernel.errors import ConfigError, TransientError
-from intake.mailbox import MaildirSource, deliver_to_maildir
+from intake.sources import MaildirSource, deliver_to_maildir
 from intake.samples import make_document, make_form, make_question_bank, make_scan
 from intake.service import open_service, poll_and_process
-from intake.store import (
-    DONE, FAILED, QUARANTINED, AuditEvent, FindingRow, Message, Outbox, Project, Unit, UnitContact,
-)
+from intake.states import State
+from intake.store import AuditEvent, FindingRow, Message, Outbox, Project, Unit, UnitContact
 from intake.units import import_units
 from tests.conftest import daemon_settings, simple_mail
 
@@ -85,7 +87,7 @@ def test_a_failure_is_recorded_retried_then_quarantined_and_reprocess_replays(tm
     worker = Worker(service.settings, service.Session, service.policy)
     worker.drain()
     (message,) = messages_of(service)
-    assert message.state == FAILED and message.attempts == 1 and "disk full" in message.last_error
+    assert message.state == State.FAILED and message.attempts == 1 and "disk full" in message.last_error
     assert message.traceback and message.next_attempt_at > datetime.now(timezone.utc)
     assert claim(service.Session, worker.me) is None  # not due yet
     for _ in range(2):  # make it due and fail again
@@ -93,12 +95,12 @@ def test_a_failure_is_recorded_retried_then_quarantined_and_reprocess_replays(tm
             session.get(Message, message.id).next_attempt_at = datetime.now(timezone.utc) - timedelta(seconds=1)
         worker.drain()
     (message,) = messages_of(service)
-    assert message.state == QUARANTINED and message.attempts == 3 and len(calls) == 3
+    assert message.state == State.QUARANTINED and message.attempts == 3 and len(calls) == 3
     monkeypatch.undo()
     reprocess(service.Session, message.receipt)
     Worker(service.settings, service.Session, service.policy).drain()
     (message,) = messages_of(service)
-    assert message.state == DONE and message.verdict == "rejected"
+    assert message.state == State.DONE and message.verdict == "rejected"
     assert [e.actor for e in events(service, "reprocess")] == ["staff"]
 
 
@@ -128,7 +130,7 @@ def test_reply_since_records_but_does_not_answer(tmp_path, database_url):
                               reply_since=datetime(2024, 7, 31, tzinfo=timezone.utc))
     poll_and_process(service)
     (message,) = messages_of(service)
-    assert message.state == DONE and message.verdict == "rejected"
+    assert message.state == State.DONE and message.verdict == "rejected"
     assert not (tmp_path / "data" / "outbox").exists()
 
 
@@ -221,7 +223,7 @@ def run_daemon(env: dict) -> subprocess.Popen:
 def assert_consistent(service, count: int) -> None:
     messages = messages_of(service)
     assert len(messages) == count
-    assert all(m.state == DONE and m.claimed_by is None for m in messages), Counter(m.state for m in messages)
+    assert all(m.state == State.DONE and m.claimed_by is None for m in messages), Counter(m.state for m in messages)
     judged = Counter(e.message_id for e in events(service, "judged"))
     assert all(judged[m.id] == 1 for m in messages)  # judged exactly once
     with service.Session() as session:
@@ -335,7 +337,7 @@ def test_run_finishes_the_step_in_hand_on_sigterm(tmp_path):
     try:
         service = open_service(daemon_settings(tmp_path, database_url, maildir=folder))
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not any(m.state == DONE for m in messages_of(service)):
+        while time.monotonic() < deadline and not any(m.state == State.DONE for m in messages_of(service)):
             time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
         # one SIGTERM must be enough, however far the round has got (even when it is over)
@@ -345,8 +347,8 @@ def test_run_finishes_the_step_in_hand_on_sigterm(tmp_path):
             process.kill()
             process.wait()
     states = Counter(m.state for m in messages_of(service))
-    assert set(states) <= {DONE, "received"}, states  # nothing left half-done
-    assert states[DONE] >= 1
+    assert set(states) <= {State.DONE, "received"}, states  # nothing left half-done
+    assert states[State.DONE] >= 1
     assert all(m.claimed_by is None for m in messages_of(service))
 
 
@@ -452,7 +454,7 @@ def test_a_mailbox_outage_still_works_the_queue(tmp_path, database_url):
     service.settings.maildir = tmp_path / "gone"  # the mailbox is unreachable now
     with pytest.raises(ConfigError, match="not a Maildir"):
         poll_and_process(service)
-    assert [m.state for m in messages_of(service)] == [DONE]
+    assert [m.state for m in messages_of(service)] == [State.DONE]
 
 
 def test_a_message_that_kills_its_worker_is_quarantined(tmp_path, database_url):
@@ -462,7 +464,7 @@ def test_a_message_that_kills_its_worker_is_quarantined(tmp_path, database_url):
         first = session.scalars(select(Message).order_by(Message.id)).first()
         first.state, first.attempts, first.claimed_by = "unpacking", 2, "nohost-dead:1"
     Worker(service.settings, service.Session, service.policy).drain()
-    assert [m.state for m in messages_of(service)] == [QUARANTINED, DONE]
+    assert [m.state for m in messages_of(service)] == [State.QUARANTINED, State.DONE]
 
 
 def test_supersession_holds_whatever_the_judging_order(tmp_path, database_url):
@@ -505,5 +507,5 @@ def test_a_subject_that_decodes_to_a_lone_surrogate_does_not_block_the_mailbox(t
     odd = simple_mail(1).replace(b"Subject: ", b"Subject: =?utf-7?Q?+2D0-?= ", 1)
     service = maildir_service(tmp_path, database_url, [odd, simple_mail(2)])
     assert poll_and_process(service) == (2, 2)
-    assert [m.state for m in messages_of(service)] == [DONE, DONE]
+    assert [m.state for m in messages_of(service)] == [State.DONE, State.DONE]
     assert messages_of(service)[0].subject.startswith("\ufffd")

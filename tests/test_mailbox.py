@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
-from intake.daemon import poll
-from intake.mailbox import ImapSource, MaildirSource, deliver_to_maildir
+from intake.daemon.ledger import poll
+from intake.sources import ImapSource, MaildirSource, deliver_to_maildir
 from intake.service import open_service, poll_and_process
 from intake.store import AuditEvent, MailboxState, Message
 from tests.conftest import daemon_settings, simple_mail
@@ -374,16 +374,16 @@ def test_a_stop_request_ends_the_reconnect_backoff(tmp_path, database_url):
 
 
 def test_archiving_closes_the_connection_when_select_fails(tmp_path, database_url, mailbox_163):
-    import imaplib
-
     import pytest
 
-    from intake.daemon import archive_done
+    from intake.kernel.errors import ConfigError
+
+    from intake.daemon.ledger import archive_done
 
     dovecot, proxy = mailbox_163
     settings = imap_settings(tmp_path, database_url, proxy, imap_folder="NoSuchFolder", imap_move_to="Done")
     service = open_service(settings)
-    with pytest.raises(imaplib.IMAP4.error):
+    with pytest.raises(ConfigError, match="INTAKE_IMAP_FOLDER"):  # named, not an imaplib error
         archive_done(settings, service.Session, lambda: ImapSource(settings))
     (session,) = proxy.sessions
     assert session["commands"][-1].strip() == "LOGOUT"

@@ -9,7 +9,8 @@ import pytest
 from intake.kernel.policy import load_policy
 from intake.samples import QB_HEADER, good_questions, make_question_bank
 from tests.conftest import soffice_convert
-from intake.validators.question_bank import check_question_bank, check_row, header_key
+from intake.parsers.question_bank_header import header_key
+from intake.validators.question_bank import check_question_bank, check_row
 
 RULES = load_policy().question_bank
 

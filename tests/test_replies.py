@@ -11,11 +11,15 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from intake.daemon import Worker, poll, reprocess
-from intake.mailbox import MaildirSource, deliver_to_maildir
+from intake.daemon.ledger import poll
+from intake.daemon.staff import reprocess
+from intake.daemon.worker import Worker
+from intake.sources import MaildirSource, deliver_to_maildir
 from intake.kernel.policy import load_policy
+from intake.notifier.transport import OutboxFolder
 from intake.service import open_service, poll_and_process
-from intake.store import DONE, AuditEvent, Message, Outbox, Unit, UnitContact
+from intake.states import State
+from intake.store import AuditEvent, Message, Outbox, Unit, UnitContact
 from tests.conftest import daemon_settings, simple_mail
 
 ON_TIME = datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc)
@@ -93,7 +97,7 @@ def test_several_or_unparsable_senders_are_answered_nowhere_and_listed(tmp_path,
         messages = session.scalars(select(Message).order_by(Message.id)).all()
         done = session.scalars(select(AuditEvent).where(AuditEvent.action == "done")).all()
     assert [m.from_address for m in messages] == [None, None, None]
-    assert [m.state for m in messages] == [DONE, DONE, DONE]
+    assert [m.state for m in messages] == [State.DONE, State.DONE, State.DONE]
     assert outbox(service) == []  # never to a guess
     assert {e.detail["reason"] for e in done} == {"no_sender_address"}
     assert submissions(service, SimpleNamespace(unit=None, verdict=None, json=False)) == 0
@@ -129,10 +133,10 @@ def test_reprocess_replaces_an_unsent_reply_with_the_new_judgement(tmp_path, dat
     service = service_for(tmp_path, database_url, [(simple_mail(1), ON_TIME)])
     poll(service.settings, service.Session, lambda: MaildirSource(service.settings.maildir))
 
-    def undeliverable(self, message_id):
+    def undeliverable(self, mail):
         raise OSError("the outbox is unreachable")
 
-    monkeypatch.setattr(Worker, "_deliver", undeliverable)
+    monkeypatch.setattr(OutboxFolder, "send", undeliverable)
     Worker(service.settings, service.Session, service.policy).drain()
     (queued,) = outbox(service)
     assert queued.state == "queued" and "逾期" not in queued.subject
@@ -156,7 +160,7 @@ def test_reprocess_keeps_a_sent_reply_and_never_repeats_it(tmp_path, database_ur
     poll_and_process(service)
     (after,) = outbox(service)
     assert (after.id, after.state, after.raw) == (before.id, "sent", before.raw)
-    assert only_message(service).state == DONE
+    assert only_message(service).state == State.DONE
     assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 1
 
 
@@ -173,7 +177,7 @@ def test_reprocess_waits_for_a_delivery_in_progress_and_never_doubles_it(tmp_pat
     import os
     import threading
 
-    import intake.daemon
+    import intake.notifier.transport
 
     service = service_for(tmp_path, database_url, [(simple_mail(1), ON_TIME)])
     poll(service.settings, service.Session, lambda: MaildirSource(service.settings.maildir))
@@ -190,7 +194,7 @@ def test_reprocess_waits_for_a_delivery_in_progress_and_never_doubles_it(tmp_pat
             assert staff[0].is_alive(), "reprocess went ahead in the middle of a delivery"
         return replace(source, target)
 
-    monkeypatch.setattr(intake.daemon.os, "replace", replace_while_staff_reprocess)
+    monkeypatch.setattr(intake.notifier.transport.os, "replace", replace_while_staff_reprocess)
     Worker(service.settings, service.Session, service.policy).drain()
     staff[0].join(timeout=120)
     assert not staff[0].is_alive()
@@ -201,11 +205,11 @@ def test_reprocess_waits_for_a_delivery_in_progress_and_never_doubles_it(tmp_pat
     assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 1  # answered once
     with service.Session() as session:
         judged = session.scalars(select(AuditEvent).where(AuditEvent.action == "judged")).all()
-    assert len(judged) == 2 and only_message(service).state == DONE
+    assert len(judged) == 2 and only_message(service).state == State.DONE
 
 
 def test_a_late_report_that_staff_overrode_says_what_staff_decided(tmp_path, database_url):
-    from intake.daemon import override
+    from intake.daemon.staff import override
     from intake.notifier.replies import compose_reply
 
     service = service_for(tmp_path, database_url, [(simple_mail(1), LATE)])

@@ -37,7 +37,7 @@ class Report:
     ignored_reason: str | None = None  # why an ignored message is not a submission
 
     def to_json(self) -> dict:
-        data = {
+        data: dict[str, object] = {
             "verdict": str(self.verdict),
             "policy": self.policy,
             "received_at": _iso(self.received_at),

@@ -5,8 +5,13 @@ per message), marked as an automatic reply so that auto-responders do not answer
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+
+from intake.kernel.report import BEIJING
+from intake.settings import Settings
+from intake.store import Message
 
 VERDICTS = {
     "accepted": "已受理，材料审核通过",
@@ -17,20 +22,20 @@ VERDICTS = {
 LATE = "逾期报送，不予受理"  # 逾期上报无效: never an invitation to resend
 
 
-def has_late_finding(message) -> bool:
+def has_late_finding(message: Message) -> bool:
     return any(f["code"] == "deadline.late" for f in (message.report or {}).get("findings", []))
 
 
-def is_late(message) -> bool:
+def is_late(message: Message) -> bool:
     """Void as late: judged late and no staff decision since (staff may still accept it)."""
     return has_late_finding(message) and not message.override
 
 
-def verdict_text(message) -> str:
-    return LATE if is_late(message) else VERDICTS.get(message.verdict, message.verdict or "已收到")
+def verdict_text(message: Message) -> str:
+    return LATE if is_late(message) else VERDICTS.get(message.verdict or "", message.verdict or "已收到")
 
 
-def reply_text(message) -> str:
+def reply_text(message: Message) -> str:
     report = message.report or {}
     lines = [
         "您好！",
@@ -64,7 +69,7 @@ def reply_text(message) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compose_reply(message, settings) -> EmailMessage:
+def compose_reply(message: Message, settings: Settings) -> EmailMessage:
     reply = EmailMessage()
     reply["From"] = settings.smtp_from or settings.imap_user or "intake@localhost"
     reply["To"] = message.from_address
@@ -80,12 +85,9 @@ def compose_reply(message, settings) -> EmailMessage:
     return reply
 
 
-def _beijing(moment) -> str:
-    from datetime import timezone
-    from zoneinfo import ZoneInfo
-
+def _beijing(moment: datetime | None) -> str:
     if moment is None:
         return "（未知时间）"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y年%m月%d日 %H:%M:%S")  # as the findings write it
+    return moment.astimezone(BEIJING).strftime("%Y年%m月%d日 %H:%M:%S")  # as the findings write it

@@ -15,6 +15,10 @@ so it needs the parent's timeout as much as an extraction does.
 import errno
 import json
 import sys
+import tarfile
+
+import patoolib
+from patoolib.util import PatoolError
 
 EXIT_FILE_TOO_LARGE = 3  # a write passed RLIMIT_FSIZE (Python ignores SIGXFSZ: EFBIG instead)
 
@@ -28,8 +32,6 @@ def _file_too_large(err: BaseException | None) -> bool:
 
 
 def list_tar(archive: str) -> int:
-    import tarfile
-
     try:
         with tarfile.open(archive) as bundle:
             for member in bundle:
@@ -47,9 +49,6 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--list-tar"]:
         return list_tar(argv[1])
     fmt, program, archive, outdir = argv
-    import patoolib
-    from patoolib.util import PatoolError
-
     try:
         patoolib.extract_archive(
             archive, verbosity=-1, outdir=outdir, program=program,

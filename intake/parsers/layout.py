@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from intake.parsers.archives import PackageFile
-from intake.parsers.documents import DocumentError, Table, all_text, read_blocks
+from intake.parsers.documents import Block, DocumentError, Table, all_text, read_blocks
+from intake.parsers.question_bank_header import looks_like_question_bank
 from intake.parsers.spreadsheets import Sheet, SheetError, read_sheets
 from intake.parsers.text import clean, squash, strip_numbering
 
@@ -78,16 +79,16 @@ def _stamp(path: Path) -> tuple[str, int, int]:
 
 
 @functools.lru_cache(maxsize=128)
-def _blocks_cached(stamp):
+def _blocks_cached(stamp: tuple[str, int, int]) -> list[Block]:
     return read_blocks(Path(stamp[0]))
 
 
 @functools.lru_cache(maxsize=128)
-def _sheets_cached(stamp):
+def _sheets_cached(stamp: tuple[str, int, int]) -> list[Sheet]:
     return read_sheets(Path(stamp[0]))
 
 
-def blocks_of(path: Path):
+def blocks_of(path: Path) -> list[Block]:
     """read_blocks, parsed once per file per process (classification and checks share it)."""
     return _blocks_cached(_stamp(path))
 
@@ -133,8 +134,6 @@ def _docx_sheets(path: Path) -> list[Sheet]:
 
 
 def classify(file: PackageFile) -> str:
-    from intake.validators.question_bank import looks_like_question_bank
-
     name = PurePosixPath(file.rel).name
     suffix = PurePosixPath(name).suffix.lower()
     if (name.lower() in JUNK_NAMES or name.startswith("~$") or name.startswith("._")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
+
 from intake.kernel.findings import Finding
 from intake.kernel.policy import PhotoRules
 
@@ -14,8 +16,6 @@ def read_dpi(path: Path) -> tuple[float, float] | None:
     Read from the tags themselves rather than Pillow's ``info["dpi"]``: that stands
     in 72 dpi for an EXIF resolution without a unit, whose default is inches.
     """
-    from PIL import Image
-
     with Image.open(path) as image:
         unit = image.info.get("jfif_unit")
         density = image.info.get("jfif_density")
@@ -37,8 +37,6 @@ def read_dpi(path: Path) -> tuple[float, float] | None:
 
 
 def image_format(path: Path) -> str | None:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as image:
             return image.format

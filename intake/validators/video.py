@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pymediainfo import MediaInfo, Track
+
 from intake.kernel.findings import Finding
 from intake.kernel.policy import VideoRules
 
 
-def media_info(path: Path):
-    from pymediainfo import MediaInfo
-
+def media_info(path: Path) -> MediaInfo:
     return MediaInfo.parse(str(path))
 
 
@@ -70,7 +70,7 @@ def _duration_ms(general, video) -> float | None:
     return None
 
 
-def display_size(video) -> tuple[int, int]:
+def display_size(video: Track) -> tuple[int, int]:
     """Width and height as a player shows them: rotation and pixel aspect applied."""
     width = int(float(video.width or 0))
     height = int(float(video.height or 0))

@@ -1,29 +1,41 @@
-"""Where mail comes from: the collection mailbox over IMAP (163 in production), or a
-Maildir with the same interface (the embedded demo, an exported mailbox).
+"""The collection mailbox over IMAP (imapclient): 163 in production.
 
 163 has no IDLE, no UIDNEXT and no MOVE, and refuses SELECT ("Unsafe Login") until
 the client has sent the IMAP ID command: we send ID whenever it is advertised, track
 the highest UID seen per (folder, UIDVALIDITY) ourselves, fetch with BODY.PEEK[] (mail
 is never marked read) and archive with COPY + \\Deleted + UID EXPUNGE.
+
+imapclient's and the socket's exceptions stay in here: every method turns them into
+the kernel's ``TransientError`` (the poller retries with backoff) or ``ConfigError``.
 """
 
 from __future__ import annotations
 
-import mailbox as stdlib_mailbox
-import os
+import contextlib
+import imaplib
+import socket
 import ssl
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 
-from intake.kernel.errors import ConfigError, LoginRejected
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+from intake.kernel.errors import ConfigError, LoginRejected, TransientError
+from intake.sources.base import Fetched
+
+# what a dropped connection, a timeout or a server's NO/BAD look like from imapclient
+NETWORK_ERRORS = (OSError, EOFError, socket.timeout, imaplib.IMAP4.error)
 
 
-@dataclass(frozen=True)
-class Fetched:
-    uid: int
-    internaldate: datetime  # when the mailbox received it: this decides lateness
-    raw: bytes
+@contextlib.contextmanager
+def _as_kernel_errors(doing: str) -> Iterator[None]:
+    try:
+        yield
+    except (LoginRejected, ConfigError):
+        raise
+    except NETWORK_ERRORS as err:
+        raise TransientError(f"mailbox: {doing} failed: {_said(err)}") from err
 
 
 class ImapSource:
@@ -34,13 +46,14 @@ class ImapSource:
             raise ConfigError("INTAKE_IMAP_USER / INTAKE_IMAP_PASSWORD: needed to poll the mailbox "
                               "(or set INTAKE_MAILDIR to read a Maildir)")
         self.settings = settings
-        self.client = None
+        self.client: IMAPClient | None = None
         self.uidvalidity = 0
 
     def connect(self) -> None:
-        from imapclient import IMAPClient
-        from imapclient.exceptions import LoginError
+        with _as_kernel_errors("connecting"):
+            self._connect()
 
+    def _connect(self) -> None:
         s = self.settings
         try:
             client = IMAPClient(s.imap_host, port=s.imap_port, ssl=s.imap_ssl, timeout=60)
@@ -74,17 +87,24 @@ class ImapSource:
                         "support-email": s.imap_user})
         if s.imap_move_to and not client.folder_exists(s.imap_move_to):
             self._create_folder(s.imap_move_to)
-        selected = client.select_folder(s.imap_folder, readonly=s.imap_move_to is None)
+        try:
+            selected = client.select_folder(s.imap_folder, readonly=s.imap_move_to is None)
+        except IMAPClientAbortError:
+            raise  # the connection dropped: retried
+        except IMAPClientError as err:  # a NO: the folder is not there (or not ours)
+            self.close()
+            raise ConfigError(f"INTAKE_IMAP_FOLDER: the server would not open the folder {s.imap_folder!r} "
+                              f"({_said(err)}); check its name (for 163 the inbox is INBOX)") from None
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
 
     def _create_folder(self, folder: str) -> None:
         """INTAKE_IMAP_MOVE_TO is created when missing (163 allows CREATE)."""
-        from imapclient.exceptions import IMAPClientError
-
         try:
-            self.client.create_folder(folder)
+            self._client.create_folder(folder)
+        except IMAPClientAbortError:
+            raise  # the connection dropped: retried
         except IMAPClientError as err:
-            if self.client.folder_exists(folder):
+            if self._client.folder_exists(folder):
                 return  # another worker created it meanwhile
             self.close()
             raise ConfigError(f"INTAKE_IMAP_MOVE_TO: the folder {folder!r} does not exist and the server "
@@ -93,19 +113,22 @@ class ImapSource:
 
     def uids_after(self, highest: int) -> list[int]:
         # "n:*" always matches the last message even when its UID is below n
-        uids = self.client.search(["UID", f"{highest + 1}:*"])
+        with _as_kernel_errors("listing new mail"):
+            uids = self._client.search(["UID", f"{highest + 1}:*"])
         return sorted(uid for uid in uids if uid > highest)
 
     def sizes(self, uids: list[int]) -> dict[int, int]:
         """RFC822.SIZE of each message, to keep each fetched batch within memory."""
         sizes = {}
-        for start in range(0, len(uids), 500):
-            for uid, item in self.client.fetch(uids[start:start + 500], ["RFC822.SIZE"]).items():
-                sizes[uid] = int(item.get(b"RFC822.SIZE", 0))
+        with _as_kernel_errors("reading message sizes"):
+            for start in range(0, len(uids), 500):
+                for uid, item in self._client.fetch(uids[start:start + 500], ["RFC822.SIZE"]).items():
+                    sizes[uid] = int(item.get(b"RFC822.SIZE", 0))
         return sizes
 
     def fetch(self, uids: list[int]) -> list[Fetched]:
-        data = self.client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+        with _as_kernel_errors("fetching mail"):
+            data = self._client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
         fetched = []
         for uid in uids:
             item = data.get(uid) or {}
@@ -122,16 +145,24 @@ class ImapSource:
 
     def archive(self, uids: list[int], folder: str) -> None:
         """Move processed mail: MOVE where offered, else COPY + \\Deleted + UID EXPUNGE."""
-        capabilities = self.client.capabilities()
-        if b"MOVE" in capabilities:
-            self.client.move(uids, folder)
-            return
-        self.client.copy(uids, folder)
-        self.client.add_flags(uids, [b"\\Deleted"], silent=True)
-        if b"UIDPLUS" in capabilities:
-            self.client.uid_expunge(uids)
-        else:
-            self.client.expunge()
+        client = self._client
+        with _as_kernel_errors("moving processed mail"):
+            capabilities = client.capabilities()
+            if b"MOVE" in capabilities:
+                client.move(uids, folder)
+                return
+            client.copy(uids, folder)
+            client.add_flags(uids, [b"\\Deleted"], silent=True)
+            if b"UIDPLUS" in capabilities:
+                client.uid_expunge(uids)
+            else:
+                client.expunge()
+
+    @property
+    def _client(self) -> IMAPClient:
+        if self.client is None:
+            raise TransientError("mailbox: not connected")
+        return self.client
 
     def close(self) -> None:
         if self.client is not None:
@@ -159,69 +190,3 @@ def _said(err: Exception) -> str:
     if text.startswith("b'") or text.startswith('b"'):
         text = text[2:-1]
     return " ".join(text.split())[:200]
-
-
-class MaildirSource:
-    """A Maildir, read as if it were a mailbox: INTERNALDATE is the file's mtime, a
-    message's UID a hash of its unique Maildir key, and every poll lists every message
-    (the ledger's SHA-256 dedupe keeps each one once). Nothing is changed."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.uidvalidity = 1
-        self._keys: list[str] = []
-
-    def connect(self) -> None:
-        if not (self.path / "new").is_dir() and not (self.path / "cur").is_dir():
-            raise ConfigError(f"INTAKE_MAILDIR: not a Maildir: {self.path}")
-        box = stdlib_mailbox.Maildir(str(self.path), factory=None, create=False)
-        entries = []
-        for key in box.keys():
-            path = self.path / box._lookup(key)
-            entries.append((path.stat().st_mtime_ns, key, path))
-        entries.sort()
-        # a Maildir key is unique and stable: its hash is the message's UID
-        self._by_uid = {_key_uid(key): (mtime_ns, key, path) for mtime_ns, key, path in entries}
-        self._order = [_key_uid(key) for _, key, _ in entries]
-
-    def uids_after(self, highest: int) -> list[int]:
-        return list(self._order)  # all, in delivery order: key hashes do not grow
-
-    def sizes(self, uids: list[int]) -> dict[int, int]:
-        return {uid: self._by_uid[uid][2].stat().st_size for uid in uids}
-
-    def fetch(self, uids: list[int]) -> list[Fetched]:
-        fetched = []
-        for uid in uids:
-            mtime_ns, _, path = self._by_uid[uid]
-            moment = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)
-            fetched.append(Fetched(uid, moment, path.read_bytes()))
-        return fetched
-
-    def archive(self, uids: list[int], folder: str) -> None:
-        return None  # a Maildir source is read-only
-
-    def close(self) -> None:
-        return None
-
-
-def _key_uid(key: str) -> int:
-    import hashlib
-
-    return int.from_bytes(hashlib.sha1(key.encode("utf-8", "surrogateescape")).digest()[:7], "big")
-
-
-def make_source(settings):
-    if settings.maildir is not None:
-        return MaildirSource(settings.maildir)
-    return ImapSource(settings)
-
-
-def deliver_to_maildir(folder: Path, raw: bytes, received: datetime) -> Path:
-    """Put a message into a Maildir with a chosen delivery time (demo and tests)."""
-    box = stdlib_mailbox.Maildir(str(folder), create=True)
-    key = box.add(raw)
-    path = Path(folder) / box._lookup(key)
-    stamp = received.timestamp()
-    os.utime(path, (stamp, stamp))
-    return path

@@ -1,0 +1,12 @@
+"""The daemon's stages around the pure core, one module each:
+
+- ``ledger``: poll the mailbox, store every message's bytes and its ledger row first;
+- ``claims``: which worker holds which message (compare-and-set, lease, row locks);
+- ``transitions``: the one function that moves a message between states, and audits it;
+- ``judging``: unpack and judge with the core, save projects, findings and files;
+- ``rules``: the collection's rules beyond one message (units, supersession, quotas);
+- ``replying``: compose the reply (a row before it is sent) and hand it to the transport;
+- ``worker``: the loop that takes messages through the stages, and what a failure does;
+- ``staff``: reprocess, override, resend;
+- ``queries``: what staff commands (and the digest, a web view) read.
+"""

@@ -1,0 +1,204 @@
+"""Poll the mailbox into the ledger: every message seen gets its raw bytes on disk
+(content-addressed, fsynced) and its row, committed before any other work.
+
+Each fetched batch is committed together with the highest UID it reached, so a drop
+mid-poll resumes after the last committed batch and nothing is fetched twice.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.kernel.errors import TransientError
+from intake.settings import Settings
+from intake.parsers.mail_headers import decode_header, raw_header, sender_of
+from intake.sources import Fetched, MailSource
+from intake.states import State
+from intake.store import MailboxState, Message, audit
+
+log = logging.getLogger("intake")
+BATCH_BYTES = 64 << 20  # a batch is held in memory whole: 50 messages of 45 MB would not fit
+ShouldStop = Callable[[], bool]
+
+
+def raw_path(data_dir: Path, digest: str) -> Path:
+    return data_dir / "raw" / digest[:2] / digest[2:4] / f"{digest}.eml"
+
+
+def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
+    digest = hashlib.sha256(raw).hexdigest()
+    path = raw_path(data_dir, digest)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(temporary, "wb") as out:
+            out.write(raw)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    return digest, path
+
+
+def _headers(raw: bytes) -> dict:
+    try:
+        # the header block only: parsing a 60 MB message for its subject costs 300 MB
+        end = min((at for at in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if at != -1), default=len(raw))
+        parsed = email.parser.BytesHeaderParser().parsebytes(raw[:end] + b"\r\n\r\n")
+        return {  # clamped: a header is the sender's to make as long as they like
+            "message_id": decode_header(parsed.get("Message-ID"))[:998] or None,
+            "subject": decode_header(parsed.get("Subject"))[:2000],
+            # the address only from the addr-spec, never from the (decoded) display name
+            "from": sender_of(parsed)[1],
+            "from_header": decode_header(raw_header(parsed, "from"))[:998] or None,
+        }
+    except Exception:  # headers so broken the parser gives up: the core will say more
+        return {"message_id": None, "subject": None, "from": None, "from_header": None}
+
+
+def record(session: Session, settings: Settings, mailbox: str, uidvalidity: int, fetched: Fetched) -> Message | None:
+    """The ledger row of one fetched message, unless this content is already known here
+    (after a UIDVALIDITY change the same mail comes back under new UIDs: never re-judge)."""
+    digest, path = store_raw(settings.data_dir, fetched.raw)
+    known = session.scalar(select(Message).where(Message.sha256 == digest).order_by(Message.id).limit(1))
+    if known is not None:
+        # seen before (a UIDVALIDITY change, a renamed mailbox setting): never re-judged;
+        # its row follows the message to its new UID so that archiving still finds it
+        if known.mailbox == mailbox and (known.uidvalidity, known.uid) != (uidvalidity, fetched.uid):
+            known.uidvalidity, known.uid = uidvalidity, fetched.uid
+            audit(session, known.id, "daemon", "uid_changed", uid=fetched.uid, uidvalidity=uidvalidity)
+        return None
+    headers = _headers(fetched.raw)
+    message = Message(
+        mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, sha256=digest, raw_path=str(path),
+        size=len(fetched.raw), received_at=fetched.internaldate, message_id=headers["message_id"],
+        from_address=headers["from"], from_header=headers["from_header"], subject=headers["subject"],
+        state=State.RECEIVED.value,
+    )
+    session.add(message)
+    session.flush()
+    message.receipt = f"WX{fetched.internaldate.year}-{message.id:06d}"
+    audit(session, message.id, "daemon", State.RECEIVED.value, uid=fetched.uid, uidvalidity=uidvalidity)
+    return message
+
+
+def poll(settings: Settings, Session: sessionmaker, source_factory: Callable[[], MailSource], retries: int = 5, backoff: float = 2.0,
+         should_stop: ShouldStop = lambda: False) -> int:
+    """Fetch everything new into the ledger; reconnect with backoff after a drop (a
+    source's TransientError). A stop request ends the backoff at once."""
+    attempt = 0
+    total = 0
+    while not should_stop():
+        source = source_factory()
+        try:
+            source.connect()
+            total += _poll_batches(settings, Session, source)
+            return total
+        except TransientError as err:
+            source.close()  # before the wait (close is idempotent)
+            attempt += 1
+            if attempt > retries:
+                raise TransientError(f"mailbox unreachable after {retries} retries: {err}") from err
+            wait = min(60.0, backoff * 2 ** (attempt - 1))
+            log.warning("mailbox connection lost (%s); reconnecting in %.1fs", err, wait)
+            _sleep(wait, should_stop)
+        finally:  # whatever escapes (a database error too), the connection is closed
+            source.close()
+    return total
+
+
+def _sleep(seconds: float, should_stop: ShouldStop) -> None:
+    """Sleep, but wake within a fraction of a second of a stop request."""
+    until = time.monotonic() + seconds
+    while not should_stop() and time.monotonic() < until:
+        time.sleep(min(0.2, max(0.0, until - time.monotonic())))
+
+
+def _batches(uids: list[int], sizes: dict[int, int], most: int) -> Iterator[list[int]]:
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= most or total + size > BATCH_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch
+
+
+def _poll_batches(settings: Settings, Session: sessionmaker, source: MailSource) -> int:
+    mailbox = settings.mailbox_name
+    with Session.begin() as session:
+        state = session.get(MailboxState, (mailbox, source.uidvalidity))
+        highest = state.highest_uid if state else 0
+    uids = source.uids_after(highest)
+    count = 0
+    for batch in _batches(uids, source.sizes(uids), settings.fetch_batch):
+        fetched = source.fetch(batch)
+        with Session.begin() as session:
+            count += _record_batch(session, settings, mailbox, source.uidvalidity, fetched)
+            reached = _advance(session, mailbox, source.uidvalidity, batch, {item.uid for item in fetched})
+        if reached != batch[-1]:
+            break
+    return count
+
+
+def _record_batch(session: Session, settings: Settings, mailbox: str, uidvalidity: int, fetched: list[Fetched]) -> int:
+    count = 0
+    for item in fetched:
+        try:
+            with session.begin_nested():  # another worker may record it first
+                if record(session, settings, mailbox, uidvalidity, item) is not None:
+                    count += 1
+        except IntegrityError:
+            continue
+    return count
+
+
+def _advance(session: Session, mailbox: str, uidvalidity: int, batch: list[int], got: set[int]) -> int:
+    """Advance the highest UID only over UIDs whose bodies came: one that came back
+    without its body (an unsolicited FETCH) is fetched again next time, not skipped."""
+    state = session.get(MailboxState, (mailbox, uidvalidity))
+    if state is None:
+        state = MailboxState(mailbox=mailbox, uidvalidity=uidvalidity, highest_uid=0)
+        session.add(state)
+    reached = state.highest_uid
+    for uid in batch:
+        if uid not in got:
+            log.warning("UID %s came back without its body; fetching it again next round", uid)
+            break
+        reached = uid
+    state.highest_uid = max(state.highest_uid, reached)
+    return reached
+
+
+def archive_done(settings: Settings, Session: sessionmaker, source_factory: Callable[[], MailSource]) -> int:
+    """Move processed mail to INTAKE_IMAP_MOVE_TO (COPY + \\Deleted + UID EXPUNGE on 163)."""
+    if not settings.imap_move_to or settings.maildir is not None:
+        return 0
+    source = source_factory()
+    try:
+        source.connect()  # inside the try: a refused SELECT after LOGIN still closes it
+        with Session.begin() as session:
+            rows = session.scalars(select(Message).where(
+                Message.mailbox == settings.mailbox_name, Message.uidvalidity == source.uidvalidity,
+                Message.state == State.DONE.value, Message.archived.is_(False))).all()
+            if rows:
+                source.archive([m.uid for m in rows], settings.imap_move_to)
+                for message in rows:
+                    message.archived = True
+                    audit(session, message.id, "daemon", "archived", folder=settings.imap_move_to)
+            return len(rows)
+    finally:
+        source.close()

@@ -1,0 +1,77 @@
+"""What staff commands read (and the digest, and a future web view): one place for
+the queries behind `intake submissions`, `show`, `quarantine` and `status`."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.daemon.claims import aware
+from intake.kernel.errors import ConfigError
+from intake.states import State
+from intake.store import Message, ServiceStatus
+
+
+def by_receipt(session: Session, receipt: str) -> Message:
+    message = session.scalar(select(Message).where(Message.receipt == receipt))
+    if message is None:
+        raise ConfigError(f"no submission with receipt {receipt}")
+    return message
+
+
+def judged_messages(Session: sessionmaker, unit: str | None = None, verdict: str | None = None) -> list[Message]:
+    """Every message that has been judged, oldest first; optionally one unit's or one verdict's."""
+    with Session() as session:
+        query = select(Message).where(Message.report.is_not(None)).order_by(Message.id)
+        if unit:
+            query = query.where(Message.unit_name == unit)
+        if verdict:
+            query = query.where(Message.verdict == verdict)
+        return list(session.scalars(query).all())
+
+
+def submission(message: Message) -> dict:
+    """The contract's object for one submission (`intake submissions --json`)."""
+    report = message.report or {}
+    return {
+        "receipt": message.receipt,
+        "message_id": message.message_id,
+        "from": message.from_address,
+        "received_at": aware(message.received_at).isoformat() if message.received_at else None,
+        "verdict": message.verdict,
+        "unit": message.unit_name,
+        "projects": [{"name": p["name"], "verdict": p["verdict"]} for p in report.get("projects", [])],
+    }
+
+
+def details(Session: sessionmaker, receipt: str) -> dict:
+    """One submission with its state, attempts, staff decision and findings (`intake show`)."""
+    with Session() as session:
+        message = by_receipt(session, receipt)
+        data = submission(message)
+        data.update({
+            "state": message.state, "attempts": message.attempts, "last_error": message.last_error,
+            "override": message.override, "override_note": message.override_note,
+            "subject": message.subject, "from_header": message.from_header,
+            "findings": (message.report or {}).get("findings", []),
+        })
+    return data
+
+
+def quarantined(Session: sessionmaker) -> list[dict]:
+    """Messages that failed permanently or too often, for staff (`intake quarantine`)."""
+    with Session() as session:
+        rows = session.scalars(select(Message).where(Message.state == State.QUARANTINED.value)
+                               .order_by(Message.id)).all()
+        return [{"receipt": m.receipt, "from": m.from_address, "subject": m.subject, "attempts": m.attempts,
+                 "last_error": m.last_error} for m in rows]
+
+
+def status(Session: sessionmaker) -> dict:
+    """The last poll's outcome and how many messages are in each state (`intake status`)."""
+    with Session() as session:
+        states = dict(session.execute(select(Message.state, func.count()).group_by(Message.state)).all())
+        parts = {row.name: {"ok": row.ok, "detail": row.detail, "at": row.at.isoformat(),
+                            "last_ok_at": row.last_ok_at.isoformat() if row.last_ok_at else None}
+                 for row in session.scalars(select(ServiceStatus))}
+    return {"mailbox": parts.get("mailbox"), "states": states}

@@ -1,0 +1,87 @@
+"""The worker: claims messages one at a time and takes each through its stages
+(judging, then replying). Any failure is recorded and retried with backoff; a
+permanent one, or too many, quarantines the message for staff."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy.orm import sessionmaker
+
+from intake.daemon import judging, replying
+from intake.daemon.claims import claim, locked, worker_id
+from intake.daemon.transitions import LostClaim, move
+from intake.kernel.errors import PermanentError, TransientError
+from intake.kernel.policy import Policy
+from intake.notifier.transport import Transport, make_transport
+from intake.settings import Settings
+from intake.states import State
+from intake.store import Message, utcnow
+
+log = logging.getLogger("intake")
+
+
+class Worker:
+    def __init__(self, settings: Settings, Session: sessionmaker, policy: Policy, me: str | None = None,
+                 transport: Transport | None = None):
+        self.settings = settings
+        self.Session = Session
+        self.policy = policy
+        self.me = me or worker_id()
+        self.transport = transport or make_transport(settings)
+
+    def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Process every message that needs work; stop between messages when asked."""
+        done = 0
+        seen: set[int] = set()
+        while not should_stop():
+            message_id = claim(self.Session, self.me)
+            if message_id is None:
+                return done
+            if message_id in seen:
+                # no progress on it since this drain began: stop rather than spin
+                log.error("message %s is claimable again right after processing; stopping this round", message_id)
+                with self.Session.begin() as session:
+                    locked(session, message_id).claimed_by = None
+                return done
+            seen.add(message_id)
+            self.process(message_id)
+            done += 1
+        return done
+
+    def process(self, message_id: int) -> None:
+        try:
+            with self.Session() as session:
+                judged = session.get(Message, message_id).report is not None
+            if not judged:
+                judging.judge(self, message_id)
+                with self.Session() as session:
+                    if session.get(Message, message_id).state != State.JUDGED:
+                        return  # quarantined as poison
+            replying.reply(self, message_id)
+        except LostClaim as lost:  # taken over or reprocessed meanwhile: nothing of ours to save
+            log.info("%s", lost)
+        except Exception as err:  # every failure is recorded and retried, never dropped
+            self.failed(message_id, err)
+
+    def failed(self, message_id: int, err: Exception) -> None:
+        log.error("message %s failed: %s", message_id, err)
+        with self.Session.begin() as session:
+            message = locked(session, message_id)
+            if message.claimed_by != self.me or message.state in (State.DONE, State.QUARANTINED):
+                return  # someone else's now (reprocess, a takeover): not ours to mark
+            if message.report is not None:
+                message.attempts += 1  # judging attempts are counted when they start
+            message.last_error = f"{type(err).__name__}: {err}"
+            message.traceback = traceback.format_exc()
+            if isinstance(err, PermanentError) or message.attempts >= self.settings.max_attempts:
+                move(session, message, State.QUARANTINED, self.me, release=True, error=message.last_error)
+                return
+            retry_after = err.retry_after if isinstance(err, TransientError) else None
+            delay = retry_after or 60 * 2 ** (message.attempts - 1)
+            message.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            move(session, message, State.FAILED, self.me, release=True, error=message.last_error,
+                 next_attempt_at=message.next_attempt_at.isoformat())

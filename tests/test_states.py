@@ -1,0 +1,53 @@
+"""The state machine: one table of moves, one function that makes them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select
+
+from intake.daemon.claims import locked
+from intake.daemon.transitions import IllegalMove, LostClaim, move
+from intake.service import open_service, poll_and_process
+from intake.sources import deliver_to_maildir
+from intake.states import TRANSITIONS, State, allowed
+from intake.store import AuditEvent, Message
+from tests.conftest import daemon_settings, simple_mail
+
+
+def test_the_table_covers_every_state_and_ends_only_in_done_or_quarantine():
+    assert set(TRANSITIONS) == set(State)
+    assert [s for s in State if not TRANSITIONS[s]] == [State.DONE, State.QUARANTINED]
+    assert not allowed(State.DONE, State.REPLYING) and allowed(State.DONE, State.RECEIVED, staff=True)
+
+
+def test_move_refuses_what_the_table_does_not_allow_and_a_lost_claim(tmp_path):
+    folder = tmp_path / "Maildir"
+    deliver_to_maildir(folder, simple_mail(1), datetime(2024, 7, 30, tzinfo=timezone.utc))
+    service = open_service(daemon_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", maildir=folder))
+    poll_and_process(service)
+    with service.Session.begin() as session:
+        message = session.scalars(select(Message)).one()
+        assert message.state == State.DONE
+        message.claimed_by = "me"
+        with pytest.raises(IllegalMove):
+            move(session, message, State.REPLYING, "me")
+        with pytest.raises(LostClaim):
+            move(session, message, State.REPLYING, "someone else")
+    with service.Session() as session:
+        actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+    # every state change on the way was audited by the one function
+    assert actions == ["received", "unpacking", "judged", "reply_queued", "done"]
+
+
+def test_a_staff_move_releases_the_claim_and_is_audited(tmp_path):
+    folder = tmp_path / "Maildir"
+    deliver_to_maildir(folder, simple_mail(1), datetime(2024, 7, 30, tzinfo=timezone.utc))
+    service = open_service(daemon_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", maildir=folder))
+    poll_and_process(service)
+    with service.Session.begin() as session:
+        message = locked(session, 1)
+        message.claimed_by = "a worker"
+        move(session, message, State.RECEIVED, "staff", staff=True, action="reprocess")
+        assert message.state == State.RECEIVED and message.claimed_by is None
