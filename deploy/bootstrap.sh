@@ -27,4 +27,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
+# The distribution was called "intake" before it became wuxiao-intake: an old editable
+# install would stay beside the new one and share bin/intake; remove it (and its
+# metadata in the checkout) first, so that the install below owns the command alone.
+if .venv/bin/pip show -q intake >/dev/null 2>&1; then
+  .venv/bin/pip uninstall -q -y intake
+fi
+rm -rf intake.egg-info
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'

@@ -152,6 +152,7 @@ class Proxy163:
         self.closed = False
         self.sessions: list[dict] = []  # what each client did, for assertions
         self.refuse_login: bytes | None = None  # answer LOGIN with "NO <this>" instead of Dovecot
+        self.refuse_selects = 0  # answer this many more SELECTs with NO (a busy server), then pass them
         threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self) -> None:
@@ -193,6 +194,11 @@ class Proxy163:
                 if command == b"LOGIN" and self.refuse_login is not None:
                     with lock:
                         client.sendall(parts[0] + b" NO " + self.refuse_login + b"\r\n")
+                    continue
+                if command in (b"SELECT", b"EXAMINE") and self.refuse_selects > 0:
+                    self.refuse_selects -= 1
+                    with lock:
+                        client.sendall(parts[0] + b" NO [UNAVAILABLE] Server busy, try again later\r\n")
                     continue
                 if command in (b"SELECT", b"EXAMINE") and not session["id_sent"]:
                     session["refused_select"] += 1

@@ -426,3 +426,37 @@ def test_an_unverifiable_certificate_never_advises_plain_imap(tmp_path, database
     finally:
         listener.close()
     assert "certificate" in str(raised.value) and "INTAKE_IMAP_SSL=false" not in str(raised.value)
+
+
+def test_a_no_on_select_of_a_folder_that_exists_is_retried(tmp_path, database_url, mailbox_163):
+    dovecot, proxy = mailbox_163
+    append(dovecot, [(simple_mail(1), ON_TIME)])
+    proxy.refuse_selects = 1  # a busy moment, as 163 has them
+    settings = imap_settings(tmp_path, database_url, proxy)
+    service = open_service(settings)
+    assert poll(settings, service.Session, lambda: ImapSource(settings), backoff=0.01) == 1
+    assert len(proxy.sessions) == 2  # refused once, then polled
+
+
+def test_a_maildir_message_moved_by_a_mail_client_meanwhile_is_not_lost(tmp_path, database_url):
+    folder = tmp_path / "Maildir"
+    deliver_to_maildir(folder, simple_mail(1), ON_TIME)
+    service = open_service(daemon_settings(tmp_path, database_url, maildir=folder))
+    sources: list[MaildirSource] = []
+
+    def source() -> MaildirSource:
+        made = MaildirSource(folder)
+        sources.append(made)
+        if len(sources) == 1:  # a mail client files the message between listing and reading
+            listed = made.connect
+
+            def connect_then_move() -> None:
+                listed()
+                for path in (folder / "new").iterdir():
+                    path.rename(folder / "cur" / f"{path.name}:2,S")
+
+            made.connect = connect_then_move  # type: ignore[method-assign]
+        return made
+
+    assert poll(service.settings, service.Session, source, backoff=0.01) == 1
+    assert len(sources) == 2 and [m.from_address for m in ledger(service)] == ["unit1@163.com"]

@@ -81,3 +81,41 @@ def test_resend_needs_a_queued_reply(tmp_path, database_url):
     poll_and_process(service)
     with pytest.raises(ConfigError, match="no reply was queued"):
         resend(service.Session, "WX2024-000001")
+
+
+def test_resend_composes_the_reply_again_after_a_staff_override(tmp_path, database_url):
+    from intake.daemon.staff import override
+
+    service = one_message_service(tmp_path, database_url)
+    blocker = service.settings.data_dir / "outbox"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    poll_and_process(service)
+    message, queued = state_of(service)
+    assert message.verdict == "rejected" and "未通过" in queued.subject
+    override(service.Session, message.receipt, "accepted", "线下已补交材料")
+    blocker.unlink()
+    resend(service.Session, message.receipt)
+    poll_and_process(service)
+    message, sent = state_of(service)
+    assert sent.state == OutboxState.SENT and "已受理" in sent.subject and "未通过" not in sent.subject
+
+
+def test_a_passing_write_error_is_retried_not_quarantined(tmp_path, database_url, monkeypatch):
+    import errno
+
+    import intake.notifier.transport
+
+    service = one_message_service(tmp_path, database_url)
+
+    replace = intake.notifier.transport.os.replace
+
+    def too_many_open_files(source, target):  # only the reply's own file: the raw store must work
+        if str(target).endswith(".eml") and "outbox" in str(target):
+            raise OSError(errno.EMFILE, "Too many open files")
+        return replace(source, target)
+
+    monkeypatch.setattr(intake.notifier.transport.os, "replace", too_many_open_files)
+    poll_and_process(service)
+    message, row = state_of(service)
+    assert message.state == State.FAILED and row.state == OutboxState.QUEUED  # due again, not quarantined

@@ -119,7 +119,7 @@ class LeaseRenewal:
     """Renews this worker's claim while a long judgement runs, so that a live worker's
     claim never runs out (only a dead one's does: its renewals stop)."""
 
-    def __init__(self, Session: sessionmaker, message_id: int, me: str):
+    def __init__(self, Session: sessionmaker, message_id: int, me: str) -> None:
         self.Session, self.message_id, self.me = Session, message_id, me
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._renew, name=f"lease-{message_id}", daemon=True)

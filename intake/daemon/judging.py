@@ -12,7 +12,6 @@ import shutil
 import uuid
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import IO
 from typing import IO, TYPE_CHECKING
 
 from sqlalchemy.orm import Session

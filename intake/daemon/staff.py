@@ -49,8 +49,9 @@ def override(Session: sessionmaker, receipt: str, verdict: str, note: str, actor
 
 def resend(Session: sessionmaker, receipt: str, actor: str = "staff") -> Message:
     """Deliver a reply that was queued but not sent (the transport failed, the message
-    was quarantined) at the next round, after staff fixed the cause. A reply that was
-    sent is never sent again."""
+    was quarantined) at the next round, after staff fixed the cause. The reply is
+    composed again then, so it says what holds now (a staff override since, say). A
+    reply that was sent is never sent again."""
     with Session.begin() as session:
         message = locked(session, by_receipt(session, receipt).id)
         outbox = session.scalar(select(Outbox).where(Outbox.message_id == message.id))
@@ -58,6 +59,7 @@ def resend(Session: sessionmaker, receipt: str, actor: str = "staff") -> Message
             raise ConfigError(f"{receipt}: no reply was queued for this message; nothing to resend")
         if outbox.state == OutboxState.SENT:
             raise ConfigError(f"{receipt}: its reply was sent already; it is never sent twice")
+        session.delete(outbox)  # composed again at delivery, from the judgement as it is now
         message.attempts, message.next_attempt_at = 0, utcnow()
         move(session, message, State.FAILED, actor, staff=True, action="resend")
     with Session() as session:

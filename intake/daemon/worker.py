@@ -26,7 +26,7 @@ log = logging.getLogger("intake")
 
 class Worker:
     def __init__(self, settings: Settings, Session: sessionmaker, policy: Policy, me: str | None = None,
-                 transport: Transport | None = None):
+                 transport: Transport | None = None) -> None:
         self.settings = settings
         self.Session = Session
         self.policy = policy

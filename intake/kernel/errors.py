@@ -20,7 +20,7 @@ class IntakeError(Exception):
 class TransientError(IntakeError):
     """Try again later; ``retry_after`` (seconds) when the raiser knows how long."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None):
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

@@ -66,7 +66,7 @@ class Finding:
     path: str | None = None
     severity: str = field(default="")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.code not in SEVERITY:
             raise ValueError(f"unknown finding code {self.code!r}")
         if not self.severity:

@@ -18,8 +18,11 @@ from intake.kernel.errors import PermanentError, TransientError
 from intake.settings import Settings
 
 # a full disk mends itself when staff free space: try again after ten minutes
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 DISK_FULL_RETRY_SECONDS = 600.0
+# a path that cannot be the outbox folder (a file in its place, read-only, forbidden):
+# no retry mends it, staff must; anything else (EIO, EMFILE, …) is retried with backoff
+NOT_A_FOLDER = (errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class OutboxFolder:
     """Writes each reply as ``<key>.eml`` into a folder, atomically: a retried delivery
     rewrites the same file, never a second one."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.name = f"the outbox folder {self.folder}"
 
@@ -54,6 +57,8 @@ class OutboxFolder:
             if err.errno in DISK_FULL:
                 raise TransientError(f"outbox folder {self.folder}: {err.strerror}",
                                      retry_after=DISK_FULL_RETRY_SECONDS) from err
+            if err.errno not in NOT_A_FOLDER:
+                raise TransientError(f"outbox folder {self.folder}: {err.strerror}") from err
             raise PermanentError(f"outbox folder {self.folder}: cannot write {target.name} ({err.strerror}); "
                                  "make the folder writable, then `intake resend` the receipt") from err
 

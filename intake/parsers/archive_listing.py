@@ -36,7 +36,7 @@ class Entry:
 
 
 class ListingFailed(Exception):
-    def __init__(self, kind: str, detail: str = ""):
+    def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__(detail or kind)
         self.kind = kind  # "encrypted" | "corrupt"
         self.detail = detail

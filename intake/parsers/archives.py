@@ -88,7 +88,7 @@ class Package:
 
 
 class _Unpacker:
-    def __init__(self, workdir: Path, limits: ArchiveLimits, package: Package):
+    def __init__(self, workdir: Path, limits: ArchiveLimits, package: Package) -> None:
         self.workdir = workdir
         self.limits = limits
         self.package = package

@@ -12,9 +12,13 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 from intake.parsers.text import clean, squash
+
+if TYPE_CHECKING:  # typing only: python-docx is imported when a .docx is read
+    from docx.document import Document as DocxDocument
 
 
 class DocumentError(Exception):
@@ -147,7 +151,7 @@ class _StyleNames:
     only those are looked up, once each.
     """
 
-    def __init__(self, document):
+    def __init__(self, document: DocxDocument) -> None:
         try:
             self.root = document.part.styles.element
         except (KeyError, NotImplementedError):

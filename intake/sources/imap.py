@@ -22,6 +22,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from intake.kernel.errors import ConfigError, LoginRejected, TransientError
+from intake.settings import Settings
 from intake.sources.base import Fetched
 
 # what a dropped connection, a timeout or a server's NO/BAD look like from imapclient
@@ -41,7 +42,7 @@ def _as_kernel_errors(doing: str) -> Iterator[None]:
 class ImapSource:
     """The collection mailbox over IMAP (imapclient)."""
 
-    def __init__(self, settings):
+    def __init__(self, settings: Settings) -> None:
         if not settings.imap_user or settings.imap_password is None:
             raise ConfigError("INTAKE_IMAP_USER / INTAKE_IMAP_PASSWORD: needed to poll the mailbox "
                               "(or set INTAKE_MAILDIR to read a Maildir)")
@@ -91,9 +92,11 @@ class ImapSource:
             selected = client.select_folder(s.imap_folder, readonly=s.imap_move_to is None)
         except IMAPClientAbortError:
             raise  # the connection dropped: retried
-        except IMAPClientError as err:  # a NO: the folder is not there (or not ours)
+        except IMAPClientError as err:
+            if client.folder_exists(s.imap_folder):
+                raise  # a NO on a folder that is there (163's "Unsafe Login", a busy server): retried
             self.close()
-            raise ConfigError(f"INTAKE_IMAP_FOLDER: the server would not open the folder {s.imap_folder!r} "
+            raise ConfigError(f"INTAKE_IMAP_FOLDER: the server has no folder {s.imap_folder!r} "
                               f"({_said(err)}); check its name (for 163 the inbox is INBOX)") from None
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
 

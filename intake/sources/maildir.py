@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mailbox as stdlib_mailbox
 import os
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from intake.kernel.errors import ConfigError
+from intake.kernel.errors import ConfigError, TransientError
 from intake.sources.base import Fetched
 
 
@@ -17,7 +19,7 @@ class MaildirSource:
     message's UID a hash of its unique Maildir key, and every poll lists every message
     (the ledger's SHA-256 dedupe keeps each one once). Nothing is changed."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.uidvalidity = 1
         self._keys: list[str] = []
@@ -25,6 +27,10 @@ class MaildirSource:
     def connect(self) -> None:
         if not (self.path / "new").is_dir() and not (self.path / "cur").is_dir():
             raise ConfigError(f"INTAKE_MAILDIR: not a Maildir: {self.path}")
+        with _as_kernel_errors("listing"):
+            self._list()
+
+    def _list(self) -> None:
         box = stdlib_mailbox.Maildir(str(self.path), factory=None, create=False)
         entries = []
         for key in box.keys():
@@ -39,14 +45,16 @@ class MaildirSource:
         return list(self._order)  # all, in delivery order: key hashes do not grow
 
     def sizes(self, uids: list[int]) -> dict[int, int]:
-        return {uid: self._by_uid[uid][2].stat().st_size for uid in uids}
+        with _as_kernel_errors("reading sizes"):
+            return {uid: self._by_uid[uid][2].stat().st_size for uid in uids}
 
     def fetch(self, uids: list[int]) -> list[Fetched]:
         fetched = []
         for uid in uids:
             mtime_ns, _, path = self._by_uid[uid]
             moment = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)
-            fetched.append(Fetched(uid, moment, path.read_bytes()))
+            with _as_kernel_errors("reading a message"):  # a mail client moved it meanwhile: listed again
+                fetched.append(Fetched(uid, moment, path.read_bytes()))
         return fetched
 
     def archive(self, uids: list[int], folder: str) -> None:
@@ -54,6 +62,14 @@ class MaildirSource:
 
     def close(self) -> None:
         return None
+
+
+@contextlib.contextmanager
+def _as_kernel_errors(doing: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as err:
+        raise TransientError(f"Maildir: {doing} failed: {err}") from err
 
 
 def _key_uid(key: str) -> int:
