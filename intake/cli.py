@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from intake.core import check_message, check_package
+from intake.budgeted import check_message_within, check_package_within
 from intake.kernel.errors import ConfigError, IntakeError
 from intake.kernel.policy import available_policies, load_policy, parse_instant
 from intake.kernel.verdicts import Verdict
@@ -128,11 +128,12 @@ def _check(args: argparse.Namespace) -> int:
     path: Path = args.path
     if not path.exists():
         raise ConfigError(f"check: no such file or folder: {path}")
+    # judged as the daemon judges: in a child process under the policy's budget
     if path.suffix.lower() == ".eml" and path.is_file():
-        report = check_message(path.read_bytes(), policy, received_at)
+        report = check_message_within(path, policy, received_at)
         report.source = str(path)
     else:
-        report = check_package(path, policy, received_at)
+        report = check_package_within(path, policy, received_at)
     if args.json:
         json.dump(report.to_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

@@ -13,17 +13,19 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from intake.kernel.errors import ConfigError
+from intake.kernel.budget import reading
 from intake.kernel.findings import ERROR, Finding
 from intake.kernel.policy import Policy, is_late
 from intake.kernel.report import BEIJING, ProjectResult, Report
 from intake.kernel.verdicts import Verdict
-from intake.parsers.archives import Package, unpack
+from intake.parsers.archives import Package, PackageFile, unpack
 from intake.parsers.documents import Block, DocumentError, Table, all_text
 from intake.parsers.layout import (
     AUDIO, CRAFTSMAN_WORDS, DOCUMENT, FORM, FORM_SCAN, IMAGE_SUFFIXES, LETTER, QUESTION_BANK, SCAN, VIDEO,
     Material, Project, blocks_of, classify, find_projects, sheets_of,
 )
-from intake.parsers.links import find_links
+from intake.parsers.links import MAX_LINKS, find_links
+from intake.parsers.mail_large import RawMessage
 from intake.parsers.messages import parse_message
 from intake.parsers.question_bank_header import looks_like_question_bank
 from intake.parsers.spreadsheets import SheetError
@@ -32,6 +34,7 @@ from intake.validators.audio import check_audio
 from intake.validators.declaration import check_declaration, declaration_score, looks_like_declaration
 from intake.validators.document import check_document, sections
 from intake.validators.form import course_findings, form_findings
+from intake.validators.message import with_message_findings
 from intake.validators.photo import check_photos
 from intake.validators.question_bank import check_question_bank
 from intake.validators.video import check_video
@@ -53,7 +56,7 @@ FETCHABLE = ("baidu", "netease", "qq")  # hosts a later issue fetches from
 PROVIDER_NAMES = {"baidu": "百度网盘", "netease": "网易邮箱超大附件", "qq": "QQ邮箱超大附件"}
 
 
-def check_message(raw: bytes, policy: Policy, received_at: datetime | None = None,
+def check_message(raw: RawMessage, policy: Policy, received_at: datetime | None = None,
                   workdir: Path | None = None) -> Report:
     """Judge one email: what it carries (attachments, links) is its package.
 
@@ -65,7 +68,8 @@ def check_message(raw: bytes, policy: Policy, received_at: datetime | None = Non
             return check_message(raw, policy, received_at, Path(tmp))
     workdir = Path(workdir)
     parsed = parse_message(raw, workdir / "attachments")
-    links = [] if parsed.ignored_reason else find_links(parsed.texts, parsed.htmls)
+    found = [] if parsed.ignored_reason else find_links(parsed.texts, parsed.htmls)
+    links = found[:MAX_LINKS]  # the rest: one link.too_many, not a finding per link
     moment = received_at or parsed.received or parsed.date
     message = {
         "from": parsed.from_address,
@@ -84,13 +88,13 @@ def check_message(raw: bytes, policy: Policy, received_at: datetime | None = Non
         package = unpack(workdir / "attachments", workdir / "unpacked", policy.archive)
         package.root_name = parsed.subject or "附件"
         report = judge(package, policy, moment)
-    report.message = message
-    return report
+    report.message = message  # then what the message's shape kept from being read
+    return report if parsed.ignored_reason else with_message_findings(report, parsed.too_deep, len(found))
 
 
 def _links_not_fetched(links, policy: Policy, moment: datetime | None) -> Report:
     """Links we cannot fetch yet: staff must look; nothing else is judged."""
-    findings = [_late(moment, policy)] if moment is not None and is_late(moment, policy) else []
+    findings = [late_finding(moment, policy)] if moment is not None and is_late(moment, policy) else []
     for link in links:
         if link.provider in FETCHABLE:
             findings.append(Finding(
@@ -104,7 +108,7 @@ def _links_not_fetched(links, policy: Policy, moment: datetime | None) -> Report
 
 
 def _nothing_attached(links, policy: Policy, moment: datetime | None) -> list[Finding]:
-    findings = [_late(moment, policy)] if moment is not None and is_late(moment, policy) else []
+    findings = [late_finding(moment, policy)] if moment is not None and is_late(moment, policy) else []
     if links:
         hosts = "、".join(dict.fromkeys(link.url.split("/")[2] for link in links))
         findings.append(Finding(
@@ -125,9 +129,9 @@ def judge(package: Package, policy: Policy, received_at: datetime | None) -> Rep
     unpack_findings = archive_findings(package.problems)
     findings: list[Finding] = list(unpack_findings)
     if received_at is not None and is_late(received_at, policy):
-        findings.append(_late(received_at, policy))
+        findings.append(late_finding(received_at, policy))
 
-    materials = [Material(f, classify(f)) for f in package.files]
+    materials = [Material(f, _classified(f)) for f in package.files]
     projects = find_projects(materials, package.root_name, project_kinds(policy))
     in_projects = {m.rel for p in projects for m in p.materials}
     forms = [m for m in materials if m.kind == FORM]
@@ -265,6 +269,7 @@ def _check_videos(project: Project, policy: Policy) -> CheckResult:
                                  f"{policy.video.width}×{policy.video.height}、不超过 "
                                  f"{policy.video.max_seconds / 60:g} 分钟的视频。"))
     for video in videos:
+        reading(video.rel)
         findings += check_video(video.file.path, video.rel, name, policy.video)
     return findings, {"video": videos[0].rel if videos else None}
 
@@ -276,6 +281,7 @@ def _check_document(project: Project, policy: Policy) -> CheckResult:
         return [_missing("document.missing", project, f"项目“{project.name}”中没有 Word 文档。请提交包含“导师简介”"
                          f"（不超过 {rules.mentor_intro_max_chars} 字）和“视频简介”"
                          f"（不超过 {rules.video_intro_max_chars} 字）的 Word 文档。")], {"document": None}
+    reading(document.rel)
     return check_document(document.file.path, document.rel, project.name, rules), {"document": document.rel}
 
 
@@ -285,12 +291,14 @@ def _check_question_bank(project: Project, policy: Policy) -> CheckResult:
         return [_missing("question_bank.missing", project, f"项目“{project.name}”中没有题库。请按附件6模板提交"
                          f"不少于 {policy.question_bank.min_questions} 道题的题库（Excel）。")], {"question_bank": None}
     bank = min(banks, key=lambda m: (not _has_bank_header(m), m.rel))  # a declaration sheet is not it
+    reading(bank.rel)
     return (check_question_bank(bank.file.path, bank.rel, project.name, policy.question_bank),
             {"question_bank": bank.rel})
 
 
 def _has_bank_header(material: Material) -> bool:
     try:
+        reading(material.rel)
         return looks_like_question_bank(sheets_of(material.file.path))
     except Exception:  # unreadable: the check itself reports it
         return False
@@ -298,6 +306,7 @@ def _has_bank_header(material: Material) -> bool:
 
 def _check_photos(project: Project, policy: Policy) -> CheckResult:
     photos = [m for m in project.of_kind(SCAN) if PurePosixPath(m.rel).suffix.lower() in IMAGE_SUFFIXES]
+    reading(project.folder or project.name)
     found = check_photos([(m.file.path, m.rel) for m in photos], project.name, project.folder or None,
                          _rules(policy.photo, "photo"))
     return found, {"photos": [m.rel for m in photos]}
@@ -309,6 +318,7 @@ def _check_audio(project: Project, policy: Policy) -> CheckResult:
         return [_missing("audio.missing", project, f"成果“{project.name}”中没有音频。请提交 MP3 格式的音频文件。")], {"audio": None}
     findings = []
     for item in audio:
+        reading(item.rel)
         findings += check_audio(item.file.path, item.rel, project.name)
     return findings, {"audio": audio[0].rel}
 
@@ -317,6 +327,7 @@ def _check_declaration(project: Project, policy: Policy) -> CheckResult:
     """The file holding most of the declaration's fields is the declaration."""
     best, best_score, best_blocks = None, 0, None
     for material in sorted(project.of_kind(DOCUMENT) + project.of_kind(QUESTION_BANK), key=lambda m: m.rel):
+        reading(material.rel)
         blocks = declaration_blocks(material.file.path)
         if not blocks:
             continue
@@ -359,6 +370,11 @@ def declaration_blocks(path: Path) -> list[Block] | None:
         return None
 
 
+def _classified(file: PackageFile) -> str:
+    reading(file.rel)  # classifying opens Word files and sheets: a budget stop names the file
+    return classify(file)
+
+
 def _is_craftsman(material: Material, project: Project) -> bool:
     """工匠 in the path below the project folder (a course may be called 工匠精神…)."""
     prefix = f"{project.folder}/" if project.folder else ""
@@ -388,7 +404,7 @@ def _make_names_unique(projects: list[Project]) -> None:
             project.name = f"{project.name}（{project.folder or PurePosixPath(project.name).name}）"
 
 
-def _late(received_at: datetime, policy: Policy) -> Finding:
+def late_finding(received_at: datetime, policy: Policy) -> Finding:
     got = received_at.astimezone(BEIJING).strftime("%Y年%m月%d日 %H:%M:%S")
     due = policy.deadline.astimezone(BEIJING).strftime("%Y年%m月%d日 %H:%M:%S")
     return Finding(

@@ -8,6 +8,8 @@ change and staff action.
 
 from __future__ import annotations
 
+import os
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -222,8 +224,23 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    _ENGINES.add(engine)
+    return engine
+
+
+# A judgement runs in a forked child (intake.kernel.budget): it must never use the
+# parent's pooled connections, so a child forgets them (without closing the parent's).
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _forget_pools_in_child() -> None:
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 def upgrade(engine: Engine) -> None:

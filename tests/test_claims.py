@@ -100,11 +100,12 @@ def test_each_step_renews_the_lease(tmp_path, database_url, monkeypatch):
     import intake.core
 
     service = queued_service(tmp_path, database_url)
-    judging_started, seen = [], []
+    seen = []
+    started = tmp_path / "judging-started"  # judging runs in a child process: it tells through a file
     check_message = intake.core.check_message
 
     def judging(*args, **kwargs):  # after the claim, before the judgement is saved
-        judging_started.append(datetime.now(timezone.utc))
+        started.write_text(datetime.now(timezone.utc).isoformat())
         return check_message(*args, **kwargs)
 
     original = replying.reply
@@ -117,7 +118,7 @@ def test_each_step_renews_the_lease(tmp_path, database_url, monkeypatch):
     monkeypatch.setattr(intake.core, "check_message", judging)
     monkeypatch.setattr(replying, "reply", watching)
     Worker(service.settings, service.Session, service.policy).drain()
-    assert len(seen) == 1 and seen[0] >= judging_started[0]  # renewed when the judgement was saved
+    assert len(seen) == 1 and seen[0] >= datetime.fromisoformat(started.read_text())  # renewed when saved
 
 
 def test_a_long_judgement_keeps_renewing_its_claim(tmp_path, database_url, monkeypatch):
@@ -129,7 +130,7 @@ def test_a_long_judgement_keeps_renewing_its_claim(tmp_path, database_url, monke
     service = queued_service(tmp_path, database_url)
     monkeypatch.setattr(intake.daemon.claims, "RENEW_EVERY", timedelta(seconds=0.05))
     check_message = intake.core.check_message
-    renewed: list[bool] = []
+    renewed = tmp_path / "renewed"  # judging runs in a child process: it tells through a file
 
     def slow(*args, **kwargs):  # a judgement that outlasts several renewal periods
         with service.Session() as session:
@@ -138,14 +139,14 @@ def test_a_long_judgement_keeps_renewing_its_claim(tmp_path, database_url, monke
         while time.monotonic() < deadline:
             with service.Session() as session:
                 if session.scalars(select(Message)).one().claimed_at > first:
-                    renewed.append(True)
+                    renewed.write_text("yes")
                     break
             time.sleep(0.02)
         return check_message(*args, **kwargs)
 
     monkeypatch.setattr(intake.core, "check_message", slow)
     Worker(service.settings, service.Session, service.policy).drain()
-    assert renewed == [True]
+    assert renewed.read_text() == "yes"
 
 
 def test_a_claim_from_another_pid_namespace_waits_for_its_lease(tmp_path, database_url):

@@ -140,3 +140,50 @@ def test_innovation_human_report(tmp_path):
     proc = run_cli("check", "--policy", "innovation", root)
     assert proc.returncode == 1, proc.stderr
     assert "照片：快速对刀装置/照片1.jpg、" in proc.stdout and "authorization.missing" in proc.stdout
+
+
+# ------------------------------------------------------------------ hostile mail: a finding and exit 1, never 2
+
+def _write(tmp_path: Path, raw: bytes) -> Path:
+    path = tmp_path / "hostile.eml"
+    path.write_bytes(raw)
+    return path
+
+
+def test_mime_nested_3000_deep_exits_1_with_message_too_deep(tmp_path):
+    from tests.test_messages import deep_mail
+
+    status, report = cli_json(_write(tmp_path, deep_mail(3000)))
+    assert status == 1 and report["verdict"] == "rejected"
+    assert report["message"]["attachments"] == ["项目材料.zip"]
+    too_deep = [f for f in report["findings"] if f["code"] == "message.too_deep"]
+    assert len(too_deep) == 1 and "3001 层" in too_deep[0]["message"] and too_deep[0]["severity"] == "error"
+
+
+def test_attachments_forwarded_too_deep_are_named_in_the_report(tmp_path):
+    from tests.test_messages import forwarded_chain
+
+    status, report = cli_json(_write(tmp_path, forwarded_chain(7)))
+    assert status == 1 and [f["code"] for f in report["findings"]] == ["message.too_deep"]  # not package.empty
+    assert "“项目材料.zip”" in report["findings"][0]["message"]
+
+
+def test_a_date_in_year_9999_is_treated_as_missing(tmp_path):
+    date = "Fri, 31 Dec 9999 23:59:59 -1200"
+    raw = (f"From: a@163.com\r\nSubject: x\r\nDate: {date}\r\nReceived: from a by b; {date}\r\n\r\n你好\r\n")
+    status, report = cli_json(_write(tmp_path, raw.encode()))
+    assert status == 1 and report["received_at"] is None and report["verdict"] == "rejected"
+    proc = run_cli("check", tmp_path / "hostile.eml", "--received-at", "9999-12-31T23:59:59-12:00")
+    assert proc.returncode == 2 and "--received-at: out of range" in proc.stderr
+
+
+def test_more_links_than_the_cap_give_one_warning(tmp_path):
+    from intake.parsers.links import MAX_LINKS
+
+    body = "".join(f"https://pan.baidu.com/s/1Share{i:04d} 提取码：{i:04d}\n" for i in range(MAX_LINKS + 50))
+    status, report = cli_json(_eml(tmp_path, body))
+    assert status == 1 and len(report["message"]["links"]) == MAX_LINKS
+    codes = [f["code"] for f in report["findings"]]
+    assert codes.count("link.too_many") == 1 and codes.count("link.fetch_failed") == MAX_LINKS
+    warning = next(f for f in report["findings"] if f["code"] == "link.too_many")
+    assert warning["severity"] == "warning" and f"共有 {MAX_LINKS + 50} 个" in warning["message"]

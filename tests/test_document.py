@@ -9,6 +9,7 @@ from intake.kernel.policy import load_policy
 from intake.samples import intro_text, make_document
 from intake.parsers.documents import find_section, read_blocks
 from intake.parsers.text import count_zi
+from tests.bounded import judged_in_project
 from tests.conftest import soffice_convert
 from intake.validators.document import check_document
 
@@ -181,3 +182,29 @@ def test_broken_vertical_merge_is_unreadable_not_a_crash(tmp_path):
     _rewrite_member(path, "word/document.xml",
                     lambda xml: xml.replace("<w:tcPr>", '<w:tcPr><w:vMerge/>', 1))
     assert doc_codes(path) == ["document.unreadable"]
+
+
+def test_millions_of_empty_paragraphs_are_read_partly(tmp_path):
+    # 120 MiB of <w:p/> in a 1.1 MB file took 4.3 GiB and more than five minutes;
+    # 30 MiB (5 million paragraphs) took python-docx 1.2 GiB and 90 s
+    path = make_document(tmp_path / "d.docx", mentor="张三，高级技师。", video="本视频演示快速对刀。")
+    _rewrite_member(path, "word/document.xml",
+                    lambda xml: xml.replace("<w:sectPr", "<w:p/>" * (30 * 2**20 // 6) + "<w:sectPr", 1))
+    assert path.stat().st_size < 200_000
+    # judged on what was read (both profiles are there), and the sender told the rest was not
+    findings = judged_in_project(tmp_path, "document", path, ["document.read_partly"])
+    assert "只检查了" in findings[0]["message"] and "请删除" in findings[0]["message"]
+
+
+def test_a_partly_read_declaration_is_judged_on_what_was_read(tmp_path):
+    from intake.kernel.policy import load_policy
+    from intake.samples import make_declaration
+    from intake.validators.declaration import check_declaration
+
+    path = make_declaration(tmp_path / "申报表.docx")
+    expected = [f.code for f in check_declaration(read_blocks(path), "申报表.docx", "成果",
+                                                  load_policy("innovation").declaration)]
+    _rewrite_member(path, "word/document.xml", lambda xml: xml.replace("<w:sectPr", "<w:p/>" * 30_000 + "<w:sectPr", 1))
+    blocks = read_blocks(path)
+    codes = [f.code for f in check_declaration(blocks, "申报表.docx", "成果", load_policy("innovation").declaration)]
+    assert codes == ["document.read_partly"] + expected

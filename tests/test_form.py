@@ -112,3 +112,21 @@ def test_note_rows_under_the_course_table_are_not_courses(tmp_path):
     report = judge(root)
     assert [p["name"] for p in report["projects"]] == ["课程甲"]
     assert report["verdict"] == "accepted", report["findings"]
+
+
+def test_a_form_padded_past_the_bounds_is_read_partly_and_still_matched(tmp_path):
+    import zipfile
+
+    root = package(tmp_path, ["课程甲"], ["课程甲"])
+    form = root / "附件5-报送表.docx"
+    with zipfile.ZipFile(form) as source:
+        items = {name: source.read(name) for name in source.namelist()}
+    items["word/document.xml"] = items["word/document.xml"].replace(b"<w:sectPr", b"<w:p/>" * 30_000 + b"<w:sectPr", 1)
+    with zipfile.ZipFile(form, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in items.items():
+            target.writestr(name, data)
+    report = judge(root)
+    # the unit and the course list come before the padding: read, matched, accepted
+    assert codes(report) == ["document.read_partly"] and report["verdict"] == "accepted"
+    assert report["unit"] == "湖北省总工会"
+    assert report["findings"][0]["path"] == "附件5-报送表.docx"

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from intake.parsers.links import find_links
@@ -168,3 +173,42 @@ def test_other_baidu_share_forms(url, expected):
 
 def test_the_word_code_in_another_url_is_not_a_code():
     assert found(f"{S1}\n系统地址 https://example.gov.cn/login?code=abcd") == [("baidu", S1, None)]
+
+
+# ------------------------------------------------------------------ hostile bodies: bounded work
+
+def _in_child(code: str) -> str:
+    """Run ``code`` in a child Python with a generous timeout: the quadratic scanning
+    it replaces took minutes on these bodies (7 minutes and more for the first)."""
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_one_megabyte_of_glued_urls_is_scanned_in_one_pass():
+    # "http://a.cn/" 90,000 times: each candidate used to be read to the end of the run
+    assert _in_child("from intake.parsers.links import find_links\n"
+                     "print(len(find_links(['http://a.cn/' * 90000], [])))") == "0"
+
+
+def test_a_hundred_thousand_baidu_links_are_found_with_their_codes():
+    # every link was checked against every link found before it: 30,000 took 22 s
+    out = _in_child(
+        "from intake.parsers.links import find_links\n"
+        "text = ''.join(f'项目{i}：https://pan.baidu.com/s/1Share{i:06d} 提取码：{i % 10000:04d}\\n' for i in range(100000))\n"
+        "links = find_links([text], [])\n"
+        "print(len(links), links[0].code, links[-1].url, links[-1].code)")
+    assert out == "100000 0000 https://pan.baidu.com/s/1Share099999 9999"
+
+
+def test_a_wrapped_link_is_still_found_inside_its_wrapper():
+    text = f"https://link.zhihu.com/?target={S1} 提取码：ab12"
+    assert found(text) == [("baidu", S1, "ab12")]
+
+
+def test_a_file_host_link_is_reported_to_the_end_of_its_run():
+    # judged on its own part (up to the next "http"), reported as written
+    url = "https://mail.163.com/large-attachment-download/index.html?file=K&back=https://mail.163.com/"
+    assert found(f"下载：{url} 谢谢") == [("netease", url, None)]

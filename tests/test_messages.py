@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from intake.parsers.messages import decode_header, parse_message, safe_name
+from intake.parsers.mail_depth import MAX_MIME_DEPTH
+from intake.parsers.mail_large import MAX_NESTING
+from intake.parsers.messages import TooDeep, decode_header, parse_message, safe_name
 from tests.conftest import SHARED
 
 BOUNDARY = "----=_Part_1_163"
@@ -519,3 +521,100 @@ def test_control_characters_in_headers_cannot_reach_a_terminal_or_a_reply():
     assert decode_header("报送材料\rBcc: x@evil.example") == "报送材料\ufffdBcc: x@evil.example"
     assert decode_header("a, =?utf-8?q?=0D=1B[2KWX2024-000009?=") == "a, \ufffd\ufffd[2KWX2024-000009"
     assert decode_header("folded\r\n  line\tkept") == "folded line\tkept"
+
+
+# ------------------------------------------------------------------ hostile structure: bounded depth
+
+def nested(depth: int, leaf: str, kind: str = "multipart") -> str:
+    """Parts nested ``depth`` containers deep around ``leaf``, as raw text (the standard
+    library's generator recurses once per level too, so it cannot write 3,000 of them)."""
+    opening, closing = [], []
+    for level in range(depth):
+        if kind == "multipart":
+            opening.append(f'Content-Type: multipart/mixed; boundary="level{level}"\r\n\r\n--level{level}\r\n')
+            closing.insert(0, f"\r\n--level{level}--\r\n")
+        else:
+            opening.append("Content-Type: message/rfc822\r\n\r\nFrom: fwd@163.com\r\nSubject: fwd\r\n")
+    return "".join(opening) + leaf + "".join(closing)
+
+
+DEEP_ZIP = part(['Content-Type: application/zip; name="深处.zip"',
+                 'Content-Disposition: attachment; filename="深处.zip"'], ZIP_BYTES)
+
+
+def deep_mail(depth: int, kind: str = "multipart") -> bytes:
+    """A message whose top level carries a text and 项目材料.zip, beside a branch ``depth`` deep."""
+    top = part(['Content-Type: application/zip; name="项目材料.zip"',
+                'Content-Disposition: attachment; filename="项目材料.zip"'], ZIP_BYTES)
+    return mail(["Subject: deep"], [top, nested(depth, DEEP_ZIP, kind)])
+
+
+def test_mime_nested_to_the_bound_is_read_whole(tmp_path):
+    parsed = parse(deep_mail(MAX_MIME_DEPTH - 1), tmp_path)  # the message's own multipart is one level
+    assert [a.name for a in parsed.attachments] == ["项目材料.zip", "深处.zip"] and parsed.too_deep == []
+
+
+@pytest.mark.parametrize("kind", ["multipart", "message"])
+def test_mime_nested_3000_deep_is_cut_at_the_bound_and_named(tmp_path, kind):
+    # the standard library's parser raised RecursionError here (and mail-parser before it)
+    parsed = parse(deep_mail(3000, kind), tmp_path)
+    assert [a.name for a in parsed.attachments] == ["项目材料.zip"]  # what is shallow is still read
+    assert parsed.texts == ["你好"]
+    assert (parsed.too_deep[0].what, parsed.too_deep[0].depth) == ("mime", 3001)
+
+
+def test_mime_one_level_past_the_bound_loses_only_the_deepest_part(tmp_path):
+    parsed = parse(deep_mail(MAX_MIME_DEPTH), tmp_path)
+    assert [a.name for a in parsed.attachments] == ["项目材料.zip"]
+    assert (parsed.too_deep[0].depth, parsed.too_deep[0].limit) == (MAX_MIME_DEPTH + 1, MAX_MIME_DEPTH)
+
+
+def forwarded_chain(levels: int) -> bytes:
+    """项目材料.zip forwarded ``levels`` times, each time as an attached message (the stdlib writes it)."""
+    inner = EmailMessage()
+    inner["From"], inner["Subject"] = "unit@qq.com", "原始报送"
+    inner.set_content("见附件")
+    inner.add_attachment(ZIP_BYTES, maintype="application", subtype="zip", filename="项目材料.zip")
+    for level in range(levels):
+        outer = EmailMessage()
+        outer["From"], outer["To"], outer["Subject"] = "fwd@163.com", "collect@163.com", f"转发 {level}"
+        outer.set_content("转发")
+        outer.add_attachment(inner)
+        inner = outer
+    return inner.as_bytes()
+
+
+def test_attachments_forwarded_past_the_bound_are_named_not_dropped(tmp_path):
+    assert [a.name for a in parse(forwarded_chain(MAX_NESTING), tmp_path / "a").attachments] == ["项目材料.zip"]
+    parsed = parse(forwarded_chain(MAX_NESTING + 1), tmp_path / "b")
+    assert parsed.attachments == []
+    assert parsed.too_deep == [TooDeep("forwarded", MAX_NESTING + 1, MAX_NESTING, ("项目材料.zip",))]
+
+
+# ------------------------------------------------------------------ hostile headers
+
+@pytest.mark.parametrize("date", ["Fri, 31 Dec 9999 23:59:59 -1200", "Fri, 31 Dec 9999 20:00:00 +0000",
+                                  "Sat, 1 Jan 2000 00:00:00 +9959"])
+def test_dates_datetime_cannot_hold_are_missing(tmp_path, date):
+    # 9999-12-31 23:59:59 -12:00 is past year 9999 in UTC: converting it overflowed in is_late
+    parsed = parse(mail(["Subject: x", f"Received: from a by b; {date}", f"Date: {date}"]), tmp_path)
+    assert parsed.date is None and parsed.received is None
+
+
+def test_line_breaks_python_knows_are_replaced_in_headers():
+    # NEL, LS and PS end a line for str.splitlines(): the email package refuses a header holding one
+    assert decode_header("=?utf-8?b?" + base64.b64encode("<a\u2028b\x85c\u2029@x>".encode()).decode() + "?=") == \
+        "<a\ufffdb\ufffdc\ufffd@x>"
+
+
+@pytest.mark.parametrize("charset", ["\x00tf-8", "utf-8\x00", "idna"])
+@pytest.mark.parametrize("large", [False, True])
+def test_rfc2231_charsets_the_stdlib_cannot_use_do_not_stop_the_parse(tmp_path, charset, large):
+    # boundary*= with such a charset raised from inside feedparser (ValueError, UnicodeError);
+    # as for an unknown label, the value is taken as written
+    attachment = part(['Content-Type: application/octet-stream; name="材料.bin"'], bytes(2 << 20 if large else 100))
+    text = "\r\n".join([f"Content-Type: text/plain; charset*={charset}''utf-8", "", "你好"])
+    raw = mail(["Subject: x"], [text, attachment]).replace(
+        f'boundary="{BOUNDARY}"'.encode(), f"boundary*={charset}''{BOUNDARY}".encode(), 1)
+    parsed = parse(raw, tmp_path)
+    assert parsed.texts[1:] == ["你好"] and [a.name for a in parsed.attachments] == ["材料.bin"]

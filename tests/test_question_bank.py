@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import docx
 import openpyxl
 import pytest
@@ -10,6 +12,8 @@ from intake.kernel.policy import load_policy
 from intake.samples import QB_HEADER, good_questions, make_question_bank
 from tests.conftest import soffice_convert
 from intake.parsers.question_bank_header import header_key
+from intake.parsers.xlsx import MAX_ROWS, MAX_SHARED_CHARS
+from tests.bounded import judge_bounded, judged_in_project
 from intake.validators.question_bank import check_question_bank, check_row
 
 RULES = load_policy().question_bank
@@ -173,3 +177,100 @@ def test_merged_range_over_the_whole_sheet_is_refused_quickly(tmp_path):
     findings = bank_findings(path)
     assert [f.code for f in findings] == ["question_bank.unreadable"]
     assert "merged" in findings[0].message
+
+
+# ---------------------------------------------------------------- hostile workbooks (issue 10)
+
+def _rewrite(path, member, edit):
+    import zipfile
+
+    with zipfile.ZipFile(path) as source:
+        items = {name: source.read(name) for name in source.namelist()}
+    items[member] = edit(items[member])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in items.items():
+            target.writestr(name, data)
+
+
+def test_cells_a1_xfd1_and_a1048576_do_not_make_the_whole_sheet(tmp_path):
+    # 4.4 GiB after a minute before: every cell of A1:XFD1048576 was built
+    path = make_question_bank(tmp_path / "q.xlsx")
+    workbook = openpyxl.load_workbook(path)
+    workbook.active["XFD1"], workbook.active["A1048576"] = "远处", "更远处"
+    workbook.save(path)
+    assert path.stat().st_size < 20_000
+    # judged on its first rows; the sender is told a value lies beyond them
+    findings = judged_in_project(tmp_path, "question_bank", path, ["document.read_partly"])
+    assert f"前 {MAX_ROWS} 行" in findings[0]["message"]
+
+
+def test_a_sheet_declaring_a_million_rows_is_read_to_its_last_value(tmp_path):
+    # every one of 1,048,576 rows formatted (as WPS writes it): ~850 MiB and 20 s before
+    path = make_question_bank(tmp_path / "q.xlsx")
+    filler = "".join(f'<row r="{n}" ht="20" customHeight="1"/>' for n in range(23, 1_048_577)).encode()
+    _rewrite(path, "xl/worksheets/sheet1.xml", lambda xml: re.sub(
+        rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:L1048576"/>', xml).replace(
+        b"</sheetData>", filler + b"</sheetData>"))
+    judged_in_project(tmp_path, "question_bank", path, [])  # the 20 questions, nothing left unread
+
+
+SST = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+
+
+def _with_shared_strings(path, fillers: list[str], before: bool):
+    """The bank's inline strings moved to a shared-strings table, with ``fillers`` before
+    or after them (the cells refer to their strings by index, as Excel writes them)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as source:
+        items = {name: source.read(name) for name in source.namelist()}
+    own: list[bytes] = []
+    offset = len(fillers) if before else 0
+
+    def shared(match):
+        own.append(match.group(2))
+        return match.group(1) + b' t="s"><v>%d</v></c>' % (offset + len(own) - 1)
+
+    items["xl/worksheets/sheet1.xml"] = re.sub(
+        rb'(<c r="[A-Z]+\d+"(?: s="\d+")?) t="inlineStr"><is>(<t>.*?</t>)</is></c>', shared,
+        items["xl/worksheets/sheet1.xml"])
+    strings = [f"<si><t>{x}</t></si>".encode() for x in fillers]
+    strings = strings + [b"<si>%s</si>" % t for t in own] if before else [b"<si>%s</si>" % t for t in own] + strings
+    items["xl/sharedStrings.xml"] = (
+        b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="%d" uniqueCount="%d">'
+        % (len(strings), len(strings)) + b"".join(strings) + b"</sst>")
+    items["[Content_Types].xml"] = items["[Content_Types].xml"].replace(
+        b"</Types>", f'<Override PartName="/xl/sharedStrings.xml" ContentType="{SST_TYPE}"/></Types>'.encode())
+    items["xl/_rels/workbook.xml.rels"] = items["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>", f'<Relationship Id="rIdS" Type="{SST}" Target="sharedStrings.xml"/></Relationships>'.encode())
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in items.items():
+            target.writestr(name, data)
+    return path
+
+
+def test_shared_strings_are_read_up_to_a_bound(tmp_path):
+    # 495 MB of shared strings in an 11.6 MB file took 820 MiB: openpyxl reads them all first
+    fillers = ["填充文字" * 2_500] * (MAX_SHARED_CHARS // 10_000 + 1)  # just over the bound
+    after = _with_shared_strings(make_question_bank(tmp_path / "after.xlsx"), fillers, before=False)
+    assert bank_codes(after) == []  # the bank's own strings come first: read, and judged
+    before = _with_shared_strings(make_question_bank(tmp_path / "q.xlsx"), fillers, before=True)
+    findings = judged_in_project(tmp_path, "question_bank", before, ["question_bank.unreadable"])
+    assert "读取上限" in findings[0]["message"] and "删除" in findings[0]["message"]
+
+
+def test_a_huge_word_table_is_read_partly_and_its_first_rows_judged(tmp_path):
+    document = docx.Document()
+    table = document.add_table(rows=1, cols=len(QB_HEADER))
+    for cell, text in zip(table.rows[0].cells, QB_HEADER):
+        cell.text = text
+    for question in good_questions(20):
+        for cell, text in zip(table.add_row().cells, question):
+            cell.text = text
+    path = tmp_path / "题库.docx"
+    document.save(path)
+    empty_row = b"<w:tr>" + b"<w:tc><w:p/></w:tc>" * len(QB_HEADER) + b"</w:tr>"
+    _rewrite(path, "word/document.xml", lambda xml: xml.replace(b"</w:tbl>", empty_row * 50_000 + b"</w:tbl>", 1))
+    findings = judge_bounded(path.parent)["findings"]
+    assert [f["code"] for f in findings if f["path"] == "题库.docx"] == ["document.read_partly"]

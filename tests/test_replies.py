@@ -9,6 +9,7 @@ import email
 import email.policy
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
 from intake.daemon.ledger import poll
@@ -16,6 +17,7 @@ from intake.daemon.staff import reprocess
 from intake.daemon.worker import Worker
 from intake.sources import MaildirSource, deliver_to_maildir
 from intake.kernel.policy import load_policy
+from intake.notifier.replies import compose_reply
 from intake.notifier.transport import OutboxFolder
 from intake.service import open_service, poll_and_process
 from intake.states import State
@@ -220,3 +222,29 @@ def test_a_late_report_that_staff_overrode_says_what_staff_decided(tmp_path, dat
         body = reply.get_body(("plain",)).get_content()
         assert subject_word in reply["Subject"] and "逾期" not in reply["Subject"]
         assert "不予受理" not in body and "重新发送" not in body  # no void text, no resend after the deadline
+
+
+# ------------------------------------------------------------------ a Message-ID that held a line break
+
+@pytest.mark.parametrize("stored", ["<m1\r@test.example.cn>", "<m1\u2028@test.example.cn>", "<m1\ufffd@test.example.cn>"])
+def test_a_reply_is_composed_whatever_the_stored_message_id_holds(tmp_path, stored):
+    # a row stored before control characters were replaced may hold a lone CR: the
+    # reply used to raise ValueError for it, so that message was never answered
+    settings = daemon_settings(tmp_path, f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    message = Message(message_id=stored, from_address="unit1@163.com", receipt="WX2024-000001",
+                      verdict="accepted", report={}, subject="报送")
+    reply = email.message_from_string(compose_reply(message, settings).as_string(), policy=email.policy.default)
+    assert reply["To"] == "unit1@163.com" and reply["In-Reply-To"] is None and reply["References"] is None
+    message.message_id = "<m1@test.example.cn>"
+    assert compose_reply(message, settings)["In-Reply-To"] == "<m1@test.example.cn>"
+
+
+@pytest.mark.parametrize("encoded", ["=?utf-8?q?m1=0D?=", "=?utf-8?b?bTHigKg=?="])  # a lone CR; U+2028
+def test_a_message_whose_message_id_held_a_line_break_is_answered(tmp_path, database_url, encoded):
+    raw = simple_mail(1).replace(b"<m1@test.example.cn>", f"<{encoded}@test.example.cn>".encode(), 1)
+    service = service_for(tmp_path, database_url, [(raw, ON_TIME)])
+    poll_and_process(service)
+    message = only_message(service)
+    assert message.message_id == "<m1\ufffd@test.example.cn>"  # no line break stored
+    (row,) = outbox(service)
+    assert row.recipient == "unit1@163.com" and reply_of(row)["In-Reply-To"] is None

@@ -6,17 +6,15 @@ after it never."""
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import shutil
 import uuid
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-import intake.core
+import intake.budgeted
 from intake.daemon.claims import LeaseRenewal, aware, locked
 from intake.daemon.rules import find_unit, name_key, quota_finding, supersede
 from intake.daemon.transitions import LostClaim, move
@@ -57,9 +55,8 @@ def _judged(worker: Worker, message: Message) -> tuple[Report, list[tuple[str, s
     shutil.rmtree(workdir, ignore_errors=True)
     received = aware(message.received_at) if message.received_at else None
     try:
-        with (open(message.raw_path, "rb") as fh, _mapped(fh) as raw,  # no heap copy of large mail
-              LeaseRenewal(worker.Session, message.id, worker.me)):
-            report = intake.core.check_message(raw, worker.policy, received, workdir)
+        with LeaseRenewal(worker.Session, message.id, worker.me):  # judged in a child, under the budget
+            report = intake.budgeted.check_message_within(Path(message.raw_path), worker.policy, received, workdir)
         return report, _attachment_digests(workdir / "attachments")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -93,12 +90,6 @@ def _save(session: Session, me: str, message: Message, report: Report, attachmen
     message.verdict = message.override or data["verdict"]  # a staff decision stands
     message.last_error = None
     move(session, message, State.JUDGED, me, verdict=data["verdict"])
-
-
-def _mapped(fh: IO[bytes]) -> AbstractContextManager:
-    if os.fstat(fh.fileno()).st_size == 0:
-        return nullcontext(b"")
-    return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def _attachment_digests(folder: Path) -> list[tuple[str, str, int]]:

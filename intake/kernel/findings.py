@@ -53,6 +53,11 @@ SEVERITY: dict[str, str] = {
     "declaration.new_productivity_missing": ERROR,
     "authorization.missing": ERROR,
     "pledge.missing": ERROR,
+    # hostile input: bounded time, memory and reading (every step a sender controls)
+    "package.too_complex": ERROR,
+    "message.too_deep": ERROR,
+    "link.too_many": WARNING,
+    "document.read_partly": WARNING,
     "quota.exceeded": WARNING,
     "duplicate.resubmission": INFO,
 }

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from intake.kernel.budget import Budget
 from intake.kernel.errors import ConfigError
 
 
@@ -81,6 +82,7 @@ class Policy:
     document: DocumentRules | None = None
     photo: PhotoRules | None = None
     declaration: DeclarationRules | None = None
+    budget: Budget = Budget()  # what one judgement may use (memory, CPU, wall time)
 
 
 def available_policies() -> list[str]:
@@ -205,6 +207,11 @@ def _build(data: dict) -> Policy:
         question_bank=QuestionBankRules(
             min_questions=_number(data, "question_bank", "min_questions"),
         ),
+        budget=Budget(
+            memory_bytes=_number(data, "budget", "memory_mb") << 20,
+            cpu_seconds=_number(data, "budget", "cpu_seconds"),
+            wall_seconds=_number(data, "budget", "wall_seconds", float),
+        ),
         document=DocumentRules(
             mentor_intro_max_chars=_number(data, "document", "mentor_intro_max_chars"),
             video_intro_max_chars=_number(data, "document", "video_intro_max_chars"),
@@ -235,8 +242,19 @@ def parse_instant(text: str, setting: str) -> datetime:
         raise ConfigError(f"{setting}: not an ISO 8601 time: {text!r}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    try:  # a report shows it in Beijing time: a moment datetime cannot hold there is no time
+        value.astimezone(timezone.utc).astimezone(ZoneInfo("Asia/Shanghai"))
+    except OverflowError:
+        raise ConfigError(f"{setting}: out of range: {text!r}") from None
     return value
 
 
 def is_late(received_at: datetime, policy: Policy) -> bool:
-    return received_at.astimezone(timezone.utc) > policy.deadline.astimezone(timezone.utc)
+    """Aware times are compared as they are: converting one at the edge of datetime's
+    range to UTC overflows (year 9999 at -12:00), comparing does not."""
+    if received_at.utcoffset() is None:  # naive: local time, as astimezone() reads it
+        try:
+            received_at = received_at.astimezone()
+        except (OverflowError, OSError, ValueError):
+            received_at = received_at.replace(tzinfo=timezone.utc)
+    return received_at > policy.deadline

@@ -5,6 +5,7 @@ per message), marked as an automatic reply so that auto-responders do not answer
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -20,6 +21,10 @@ VERDICTS = {
     "needs_review": "已收到，正在由工作人员人工核对",
 }
 LATE = "逾期报送，不予受理"  # 逾期上报无效: never an invitation to resend
+# A message id is quoted back only when it is one (RFC 5322 msg-id: printable ASCII in
+# angle brackets): a sender's header, or a row stored before control characters were
+# replaced, must never make the reply itself impossible to compose
+_MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,900}>")
 
 
 def has_late_finding(message: Message) -> bool:
@@ -78,7 +83,7 @@ def compose_reply(message: Message, settings: Settings) -> EmailMessage:
     reply["Message-ID"] = make_msgid(idstring=message.receipt, domain="intake.local")
     reply["Auto-Submitted"] = "auto-replied"
     reply["X-Auto-Response-Suppress"] = "All"
-    if message.message_id:
+    if message.message_id and _MESSAGE_ID.fullmatch(message.message_id):
         reply["In-Reply-To"] = message.message_id
         reply["References"] = message.message_id
     reply.set_content(reply_text(message), charset="utf-8")

@@ -26,6 +26,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from intake.kernel.budget import reading
 from intake.kernel.policy import ArchiveLimits
 from intake.parsers.archive_formats import (
     ArchiveSet, archive_format, archive_stem, content_format, group_archives, split_volume,
@@ -142,6 +143,7 @@ class _Unpacker:
     def expand(self, archive_set: ArchiveSet, rel_archive: str, rel_into: str, depth: int, collapse: bool = True) -> None:
         limits = self.limits
         name = archive_set.head.name
+        reading(rel_archive)  # a judgement stopped by its budget names the archive in hand
         if archive_set.missing:
             self.add(ArchiveProblem(CORRUPT, "volumes_missing", rel_archive, name, missing=tuple(archive_set.missing)))
             return

@@ -1,205 +1,36 @@
 """Word documents as a flat sequence of paragraphs and tables, in reading order.
 
-.docx is read with python-docx; legacy .doc through antiword's DocBook output. Everything else here works on that
-sequence: finding a labelled section (导师简介) however the sender laid it out.
+.docx is read by intake.parsers.word (a stream, within bounds); legacy .doc through
+antiword's DocBook output. Everything else here works on that sequence: finding a
+labelled section (导师简介) however the sender laid it out.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-import zipfile
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
+from intake.parsers.blocks import Block, Blocks, DocumentError, Paragraph, Table, read_partly
 from intake.parsers.text import clean, squash
+from intake.parsers.word import read_docx
 
-if TYPE_CHECKING:  # typing only: python-docx is imported when a .docx is read
-    from docx.document import Document as DocxDocument
-
-
-class DocumentError(Exception):
-    """The file cannot be read as a Word document."""
+__all__ = ["Block", "Blocks", "DocumentError", "Paragraph", "Table", "all_text", "find_section",
+           "read_blocks", "read_partly"]
 
 
-@dataclass(frozen=True)
-class Paragraph:
-    text: str
-    heading: bool = False  # a Word heading style or an outline level
-
-
-@dataclass(frozen=True)
-class Table:
-    rows: tuple[tuple[str, ...], ...]
-
-
-Block = Paragraph | Table
-
-# OPC packages are zips too: refuse ones that would unpack absurdly large, and the
-# few-byte constructs that make python-docx or openpyxl expand them cell by cell
-# (a merged range A1:XFD1048576, a cell spanning 10^7 grid columns).
-MAX_OPC_UNPACKED = 512 << 20
-MAX_MERGED_CELLS = 100_000  # ~1.4 s in openpyxl; a real sheet merges a few thousand
-MAX_GRID_SPAN = 64  # Word allows 63 columns
-
-_MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*\bref=\"([A-Z]+)(\d+):([A-Z]+)(\d+)\"")
-_GRID_SPAN = re.compile(rb"<w:gridSpan\b[^>]*\bw:val=\"(\d+)\"")
-
-
-def check_opc(path: Path) -> None:
-    try:
-        with zipfile.ZipFile(path) as package:
-            infos = package.infolist()
-            if sum(info.file_size for info in infos) > MAX_OPC_UNPACKED:
-                raise DocumentError("package unpacks to more than 512 MiB")
-            for info in infos:
-                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
-                    _check_merges(package, info.filename)
-                elif info.filename == "word/document.xml":
-                    _check_spans(package, info.filename)
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
-        raise DocumentError(f"not an Office Open XML package: {err}") from None
-
-
-def _scan(package: zipfile.ZipFile, member: str, pattern: re.Pattern):
-    """Matches of ``pattern`` in a package member, read in chunks (members can be large)."""
-    overlap = b""
-    with package.open(member) as stream:
-        while chunk := stream.read(1 << 20):
-            data = overlap + chunk
-            last_end = 0
-            for match in pattern.finditer(data):
-                last_end = match.end()
-                yield match
-            overlap = data[max(last_end, len(data) - 256):]
-
-
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for ch in letters:
-        number = number * 26 + ch - 64
-    return number
-
-
-def _check_merges(package: zipfile.ZipFile, member: str) -> None:
-    total = 0
-    for match in _scan(package, member, _MERGE_REF):
-        c1, r1, c2, r2 = match.groups()
-        rows = abs(int(r2) - int(r1)) + 1
-        cols = abs(_column_number(c2) - _column_number(c1)) + 1
-        total += rows * cols
-        if total > MAX_MERGED_CELLS:
-            raise DocumentError("merged cell ranges cover more than 100,000 cells")
-
-
-def _check_spans(package: zipfile.ZipFile, member: str) -> None:
-    for match in _scan(package, member, _GRID_SPAN):
-        if int(match.group(1)) > MAX_GRID_SPAN:
-            raise DocumentError(f"a table cell spans {int(match.group(1))} columns")
-
-
-def read_blocks(path: Path) -> list[Block]:
+def read_blocks(path: Path) -> Blocks:
+    """The document's blocks; ``Blocks.partly`` when reading stopped at a bound."""
     suffix = path.suffix.lower()
     if suffix in (".docx", ".docm", ".dotx"):
-        return _read_docx(path)
+        return read_docx(path)
     if suffix in (".doc", ".wps", ".dot"):
         return _read_doc(path)
     raise DocumentError(f"unsupported document type {suffix}")
 
 
-def _read_docx(path: Path) -> list[Block]:
-    import docx  # ~50 ms to import: paid only when a .docx is read
-    from docx.opc.exceptions import PackageNotFoundError
-    from docx.table import Table as DocxTable
-    from docx.text.paragraph import Paragraph as DocxParagraph
-
-    check_opc(path)
-    try:
-        document = docx.Document(str(path))
-        return _docx_blocks(document, DocxParagraph, DocxTable)
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as err:
-        raise DocumentError(str(err)) from None
-    except Exception as err:  # lxml and python-docx raise many kinds on broken XML
-        raise DocumentError(f"{type(err).__name__}: {err}") from None
-
-
-def _docx_blocks(document, DocxParagraph, DocxTable) -> list[Block]:
-    blocks: list[Block] = []
-    style_names = _StyleNames(document)
-    for element in document.element.body.iterchildren():
-        tag = element.tag.rsplit("}", 1)[-1]
-        if tag == "p":
-            paragraph = DocxParagraph(element, document)
-            blocks.append(Paragraph(paragraph.text, _is_heading(element, style_names)))
-        elif tag == "tbl":
-            blocks.append(Table(_docx_rows(DocxTable(element, document))))
-    return blocks
-
-
-_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-
-
-class _StyleNames:
-    """styleId -> lower-case style name, looked up lazily in styles.xml.
-
-    Chinese Word names its heading styles by number ids ("1", "2"); the name
-    ("heading 1") is what tells. python-docx's per-paragraph style lookup is the
-    slowest part of reading a document; a document uses a handful of styles, so
-    only those are looked up, once each.
-    """
-
-    def __init__(self, document: DocxDocument) -> None:
-        try:
-            self.root = document.part.styles.element
-        except (KeyError, NotImplementedError):
-            self.root = None
-        self.names: dict[str, str] = {}
-
-    def get(self, style_id: str | None, default: str = "") -> str:
-        if style_id is None or self.root is None:
-            return default
-        if style_id not in self.names:
-            name = ""
-            for style in self.root.iterchildren(f"{_W}style"):
-                if style.get(f"{_W}styleId") == style_id:
-                    element = style.find(f"{_W}name")
-                    name = (element.get(f"{_W}val") or "").lower() if element is not None else ""
-                    break
-            self.names[style_id] = name
-        return self.names[style_id]
-
-
-def _is_heading(p_element, style_names: _StyleNames) -> bool:
-    properties = p_element.find(f"{_W}pPr")
-    if properties is None:
-        return False
-    if properties.find(f"{_W}outlineLvl") is not None:
-        return True
-    style = properties.find(f"{_W}pStyle")
-    if style is None:
-        return False
-    name = style_names.get(style.get(f"{_W}val"), "")
-    return name.startswith("heading") or name.startswith("标题") or name == "title"
-
-
-def _docx_rows(table) -> tuple[tuple[str, ...], ...]:
-    rows = []
-    for row in table.rows:
-        cells, seen = [], set()
-        for cell in row.cells:
-            # A cell merged across columns is returned once per grid column.
-            if id(cell._tc) in seen:
-                continue
-            seen.add(id(cell._tc))
-            cells.append(cell.text)
-        rows.append(tuple(cells))
-    return tuple(rows)
-
-
-def _read_doc(path: Path) -> list[Block]:
+def _read_doc(path: Path) -> Blocks:
     """Legacy .doc through antiword's DocBook output.
 
     Its plain-text mode wraps table cells at a fixed width and loses CJK characters
@@ -219,7 +50,7 @@ def _read_doc(path: Path) -> list[Block]:
         root = ElementTree.fromstring(xml)
     except ElementTree.ParseError as err:
         raise DocumentError(f"antiword output unreadable: {err}") from None
-    blocks: list[Block] = []
+    blocks = Blocks()
     _walk_docbook(root, blocks)
     return blocks
 

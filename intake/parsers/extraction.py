@@ -9,6 +9,7 @@ inside the output root.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import shutil
@@ -30,6 +31,9 @@ PROGRAMS = {"zip": "7zz", "7z": "7zz", "rar": "unar", "tar": "py_tarfile"}
 
 WORKER = "intake.parsers._extract_worker"  # run as python -m WORKER
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -46,6 +50,8 @@ def run_extraction(head: Path, outdir: Path, fmt: str, cap_bytes: int, timeout: 
 
     def limit_file_size() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+        # the tool dies with its watcher: a judgement killed by its budget leaves nothing running
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
     cmd = extraction_command(head, outdir, fmt)
     proc = subprocess.Popen(

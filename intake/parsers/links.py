@@ -22,6 +22,9 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
 # semicolon that follow a link into ASCII ones, and links are glued to Chinese text.
 _URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&*+=%]+", re.I)
 _BARE_BAIDU = re.compile(r"(?<![A-Za-z0-9/.])(?:pan|yun)\.baidu\.com/[A-Za-z0-9\-._~:/?#@!$&*+=%]+", re.I)
+_START = re.compile(r"https?://|(?<![A-Za-z0-9/.])(?:pan|yun)\.baidu\.com/", re.I)  # where either begins
+_RUN = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&*+=%]+")  # the URL characters of both
+MAX_LINKS = 100  # distinct links judged per message; a message with more is told so (link.too_many)
 # Bounded separators: unbounded \s* runs here backtrack for minutes on long blanks.
 _CODE = re.compile(
     r"(?:提\s?取\s?码|提取密码|密码|访问码|验证码|提取|pwd)(?:\s{0,3}[为是])?"
@@ -64,8 +67,8 @@ def _canonical(url: str) -> tuple[str, str, str | None]:
     url = url.rstrip(".,;:!?)'\"")
     parts = urlsplit(url if "://" in url else f"https://{url}")
     host = (parts.hostname or "").lower()
-    query = parse_qs(parts.query)
     if host.endswith("pan.baidu.com") or host.endswith("yun.baidu.com"):
+        query = parse_qs(parts.query)  # only here: every candidate of a long run is read
         pwd = query.get("pwd")
         code = pwd[0] if pwd and re.fullmatch(r"[A-Za-z0-9]{4}", pwd[0]) else None
         match = re.match(r"/s/(1[A-Za-z0-9_-]+)", parts.path)
@@ -98,24 +101,40 @@ class _Hit:
 
 
 def _hits(text: str) -> list[_Hit]:
-    """File-host URLs in ``text``; every "http(s)://" is a candidate start, so a link
-    wrapped inside another URL (a redirect's ``gourl=``) is found too."""
+    """File-host URLs in ``text``, in one pass.
+
+    Every "http(s)://" (and every bare pan/yun.baidu.com) is a candidate start, so a
+    link wrapped inside another URL (a redirect's ``gourl=``) is found too. All
+    candidates in one run of URL characters end where the run ends, so that end is
+    found once per run; a candidate is judged on its own part of the run (up to the
+    next candidate), and only a file-host link is read again to the run's end, after
+    which the rest of the run is its own. The work is linear in the text's length
+    (``http://a.cn/`` repeated 90,000 times was quadratic: minutes).
+    """
     hits: list[_Hit] = []
-    taken: list[tuple[int, int]] = []
-    starts = [m.start() for m in re.finditer(r"https?://", text, re.I)]
-    starts += [m.start() for m in _BARE_BAIDU.finditer(text)]
-    for start in sorted(set(starts)):
-        if any(s <= start < e for s, e in taken):
-            continue
-        match = _URL.match(text, start) or _BARE_BAIDU.match(text, start)
-        if not match:
-            continue
-        provider, url, code = _canonical(match.group(0))
+    starts = [m.start() for m in _START.finditer(text)]
+    run_end = taken_until = -1
+    for index, start in enumerate(starts):
+        if start >= run_end:
+            run_end = _RUN.match(text, start).end()  # type: ignore[union-attr]  # a start is in a run
+        if start < taken_until:
+            continue  # inside a link already found
+        own_end = min(starts[index + 1], run_end) if index + 1 < len(starts) else run_end
+        provider, url, code = _canonical_at(text, start, own_end)
         if not provider:
             continue
-        taken.append((match.start(), match.end()))
-        hits.append(_Hit(match.start(), match.end(), Link(provider, url, code)))
+        if own_end < run_end:
+            whole = _canonical_at(text, start, run_end)
+            if whole[0] == provider:
+                provider, url, code = whole
+        taken_until = run_end
+        hits.append(_Hit(start, run_end, Link(provider, url, code)))
     return hits
+
+
+def _canonical_at(text: str, start: int, end: int) -> tuple[str, str, str | None]:
+    match = _URL.match(text, start, end) or _BARE_BAIDU.match(text, start, end)
+    return _canonical(match.group(0)) if match else ("", "", None)
 
 
 def _bind_codes(text: str, hits: list[_Hit]) -> None:

@@ -15,7 +15,10 @@ import codecs
 import email.message
 import email.utils
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from typing import TypeVar, overload
+
+_T = TypeVar("_T")
 
 # Labels that mean "some Chinese GB encoding": decode with the superset GB18030.
 _GB_LABELS = {"gb2312", "gbk", "cp936", "x-gbk", "gb_2312-80", "euc-cn", "x-euc-cn", "csgb2312",
@@ -126,8 +129,10 @@ def decode_words(text: str) -> str:
 
 
 # NUL and lone surrogates cannot be stored or encoded; other control characters (a lone
-# CR, ESC) would break a reply's headers or rewrite a staff member's terminal line
-_UNSTORABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+# CR, ESC, the C1 CSI) would break a reply's headers or rewrite a staff member's terminal
+# line, and NEL, LS and PS end a line for str.splitlines(), so the email package refuses
+# a header holding one as it refuses a CR
+_UNSTORABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def decode_header(value: object) -> str:
@@ -218,6 +223,51 @@ def _param(part: email.message.Message, header_name: str, param: str) -> str | N
     return decode_words(email.utils.unquote(value))
 
 
+def content_charset(part: email.message.Message) -> str | None:
+    """``part.get_content_charset()``, where an RFC 2231 charset the standard library
+    cannot decode with (a NUL in it, idna, punycode: it catches only LookupError) is
+    one it does not know, as an unknown label is, rather than an exception."""
+    try:
+        return email.message.Message.get_content_charset(part)
+    except ValueError:  # UnicodeError included
+        value = part.get_param("charset")
+        text = value[2] if isinstance(value, tuple) else value
+        return text.lower() if isinstance(text, str) and text.isascii() else None
+
+
+def boundary_of(part: email.message.Message) -> str | None:
+    """``part.get_boundary()``, tolerant in the same way (feedparser calls it: its
+    exception stopped the whole parse)."""
+    try:
+        return email.message.Message.get_boundary(part)
+    except ValueError:
+        value = part.get_param("boundary")
+        return email.utils.unquote(value[2]).rstrip() if isinstance(value, tuple) else None
+
+
+class TolerantMessage(email.message.Message):
+    """The standard library's Message with the two tolerant readers above: the class to
+    parse with, so that the parser's own get_boundary() cannot raise."""
+
+    @overload
+    def get_boundary(self, failobj: None = None) -> str | None: ...
+    @overload
+    def get_boundary(self, failobj: _T) -> str | _T: ...
+
+    def get_boundary(self, failobj: object = None) -> object:
+        found = boundary_of(self)
+        return failobj if found is None else found
+
+    @overload
+    def get_content_charset(self) -> str | None: ...
+    @overload
+    def get_content_charset(self, failobj: _T) -> str | _T: ...
+
+    def get_content_charset(self, failobj: object = None) -> object:
+        found = content_charset(self)
+        return failobj if found is None else found
+
+
 def attachment_name(part: email.message.Message) -> str | None:
     for header_name, param in (("content-disposition", "filename"), ("content-type", "name")):
         value = _param(part, header_name, param)
@@ -228,7 +278,15 @@ def attachment_name(part: email.message.Message) -> str | None:
 
 # ---------------------------------------------------------------- dates
 
+# A day inside datetime's range at each end: any time zone's view of such a moment exists
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc) + timedelta(days=1)
+_LATEST = datetime.max.replace(tzinfo=timezone.utc) - timedelta(days=1)
+
+
 def parse_date(text: str) -> datetime | None:
+    """An RFC 5322 date, or None when it cannot be read or lies outside what datetime
+    holds once converted (``31 Dec 9999 23:59:59 -1200`` is past year 9999 in UTC):
+    such a date is treated as missing."""
     try:
         moment = email.utils.parsedate_to_datetime(text.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -237,7 +295,10 @@ def parse_date(text: str) -> datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment
+    try:
+        return moment if _EARLIEST <= moment.astimezone(timezone.utc) <= _LATEST else None
+    except OverflowError:
+        return None
 
 
 def newest_received(message: email.message.Message) -> datetime | None:

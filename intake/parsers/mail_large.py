@@ -14,6 +14,8 @@ import mmap
 import secrets
 from dataclasses import dataclass
 
+from intake.parsers.mail_headers import boundary_of
+
 LARGE_BODY = 1 << 20  # leaf bodies above this are decoded from the raw bytes, not parsed
 MAX_NESTING = 5  # forwarded messages inside forwarded messages
 
@@ -73,7 +75,7 @@ def _big_leaves(buf: RawMessage, start: int, end: int, out: list[tuple[int, int,
     header_end, body_start = bounds
     headers = email.parser.BytesHeaderParser().parsebytes(bytes(buf[start:header_end]) + b"\r\n\r\n")
     content_type = headers.get_content_type()
-    boundary = headers.get_boundary() if content_type.startswith("multipart/") else None
+    boundary = boundary_of(headers) if content_type.startswith("multipart/") else None
     if boundary:
         delimiter = b"--" + boundary.encode("latin-1", "replace")
         marks = []

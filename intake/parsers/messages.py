@@ -7,20 +7,25 @@ words inside quoted parameters, RFC 2231 continuations, odd transfer encodings.
 
 ``parse_message(raw, attachments_dir)`` never raises for bad input: what cannot be
 decoded is decoded with replacement characters, and a part that cannot be read is
-skipped and noted in ``problems``.
+skipped and noted in ``problems``. Structure past a bound (parts nested deeper than
+intake.parsers.mail_depth allows, messages forwarded more than MAX_NESTING deep) is
+not read and is recorded in ``too_deep``, for the report to name.
 
 This module walks the MIME tree and saves the attachments; the pieces it stands on:
 intake.parsers.mail_headers (charsets, encoded words, the sender, dates),
 intake.parsers.mail_bodies (transfer encodings), intake.parsers.mail_large (large
-bodies cut out before parsing) and intake.parsers.mail_auto (auto-replies, bounces).
+bodies cut out before parsing), intake.parsers.mail_depth (the depth bound) and
+intake.parsers.mail_auto (auto-replies, bounces).
 """
 
 from __future__ import annotations
 
 import email
 import email.message
+import email.parser
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,14 +38,16 @@ from intake.parsers.mail_bodies import (
     decode_transfer, payload_bytes, raw_payload, stored_payload, transfer_encoding, write_base64, write_body,
 )
 from intake.parsers.mail_headers import (
-    attachment_name, decode_bytes, decode_header, header, newest_received, parse_date, raw_header, sender_of,
+    TolerantMessage, attachment_name, content_charset, decode_bytes, decode_header, header, newest_received,
+    parse_date, raw_header, sender_of,
 )
+from intake.parsers.mail_depth import MAX_MIME_DEPTH, TooDeep, bound_depth
 from intake.parsers.mail_large import LARGE_BODY, MAX_NESTING, BigBody, RawMessage, release, slim
 
 # Importable from here: the entry point and what it returns, and the header helpers
 # other modules imported from here before they moved to intake.parsers.mail_headers.
 __all__ = [
-    "Attachment", "ParsedMessage", "parse_message", "safe_name",
+    "Attachment", "ParsedMessage", "TooDeep", "parse_message", "safe_name",
     "decode_header", "raw_header", "sender_of",
 ]
 
@@ -70,6 +77,7 @@ class ParsedMessage:
     texts: list[str] = field(default_factory=list)  # text/plain bodies, forwarded ones included
     htmls: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    too_deep: list[TooDeep] = field(default_factory=list)  # structure past a bound, not read (a finding)
 
 
 # ---------------------------------------------------------------- file names
@@ -145,7 +153,7 @@ class _Walker:
             big = self.big_body(part)
             data = (decode_transfer(bytes(memoryview(self.raw)[big.start:big.end]), transfer_encoding(part))
                     if big is not None else payload_bytes(part))
-            text = decode_bytes(data, part.get_content_charset())
+            text = decode_bytes(data, content_charset(part))
             (self.result.texts if content_type == "text/plain" else self.result.htmls).append(text)
             return
         if content_type.startswith("multipart/") or content_type in ("message/delivery-status",
@@ -159,8 +167,8 @@ class _Walker:
 
     def forwarded(self, part: email.message.Message, depth: int) -> bool:
         """A forwarded message contributes its own attachments and text."""
-        if depth >= MAX_NESTING:
-            self.result.problems.append("forwarded messages nested too deeply")
+        if depth >= MAX_NESTING:  # not read, but named: the sender must hear what was left out
+            self.result.too_deep.append(TooDeep("forwarded", depth + 1, MAX_NESTING, _names_inside(part)))
             return True
         inner = part.get_payload()
         messages = [m for m in inner if isinstance(m, email.message.Message)] if isinstance(inner, list) else []
@@ -173,16 +181,23 @@ class _Walker:
                 body = raw_payload(wrapper) or b""
                 data = decode_transfer(body, encoding)
                 if data.strip():
-                    decoded.append(email.message_from_bytes(data))
+                    decoded.append(self.parse(data))
             messages = decoded
         if not messages:
             data = payload_bytes(part)
             if not data.strip():
                 return False
-            messages = [email.message_from_bytes(data)]
+            messages = [self.parse(data)]
         for message in messages:
             self.walk(message, depth + 1)
         return True
+
+    def parse(self, data: bytes) -> email.message.Message:
+        """A forwarded message's decoded bytes, parsed under the depth bound."""
+        message, too_deep = _parse_bounded(data, lambda raw: email.message_from_bytes(raw, _class=TolerantMessage))
+        if too_deep is not None:
+            self.result.too_deep.append(too_deep)
+        return message
 
     def tnef(self, part: email.message.Message) -> bool:
         """winmail.dat from Outlook: the attachments inside it are the real ones."""
@@ -262,18 +277,36 @@ def _extension(content_type: str) -> str:
 
 
 
+def _names_inside(part: email.message.Message) -> tuple[str, ...]:
+    """The attachments in a part that is not read, by name (the parse is depth-bounded)."""
+    return tuple(dict.fromkeys(name for sub in part.walk() if not sub.is_multipart()
+                               and (name := attachment_name(sub)) is not None))
+
+
 def _load(raw: bytes) -> email.message.Message:
     try:
         return mailparser.parse_from_bytes(raw).message
     except Exception:  # mail-parser gives up on some broken mail the stdlib still reads
-        return email.message_from_bytes(raw)
+        return email.message_from_bytes(raw, _class=TolerantMessage)
+
+
+def _parse_bounded(raw: bytes, parse: Callable[[bytes], email.message.Message],
+                   ) -> tuple[email.message.Message, TooDeep | None]:
+    """``parse(raw)`` with parts deeper than MAX_MIME_DEPTH emptied first (the parsers
+    recurse once per level); should a parser still recurse too deeply, the headers alone."""
+    bounded, too_deep = bound_depth(raw)
+    try:
+        return parse(bounded), too_deep
+    except RecursionError:
+        headers = email.parser.BytesParser(_class=TolerantMessage).parsebytes(raw, headersonly=True)
+        return headers, too_deep or TooDeep("mime", MAX_MIME_DEPTH + 1, MAX_MIME_DEPTH)
 
 
 def parse_message(raw: RawMessage, attachments_dir: Path) -> ParsedMessage:
     """``raw``: the message's bytes (bytes, or an mmap of the stored file)."""
     slim_raw, marker, bodies = slim(raw) if len(raw) > LARGE_BODY else (bytes(raw), "", {})
-    message = _load(slim_raw)
-    result = ParsedMessage()
+    message, too_deep = _parse_bounded(slim_raw, _load)
+    result = ParsedMessage(too_deep=[too_deep] if too_deep else [])
     result.from_name, result.from_address = sender_of(message)
     result.subject = header(message, "Subject")
     result.message_id = header(message, "Message-ID") or None
@@ -284,6 +317,6 @@ def parse_message(raw: RawMessage, attachments_dir: Path) -> ParsedMessage:
     if result.ignored_reason is None:
         try:
             _Walker(result, Path(attachments_dir), raw, marker, bodies).walk(message)
-        except RecursionError:
-            result.problems.append("MIME structure nested too deeply")
+        except RecursionError:  # the bound makes this unreachable; a crash it must never be
+            result.too_deep.append(TooDeep("mime", MAX_MIME_DEPTH + 1, MAX_MIME_DEPTH))
     return result

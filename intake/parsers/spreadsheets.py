@@ -13,21 +13,27 @@ from pathlib import Path
 
 import xlrd
 
-from intake.parsers.documents import DocumentError, Table, check_opc, read_blocks
+from intake.parsers.documents import DocumentError, Table, read_blocks, read_partly
+from intake.parsers.ooxml import PackageError, PackageTooLarge, check_opc
+from intake.parsers.xlsx import MAX_COLUMNS, MAX_ROWS, Grid, read_grids
 
 
 class SheetError(Exception):
     """The file cannot be read as a spreadsheet."""
 
 
+class SheetTooLarge(SheetError):
+    """The spreadsheet is beyond what is read of one (intake.parsers.ooxml, .xlsx)."""
+
+
 @dataclass(frozen=True)
 class Sheet:
     name: str
     rows: tuple[tuple[int, tuple[str, ...]], ...]  # (row number, cells)
+    partly: bool = False  # rows past the bounds (intake.parsers.xlsx) were not read
 
 
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
-MAX_ROWS = 20000  # far more than any question bank; guards against huge sheets
 
 
 def cell_text(value: object) -> str:
@@ -54,47 +60,33 @@ def read_sheets(path: Path) -> list[Sheet]:
         except DocumentError as err:
             raise SheetError(str(err)) from None
         return [
-            Sheet(f"表格{n}", tuple((i + 1, row) for i, row in enumerate(block.rows)))
+            Sheet(f"表格{n}", tuple((i + 1, row) for i, row in enumerate(block.rows)), read_partly(blocks))
             for n, block in enumerate((b for b in blocks if isinstance(b, Table)), start=1)
         ]
     raise SheetError(f"unsupported spreadsheet type {suffix}")
 
 
 def _read_xlsx(path: Path) -> list[Sheet]:
-    import openpyxl  # ~100 ms to import: paid only when a .xlsx is read
-    from openpyxl.utils.exceptions import InvalidFileException
-
     try:
-        check_opc(path)  # refuses merged ranges openpyxl would expand for hours
-        workbook = openpyxl.load_workbook(str(path), data_only=True)
-        return _xlsx_sheets(workbook)
-    except (DocumentError, InvalidFileException, KeyError, ValueError, OSError) as err:
+        merges = check_opc(path)  # refuses merged ranges that would cover a whole sheet
+        grids = read_grids(path, merges)
+    except PackageTooLarge as err:
+        raise SheetTooLarge(str(err)) from None
+    except PackageError as err:
         raise SheetError(str(err)) from None
-    except Exception as err:  # broken XML inside the package
+    except Exception as err:  # a sender's broken package: zipfile, zlib, lxml raise many kinds
         raise SheetError(f"{type(err).__name__}: {err}") from None
+    return [_grid_sheet(grid) for grid in grids]
 
 
-def _xlsx_sheets(workbook) -> list[Sheet]:
-    sheets = []
-    for worksheet in workbook.worksheets:
-        fill = {}
-        for merged in worksheet.merged_cells.ranges:
-            top_left = worksheet.cell(merged.min_row, merged.min_col).value
-            for row in range(merged.min_row, merged.max_row + 1):
-                for col in range(merged.min_col, merged.max_col + 1):
-                    fill[(row, col)] = top_left
-        rows = []
-        for number, row in enumerate(worksheet.iter_rows(values_only=True), start=1):
-            if number > MAX_ROWS:
-                break
-            cells = tuple(
-                cell_text(fill.get((number, col), value))
-                for col, value in enumerate(row, start=1)
-            )
-            rows.append((number, cells))
-        sheets.append(Sheet(worksheet.title, tuple(rows)))
-    workbook.close()
-    return sheets
+def _grid_sheet(grid: Grid) -> Sheet:
+    if not grid.height:
+        return Sheet(grid.name, (), grid.partly)
+    rows = tuple(
+        (r, tuple(cell_text(grid.values.get((r, c))) for c in range(1, grid.width + 1)))
+        for r in range(1, grid.height + 1)
+    )
+    return Sheet(grid.name, rows, grid.partly)
 
 
 def _read_xls(path: Path) -> list[Sheet]:
@@ -111,18 +103,19 @@ def _read_xls(path: Path) -> list[Sheet]:
 def _xls_sheets(book) -> list[Sheet]:
     sheets = []
     for sheet in book.sheets():
+        height, width = min(sheet.nrows, MAX_ROWS), min(sheet.ncols, MAX_COLUMNS)
         fill = {}
         for row_lo, row_hi, col_lo, col_hi in getattr(sheet, "merged_cells", []):
-            if row_lo >= sheet.nrows or col_lo >= sheet.ncols:
+            if row_lo >= height or col_lo >= width:
                 continue
             top_left = sheet.cell_value(row_lo, col_lo)
-            # clipped to the cells that exist: a merge over the whole sheet is cheap
-            for r in range(row_lo, min(row_hi, sheet.nrows, MAX_ROWS)):
-                for c in range(col_lo, min(col_hi, sheet.ncols)):
+            # clipped to the cells read: a merge over the whole sheet is cheap
+            for r in range(row_lo, min(row_hi, height)):
+                for c in range(col_lo, min(col_hi, width)):
                     fill[(r, c)] = top_left
         rows = []
-        for r in range(min(sheet.nrows, MAX_ROWS)):
-            cells = tuple(cell_text(fill.get((r, c), sheet.cell_value(r, c))) for c in range(sheet.ncols))
+        for r in range(height):
+            cells = tuple(cell_text(fill.get((r, c), sheet.cell_value(r, c))) for c in range(width))
             rows.append((r + 1, cells))
-        sheets.append(Sheet(sheet.name, tuple(rows)))
+        sheets.append(Sheet(sheet.name, tuple(rows), sheet.nrows > MAX_ROWS))
     return sheets

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from intake.kernel.findings import Finding
-from intake.validators.video import media_info
+from intake.parsers.media import media_info
 
 
 def audio_format(path: Path) -> str | None:
     """'MP3' for MPEG Audio Layer 3, else MediaInfo's format name, None if unreadable."""
     try:
         info = media_info(path)
-    except Exception:  # pymediainfo raises plain exceptions on unreadable input
+    except Exception:  # MediaError, or what pymediainfo raises on its report
         return None
     general = info.general_tracks[0] if info.general_tracks else None
     audio = info.audio_tracks[0] if info.audio_tracks else None

@@ -10,8 +10,9 @@ import re
 
 from intake.kernel.findings import Finding
 from intake.kernel.policy import DeclarationRules
-from intake.parsers.documents import Block, Paragraph, Table, find_section
+from intake.parsers.documents import Block, Paragraph, Table, find_section, read_partly
 from intake.parsers.text import count_zi
+from intake.validators.document import read_partly_finding
 
 NAME, SUMMARY, BACKGROUND, CATEGORY, NEW_PRODUCTIVITY = "成果名称", "成果简介", "成果背景", "成果类别", "是否为新质生产力"
 COMPLETER_LABELS = ("主要完成人", "成果完成人", "完成人")
@@ -103,7 +104,7 @@ def new_productivity_answered(blocks: list[Block]) -> bool:
 
 def check_declaration(blocks: list[Block], rel: str, project: str | None,
                       rules: DeclarationRules) -> list[Finding]:
-    findings = []
+    findings = [read_partly_finding(rel, project)] if read_partly(blocks) else []
 
     def add(code: str, message: str) -> None:
         findings.append(Finding(code, message, project, rel))

@@ -2,34 +2,57 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from intake.kernel.findings import Finding
 from intake.kernel.policy import DocumentRules
-from intake.parsers.documents import DocumentError, find_section
+from intake.parsers.blocks import Block
+from intake.parsers.documents import DocumentError, find_section, read_partly
 from intake.parsers.layout import blocks_of
+from intake.parsers.spreadsheets import SPREADSHEET_SUFFIXES
 from intake.parsers.text import count_zi
+from intake.parsers.xlsx import MAX_ROWS
 
 MENTOR, VIDEO = "导师简介", "视频简介"
 LABELS = (MENTOR, VIDEO, "工匠简介", "课程简介", "项目简介", "作品简介")
 
 
-
 def sections(path: Path) -> dict[str, str | None]:
-    blocks = blocks_of(path)  # parsed once, shared with classification
+    return _sections(blocks_of(path))  # parsed once, shared with classification
+
+
+def _sections(blocks: list[Block]) -> dict[str, str | None]:
     return {label: find_section(blocks, label, LABELS) for label in (MENTOR, VIDEO)}
+
+
+def read_partly_finding(rel: str, project: str | None) -> Finding:
+    """A file read only up to the parsers' bounds (intake.parsers.word, .xlsx): judged on that part."""
+    if PurePosixPath(rel).suffix.lower() in SPREADSHEET_SUFFIXES:
+        return Finding(
+            "document.read_partly",
+            f"表格“{rel}”的行数超过 {MAX_ROWS} 行，超出系统的读取上限，只检查了前 {MAX_ROWS} 行，"
+            "其后的内容没有检查。请删除表格中多余的行和与报送无关的内容后重新提交。",
+            project, rel,
+        )
+    return Finding(
+        "document.read_partly",
+        f"文档“{rel}”中的段落或表格过多，超出系统的读取上限，只检查了文档的前一部分，其后的内容没有检查。"
+        "请删除文档中多余的空段落、空行和与报送无关的内容，另存后重新提交。",
+        project, rel,
+    )
 
 
 def check_document(path: Path, rel: str, project: str | None, rules: DocumentRules) -> list[Finding]:
     try:
-        found = sections(path)
+        blocks = blocks_of(path)
     except DocumentError as err:
         return [Finding(
             "document.unreadable",
             f"文档“{rel}”无法打开（{err}）。请用 Word 另存为 .docx 格式后重新提交。",
             project, rel,
         )]
-    findings = []
+    found = _sections(blocks)
+    findings = [read_partly_finding(rel, project)] if read_partly(blocks) else []
     for label, missing_code, long_code, limit in (
         (MENTOR, "document.mentor_intro_missing", "document.mentor_intro_too_long", rules.mentor_intro_max_chars),
         (VIDEO, "document.video_intro_missing", "document.video_intro_too_long", rules.video_intro_max_chars),

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from intake.kernel.findings import Finding
-from intake.parsers.documents import DocumentError, Paragraph, Table
+from intake.parsers.documents import DocumentError, Paragraph, Table, read_partly
 from intake.parsers.layout import (
     Material, Project, _row_is_form_header, blocks_of, has_form_words, sheets_of,
 )
 from intake.parsers.spreadsheets import SheetError
 from intake.parsers.text import clean, squash, strip_numbering
+from intake.validators.document import read_partly_finding
 
 _UNIT_LABEL = re.compile(r"上报单位\s*(?:[(（]\s*盖章\s*[)）])?\s*[:：]\s*(.*)")
 _NEXT_LABEL = re.compile(r"\s{2,}|\s*(?:联系人|联系电话|填报日期|日期)\s*[:：]")
@@ -24,6 +25,7 @@ class FormInfo:
     unit: str | None = None
     courses: list[str] = field(default_factory=list)
     editable: list[str] = field(default_factory=list)  # rel paths of forms read
+    partly: list[str] = field(default_factory=list)  # … of those read only up to the bounds
 
 
 def _unit_from_text(text: str) -> str | None:
@@ -89,8 +91,11 @@ def read_form(material: Material) -> FormInfo:
                 if isinstance(block, Paragraph) and not info.unit:
                     info.unit = _unit_from_text(block.text)
             tables = [b.rows for b in blocks if isinstance(b, Table)]
+            partly = read_partly(blocks)
         elif suffix in (".xlsx", ".xlsm", ".xls"):
-            tables = [tuple(cells for _, cells in sheet.rows) for sheet in sheets_of(path)]
+            sheets = sheets_of(path)
+            tables = [tuple(cells for _, cells in sheet.rows) for sheet in sheets]
+            partly = any(sheet.partly for sheet in sheets)
         else:
             return info
     except (DocumentError, SheetError):
@@ -101,6 +106,8 @@ def read_form(material: Material) -> FormInfo:
             if course not in info.courses:
                 info.courses.append(course)
     info.editable.append(material.rel)
+    if partly:
+        info.partly.append(material.rel)
     return info
 
 
@@ -127,8 +134,9 @@ def form_findings(forms: list[Material], scans: list[Material]) -> tuple[FormInf
         info = read_form(material)
         merged.unit = merged.unit or info.unit
         merged.editable += info.editable
+        merged.partly += info.partly
         merged.courses += [c for c in info.courses if c not in merged.courses]
-    findings = []
+    findings = [read_partly_finding(rel, None) for rel in merged.partly]
     if forms and not stamped:
         findings.append(Finding(
             "form.scan_missing",

@@ -14,8 +14,9 @@ from intake.kernel.findings import Finding
 from intake.kernel.policy import QuestionBankRules
 from intake.parsers.layout import sheets_of
 from intake.parsers.question_bank_header import LETTERS, find_headers
-from intake.parsers.spreadsheets import SheetError
+from intake.parsers.spreadsheets import SheetError, SheetTooLarge
 from intake.parsers.text import clean
+from intake.validators.document import read_partly_finding
 
 
 TYPES = {
@@ -85,9 +86,15 @@ def check_question_bank(path: Path, rel: str, project: str | None, rules: Questi
 
     try:
         sheets = sheets_of(path)  # parsed once, shared with classification
+    except SheetTooLarge as err:
+        return [finding("question_bank.unreadable",
+                        f"题库“{rel}”内容过多，无法读取（{err}）。请删除与题库无关的工作表、行和文字，"
+                        "只保留按附件6模板填写的题库，另存后重新提交。")]
     except SheetError as err:
         return [finding("question_bank.unreadable",
                         f"题库“{rel}”无法打开（{err}）。请用 Excel 另存为 .xlsx 格式后重新提交。")]
+    # judged on what was read, and the sender told so
+    partly = [read_partly_finding(rel, project)] if any(sheet.partly for sheet in sheets) else []
     headers = find_headers(sheets)
     complete = [h for h in headers if not h.missing]
     if not complete:
@@ -96,12 +103,12 @@ def check_question_bank(path: Path, rel: str, project: str | None, rules: Questi
             why = f"缺少列：{missing}"
         else:
             why = "没有找到表头"
-        return [finding(
+        return partly + [finding(
             "question_bank.bad_header",
             f"题库“{rel}”的表头不符合附件6模板（{why}）。请使用附件6模板，表头依次为：题型、题目内容、"
             "答案A至答案F、正确答案、解析、试题难度、来源。",
         )]
-    findings, valid, invalid = [], 0, 0
+    findings, valid, invalid = partly, 0, 0
     for header in complete:
         for number, cells in header.sheet.rows[header.row_index + 1:]:
             if not any(c.strip() for c in cells):

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pymediainfo import MediaInfo, Track
+from pymediainfo import Track
 
 from intake.kernel.findings import Finding
 from intake.kernel.policy import VideoRules
-
-
-def media_info(path: Path) -> MediaInfo:
-    return MediaInfo.parse(str(path))
+from intake.parsers.media import media_info
 
 
 def check_video(path: Path, rel: str, project: str | None, rules: VideoRules) -> list[Finding]:
@@ -20,7 +17,7 @@ def check_video(path: Path, rel: str, project: str | None, rules: VideoRules) ->
 
     try:
         info = media_info(path)
-    except Exception as err:  # pymediainfo raises plain exceptions on unreadable input
+    except Exception as err:  # MediaError (in Chinese), or what pymediainfo raises on its report
         return [finding("video.unreadable", _unreadable(rel, str(err)))]
     general = info.general_tracks[0] if info.general_tracks else None
     video = info.video_tracks[0] if info.video_tracks else None
