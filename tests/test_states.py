@@ -16,6 +16,15 @@ from intake.store import AuditEvent, Message
 from tests.conftest import daemon_settings, simple_mail
 
 
+def answered_service(tmp_path):
+    """One message, judged and answered (SQLite)."""
+    folder = tmp_path / "Maildir"
+    deliver_to_maildir(folder, simple_mail(1), datetime(2024, 7, 30, tzinfo=timezone.utc))
+    service = open_service(daemon_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", maildir=folder))
+    poll_and_process(service)
+    return service
+
+
 def test_the_table_covers_every_state_and_ends_only_in_done_or_quarantine():
     assert set(TRANSITIONS) == set(State)
     assert [s for s in State if not TRANSITIONS[s]] == [State.DONE, State.QUARANTINED]
@@ -23,10 +32,7 @@ def test_the_table_covers_every_state_and_ends_only_in_done_or_quarantine():
 
 
 def test_move_refuses_what_the_table_does_not_allow_and_a_lost_claim(tmp_path):
-    folder = tmp_path / "Maildir"
-    deliver_to_maildir(folder, simple_mail(1), datetime(2024, 7, 30, tzinfo=timezone.utc))
-    service = open_service(daemon_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", maildir=folder))
-    poll_and_process(service)
+    service = answered_service(tmp_path)
     with service.Session.begin() as session:
         message = session.scalars(select(Message)).one()
         assert message.state == State.DONE
@@ -42,10 +48,7 @@ def test_move_refuses_what_the_table_does_not_allow_and_a_lost_claim(tmp_path):
 
 
 def test_a_staff_move_releases_the_claim_and_is_audited(tmp_path):
-    folder = tmp_path / "Maildir"
-    deliver_to_maildir(folder, simple_mail(1), datetime(2024, 7, 30, tzinfo=timezone.utc))
-    service = open_service(daemon_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", maildir=folder))
-    poll_and_process(service)
+    service = answered_service(tmp_path)
     with service.Session.begin() as session:
         message = locked(session, 1)
         message.claimed_by = "a worker"

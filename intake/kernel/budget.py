@@ -82,10 +82,9 @@ def within(budget: Budget, policy_name: str, received_at: datetime | None,
 def _child(send: Connection, marker: int, budget: Budget, target: Callable[..., Report], args: tuple) -> None:
     global _marker_fd
     _marker_fd = marker
-    used = _address_space()
-    limit = used + budget.memory_bytes  # on top of what the child inherited at fork
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    resource.setrlimit(resource.RLIMIT_CPU, (budget.cpu_seconds, budget.cpu_seconds + 5))
+    limit = _address_space() + budget.memory_bytes  # on top of what the child inherited at fork
+    limit = _lower_only(resource.RLIMIT_AS, limit)
+    _lower_only(resource.RLIMIT_CPU, budget.cpu_seconds, budget.cpu_seconds + 5)
     try:
         report = target(*args)
         # a failed allocation deep in a parser is often caught there and turned into
@@ -102,6 +101,16 @@ def _child(send: Connection, marker: int, budget: Budget, target: Callable[..., 
     finally:
         send.close()
         os._exit(0)  # no atexit handlers, no flushing of the parent's buffers twice
+
+
+def _lower_only(kind: int, soft: int, hard: int | None = None) -> int:
+    """Set a limit, never above one inherited (raising a hard limit is refused)."""
+    _, inherited = resource.getrlimit(kind)
+    hard = soft if hard is None else hard
+    if inherited != resource.RLIM_INFINITY:
+        soft, hard = min(soft, inherited), min(hard, inherited)
+    resource.setrlimit(kind, (soft, hard))
+    return soft
 
 
 def _peak_address_space() -> int:

@@ -30,6 +30,7 @@ MAX_TEXT_CHARS = 2_000_000  # a thousand pages
 MAX_XML_ELEMENTS = 1_000_000  # about 2.5 s of parsing; memory stays small (see _Reader)
 MAX_XML_BYTES = 64 << 20
 MAX_GRID_SPAN = 64  # Word allows 63 columns
+MAX_STYLES_BYTES = 2 << 20  # Word writes ~50 KB, python-docx's template 350 KB
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _P, _TBL, _TR, _TC, _R, _T = (f"{W}{t}" for t in ("p", "tbl", "tr", "tc", "r", "t"))
@@ -41,8 +42,7 @@ def read_docx(path: Path) -> Blocks:
     try:
         check_opc(path)
         with zipfile.ZipFile(path) as package:
-            main = main_part(package, "word/document.xml")
-            return _Reader(_style_names(package, main)).read(package, main)
+            return _Reader(package, main_part(package, "word/document.xml")).read()
     except (PackageError, DocumentError) as err:
         raise DocumentError(str(err)) from None
     except Exception as err:  # a sender's broken package: zipfile, zlib, lxml raise many kinds
@@ -55,17 +55,19 @@ class _Reader:
     holds no more in memory than its text; a top-level paragraph or table becomes a block
     when it ends and is then dropped too."""
 
-    def __init__(self, style_names: dict[str, str] | None) -> None:
-        self.style_names = style_names
+    def __init__(self, package: zipfile.ZipFile, main: str) -> None:
+        self.package, self.main = package, main
+        self.style_names: dict[str, str] | None = None  # read when a paragraph first names a style
+        self.styles_read = False
         self.paragraphs = self.cells = self.chars = 0
         self.pieces: dict[etree._Element, list[str]] = {}  # paragraph being read -> its text so far
         self.texts: dict[etree._Element, str] = {}  # paragraph in a table cell -> its text
 
-    def read(self, package: zipfile.ZipFile, main: str) -> Blocks:
+    def read(self) -> Blocks:
         blocks = Blocks()
         budget = XmlBudget(MAX_XML_ELEMENTS, MAX_XML_BYTES)
         last = None
-        for element in elements(package, main, budget):
+        for element in elements(self.package, self.main, budget):
             if last is None and root_tag(element) != f"{W}document":
                 raise DocumentError("not a Word document (no w:document in its main part)")
             last = element
@@ -133,6 +135,8 @@ class _Reader:
         if style is None:
             return False
         style_id = style.get(f"{W}val") or ""
+        if not self.styles_read:
+            self.style_names, self.styles_read = _style_names(self.package, self.main), True
         # Chinese Word names its heading styles by number ids ("1", "2"): the name
         # ("heading 1") is what tells. Without a styles part, python-docx's default
         # styles name "Heading1" "heading 1".
@@ -172,21 +176,23 @@ def _drop(element: etree._Element, keep: str | None) -> None:
 
 
 def _style_names(package: zipfile.ZipFile, main: str) -> dict[str, str] | None:
-    """styleId -> lower-case style name (bounded: a styles part is read only so far)."""
+    """styleId -> lower-case style name; None without a styles part, none at all from one
+    over MAX_STYLES_BYTES (its headings are then known by their outline level only)."""
     part = related(package, main, "styles")
     if part is None:
         return None
-    names: dict[str, str] = {}
+    if package.getinfo(part).file_size > MAX_STYLES_BYTES:
+        return {}
     try:
-        for element in elements(package, part, XmlBudget(200_000, 16 << 20)):
-            if element.tag == f"{W}style":
-                name = element.find(f"{W}name")
-                if name is not None:
-                    names[element.get(f"{W}styleId") or ""] = (name.get(f"{W}val") or "").lower()
-            if element.getparent() is not None and element.getparent().getparent() is None:
-                forget(element)  # a style, the defaults, the latent styles: done with
-    except PackageError:
-        pass  # broken styles only lose heading styles; the text is still read
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
+        root = etree.fromstring(package.read(part), parser)
+    except Exception:  # broken styles only lose heading styles; the text is still read
+        return {}
+    names = {}
+    for style in root.iterchildren(f"{W}style"):
+        name = style.find(f"{W}name")
+        if name is not None:
+            names[style.get(f"{W}styleId") or ""] = (name.get(f"{W}val") or "").lower()
     return names
 
 
