@@ -116,3 +116,26 @@ def test_the_daemon_judges_the_next_message_while_one_is_stopped(tmp_path, monke
     assert [f["code"] for f in first.report["findings"]] == ["package.too_complex"]
     assert second.state == State.DONE and second.verdict == "rejected"  # the next one judged as usual
     assert "package.too_complex" not in [f["code"] for f in second.report["findings"]]
+
+
+def test_extraction_tools_do_not_inherit_the_judges_cpu_and_memory_limits(tmp_path):
+    import subprocess
+
+    from intake.parsers.extraction import run_extraction
+
+    # a real archive whose unpacking reports the limits the tool itself runs under
+    script = tmp_path / "limits.sh"
+    script.write_text("#!/bin/sh\ngrep -E 'Max (cpu time|address space)' /proc/self/limits >&2\nexit 1\n")
+    script.chmod(0o755)
+
+    def probe() -> Report:
+        import intake.parsers.extraction as extraction
+
+        extraction.extraction_command = lambda head, outdir, fmt: [str(script)]  # type: ignore[assignment]
+        outcome = run_extraction(tmp_path / "a.zip", tmp_path / "out", "zip", 1 << 20, 60)
+        return Report(Verdict.ACCEPTED, outcome.detail, None, None)
+
+    (tmp_path / "a.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    limits = within(Budget(memory_bytes=256 << 20, cpu_seconds=30, wall_seconds=60.0), "roadshow", None, probe).policy
+    assert "Max cpu time" in limits and "Max address space" in limits
+    assert all(line.split()[3] == "unlimited" for line in limits.splitlines()), limits

@@ -83,8 +83,11 @@ def _child(send: Connection, marker: int, budget: Budget, target: Callable[..., 
     global _marker_fd
     _marker_fd = marker
     limit = _address_space() + budget.memory_bytes  # on top of what the child inherited at fork
+    # soft limits only: the hard ones stay as inherited, so that the extraction tools
+    # this child starts (7-Zip, unar, under their own timeout and disk cap) can be
+    # given their own room again (intake.parsers.extraction)
     limit = _lower_only(resource.RLIMIT_AS, limit)
-    _lower_only(resource.RLIMIT_CPU, budget.cpu_seconds, budget.cpu_seconds + 5)
+    _lower_only(resource.RLIMIT_CPU, budget.cpu_seconds)
     try:
         report = target(*args)
         # a failed allocation deep in a parser is often caught there and turned into
@@ -103,12 +106,11 @@ def _child(send: Connection, marker: int, budget: Budget, target: Callable[..., 
         os._exit(0)  # no atexit handlers, no flushing of the parent's buffers twice
 
 
-def _lower_only(kind: int, soft: int, hard: int | None = None) -> int:
-    """Set a limit, never above one inherited (raising a hard limit is refused)."""
-    _, inherited = resource.getrlimit(kind)
-    hard = soft if hard is None else hard
-    if inherited != resource.RLIM_INFINITY:
-        soft, hard = min(soft, inherited), min(hard, inherited)
+def _lower_only(kind: int, soft: int) -> int:
+    """Set a soft limit, never above the inherited hard one (which is kept)."""
+    _, hard = resource.getrlimit(kind)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
     resource.setrlimit(kind, (soft, hard))
     return soft
 

@@ -50,6 +50,10 @@ def run_extraction(head: Path, outdir: Path, fmt: str, cap_bytes: int, timeout: 
 
     def limit_file_size() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+        # the judging budget's CPU and memory are the judge's, not the tool's: a large
+        # legitimate archive needs more, and the tool has its own timeout and disk cap
+        for kind in (resource.RLIMIT_CPU, resource.RLIMIT_AS):
+            resource.setrlimit(kind, (resource.getrlimit(kind)[1],) * 2)
         # the tool dies with its watcher: a judgement killed by its budget leaves nothing running
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -77,6 +81,8 @@ def run_extraction(head: Path, outdir: Path, fmt: str, cap_bytes: int, timeout: 
     detail = err.decode("utf-8", "replace").strip()[-500:]
     if not reason and disk_usage(outdir) > cap_bytes:
         reason = "disk"
+    if not reason and proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        reason = "timeout"  # stopped by a limit, not a damaged archive
     if not reason and proc.returncode != 0:
         reason = "disk" if _died_of_file_size(proc.returncode, fmt) else "failed"
     return Outcome(ok=not reason, reason=reason, detail=detail)
