@@ -16,7 +16,7 @@ from intake.kernel.errors import ConfigError
 from intake.kernel.budget import reading
 from intake.kernel.findings import ERROR, Finding
 from intake.kernel.policy import Policy, is_late
-from intake.kernel.report import BEIJING, ProjectResult, Report
+from intake.kernel.report import ProjectResult, Report, beijing_text
 from intake.kernel.verdicts import Verdict
 from intake.parsers.archives import Package, PackageFile, unpack
 from intake.parsers.documents import Block, DocumentError, Table, all_text
@@ -405,8 +405,7 @@ def _make_names_unique(projects: list[Project]) -> None:
 
 
 def late_finding(received_at: datetime, policy: Policy) -> Finding:
-    got = received_at.astimezone(BEIJING).strftime("%Y年%m月%d日 %H:%M:%S")
-    due = policy.deadline.astimezone(BEIJING).strftime("%Y年%m月%d日 %H:%M:%S")
+    got, due = beijing_text(received_at), beijing_text(policy.deadline)
     return Finding(
         "deadline.late",
         f"本次报送于北京时间 {got} 收到，晚于截止时间 {due}。按通知要求，逾期上报无效，本次材料不予受理。",

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from intake.core import PROVIDER_NAMES
-from intake.kernel.report import Report
+from intake.kernel.report import BEIJING, Report
 from intake.kernel.findings import ERROR, WARNING
 
 VERDICT_NAMES = {
@@ -25,7 +23,7 @@ def render_text(report: Report, policy_title: str = "") -> str:
     if report.received_at is None:
         lines.append("接收时间：未提供（未核对截止时间；可用 --received-at 指定）")
     else:
-        moment = report.received_at.astimezone(ZoneInfo("Asia/Shanghai"))
+        moment = report.received_at.astimezone(BEIJING)
         lines.append(f"接收时间：{moment:%Y-%m-%d %H:%M:%S}（北京时间）")
     if report.message is not None:
         message = report.message

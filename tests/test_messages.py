@@ -618,3 +618,17 @@ def test_rfc2231_charsets_the_stdlib_cannot_use_do_not_stop_the_parse(tmp_path, 
         f'boundary="{BOUNDARY}"'.encode(), f"boundary*={charset}''{BOUNDARY}".encode(), 1)
     parsed = parse(raw, tmp_path)
     assert parsed.texts[1:] == ["你好"] and [a.name for a in parsed.attachments] == ["材料.bin"]
+
+
+def test_hostile_headers_cost_the_ledger_linear_time():
+    # the ledger reads headers in the daemon itself, outside the judging budget: a From of
+    # a million "<" and a Subject of 320,000 encoded words were quadratic (minutes)
+    import subprocess
+    import sys
+
+    probe = ("from intake.daemon.ledger import _headers; "
+             "_headers(b'From: ' + b'<' * 1_000_000 + b'\\r\\n\\r\\nx'); "
+             "_headers(b'Subject: ' + b'=?utf-8?b?QUFB?= ' * 320_000 + b'\\r\\n\\r\\nx'); "
+             "from intake.parsers.mail_headers import decode_words; "
+             "assert decode_words('=?utf-8?b?QUFB?= ' * 200_000).strip() == 'AAA' * 200_000")
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)

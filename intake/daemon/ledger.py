@@ -27,6 +27,8 @@ from intake.states import State
 from intake.store import MailboxState, Message, audit
 
 log = logging.getLogger("intake")
+HEADER_BYTES = 256 << 10  # the ledger's look at a header block; the judging child reads it all
+HEADER_VALUE_CHARS = 8192  # a Subject or From longer than this is cut before it is decoded
 BATCH_BYTES = 64 << 20  # a batch is held in memory whole: 50 messages of 45 MB would not fit
 ShouldStop = Callable[[], bool]
 
@@ -52,8 +54,16 @@ def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
 def _headers(raw: bytes) -> dict:
     try:
         # the header block only: parsing a 60 MB message for its subject costs 300 MB
-        end = min((at for at in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if at != -1), default=len(raw))
-        parsed = email.parser.BytesHeaderParser().parsebytes(raw[:end] + b"\r\n\r\n")
+        # (and at most HEADER_BYTES of it: this runs in the daemon, outside any judging budget)
+        block = raw[:HEADER_BYTES]
+        end = min((at for at in (block.find(b"\r\n\r\n"), block.find(b"\n\n")) if at != -1), default=len(block))
+        parsed = email.parser.BytesHeaderParser().parsebytes(block[:end] + b"\r\n\r\n")
+        for name in ("Message-ID", "Subject", "From"):  # cut before decoding, not after
+            values = parsed.get_all(name) or []
+            if any(len(str(value)) > HEADER_VALUE_CHARS for value in values):
+                del parsed[name]
+                for value in values:
+                    parsed[name] = str(value)[:HEADER_VALUE_CHARS]
         return {  # clamped: a header is the sender's to make as long as they like
             "message_id": decode_header(parsed.get("Message-ID"))[:998] or None,
             "subject": decode_header(parsed.get("Subject"))[:2000],

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intake.kernel.budget import Budget
 from intake.kernel.errors import ConfigError
+from intake.kernel.report import BEIJING
 
 
 @dataclass(frozen=True)
@@ -241,9 +242,9 @@ def parse_instant(text: str, setting: str) -> datetime:
     except ValueError:
         raise ConfigError(f"{setting}: not an ISO 8601 time: {text!r}") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+        value = value.replace(tzinfo=BEIJING)
     try:  # a report shows it in Beijing time: a moment datetime cannot hold there is no time
-        value.astimezone(timezone.utc).astimezone(ZoneInfo("Asia/Shanghai"))
+        value.astimezone(timezone.utc).astimezone(BEIJING)
     except OverflowError:
         raise ConfigError(f"{setting}: out of range: {text!r}") from None
     return value

@@ -4,13 +4,20 @@ JSON object)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from intake.kernel.findings import Finding
 from intake.kernel.verdicts import Verdict
 
 BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def beijing_text(moment: datetime) -> str:
+    """A time as senders read it: Beijing time, 2024年07月31日 23:59:59 (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(BEIJING).strftime("%Y年%m月%d日 %H:%M:%S")
 
 
 @dataclass

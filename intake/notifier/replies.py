@@ -6,11 +6,11 @@ per message), marked as an automatic reply so that auto-responders do not answer
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from intake.kernel.report import BEIJING
+from intake.kernel.report import beijing_text
 from intake.settings import Settings
 from intake.store import Message
 
@@ -91,8 +91,4 @@ def compose_reply(message: Message, settings: Settings) -> EmailMessage:
 
 
 def _beijing(moment: datetime | None) -> str:
-    if moment is None:
-        return "（未知时间）"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(BEIJING).strftime("%Y年%m月%d日 %H:%M:%S")  # as the findings write it
+    return "（未知时间）" if moment is None else beijing_text(moment)  # as the findings write it
