@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from intake.parsers.archives import PackageFile
-from intake.parsers.documents import Block, DocumentError, Table, all_text, read_blocks
+from intake.parsers.documents import Block, DocumentError, Table, all_text, read_blocks, read_partly
 from intake.parsers.question_bank_header import looks_like_question_bank
 from intake.parsers.spreadsheets import Sheet, SheetError, read_sheets
 from intake.parsers.text import clean, squash, strip_numbering
@@ -85,7 +85,13 @@ def _blocks_cached(stamp: tuple[str, int, int]) -> list[Block]:
 
 @functools.lru_cache(maxsize=128)
 def _sheets_cached(stamp: tuple[str, int, int]) -> list[Sheet]:
-    return read_sheets(Path(stamp[0]))
+    path = Path(stamp[0])
+    if path.suffix.lower() in (".docx", ".doc"):  # a Word table as a sheet: from the blocks read once
+        try:
+            return _docx_sheets(path)
+        except DocumentError as err:
+            raise SheetError(str(err)) from None
+    return read_sheets(path)
 
 
 def blocks_of(path: Path) -> list[Block]:
@@ -128,7 +134,7 @@ def sheets_have_form_table(sheets: list[Sheet]) -> bool:
 def _docx_sheets(path: Path) -> list[Sheet]:
     blocks = blocks_of(path)
     return [
-        Sheet(f"表格{n}", tuple((i + 1, row) for i, row in enumerate(b.rows)))
+        Sheet(f"表格{n}", tuple((i + 1, row) for i, row in enumerate(b.rows)), read_partly(blocks))
         for n, b in enumerate((b for b in blocks if isinstance(b, Table)), start=1)
     ]
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import xlrd
 
-from intake.parsers.documents import DocumentError, Table, read_blocks, read_partly
 from intake.parsers.ooxml import PackageError, PackageTooLarge, check_opc
 from intake.parsers.xlsx import MAX_COLUMNS, MAX_ROWS, Grid, read_grids
 
@@ -49,20 +48,13 @@ def cell_text(value: object) -> str:
 
 
 def read_sheets(path: Path) -> list[Sheet]:
+    """An Excel workbook's sheets (a Word file's tables are read as sheets by
+    intake.parsers.layout.sheets_of, from the document's blocks read once)."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         return _read_xlsx(path)
     if suffix == ".xls":
         return _read_xls(path)
-    if suffix in (".docx", ".doc"):
-        try:
-            blocks = read_blocks(path)
-        except DocumentError as err:
-            raise SheetError(str(err)) from None
-        return [
-            Sheet(f"表格{n}", tuple((i + 1, row) for i, row in enumerate(block.rows)), read_partly(blocks))
-            for n, block in enumerate((b for b in blocks if isinstance(b, Table)), start=1)
-        ]
     raise SheetError(f"unsupported spreadsheet type {suffix}")
 
 
