@@ -224,7 +224,8 @@ def run_daemon(env: dict) -> subprocess.Popen:
 def assert_consistent(service, count: int) -> None:
     messages = messages_of(service)
     assert len(messages) == count
-    assert all(m.state == State.DONE and m.claimed_by is None for m in messages), Counter(m.state for m in messages)
+    stuck = [(m.receipt, m.state, m.last_error) for m in messages if m.state != State.DONE or m.claimed_by]
+    assert stuck == [], (Counter(m.state for m in messages), stuck[:5])
     judged = Counter(e.message_id for e in events(service, "judged"))
     assert all(judged[m.id] == 1 for m in messages)  # judged exactly once
     with service.Session() as session:
