@@ -8,8 +8,9 @@ reply so that auto-responders do not answer it.
 from __future__ import annotations
 
 import re
+import secrets
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -21,9 +22,9 @@ from intake.settings import Settings
 from intake.store import Message
 
 __all__ = ["LATE", "MESSAGE_ID_DOMAIN", "VERDICTS", "compose_reply", "has_late_finding", "is_late",
-           "reply_html", "reply_text", "verdict_text"]
+           "reply_message_id", "reply_subject", "verdict_text"]
 
-MESSAGE_ID_DOMAIN = "intake.local"  # our replies' Message-IDs end so: a reply to a reply is ours
+MESSAGE_ID_DOMAIN = "intake.local"  # every reply's Message-ID ends in it: mail answering one can be told ours
 # A message id is quoted back only when it is one (RFC 5322 msg-id: printable ASCII in
 # angle brackets): a sender's header, or a row stored before control characters were
 # replaced, must never make the reply itself impossible to compose
@@ -41,12 +42,10 @@ def reply_subject(view: ReplyView) -> str:
     return f"【回执 {view.receipt}】{view.verdict}"
 
 
-def reply_text(message: Message, settings: Settings, policy: Policy) -> str:
-    return _render_text(build_view(message, settings, policy))
-
-
-def reply_html(message: Message, settings: Settings, policy: Policy) -> str:
-    return _render_html(build_view(message, settings, policy))
+def reply_message_id(receipt: str | None) -> str:
+    """Our own msg-id: the receipt, a random part, our domain. Short enough that the
+    header is never folded (make_msgid's is, and a folded id reads back with a space)."""
+    return f"<{receipt or 'reply'}.{secrets.token_hex(8)}@{MESSAGE_ID_DOMAIN}>"
 
 
 def compose_reply(message: Message, settings: Settings, policy: Policy) -> EmailMessage:
@@ -58,7 +57,7 @@ def compose_reply(message: Message, settings: Settings, policy: Policy) -> Email
     reply["To"] = message.from_address
     reply["Subject"] = reply_subject(view)
     reply["Date"] = formatdate(localtime=False)
-    reply["Message-ID"] = make_msgid(idstring=message.receipt, domain=MESSAGE_ID_DOMAIN)
+    reply["Message-ID"] = reply_message_id(message.receipt)
     reply["Auto-Submitted"] = "auto-replied"
     reply["X-Auto-Response-Suppress"] = "All"
     if message.message_id and _MESSAGE_ID.fullmatch(message.message_id):

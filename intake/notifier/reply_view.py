@@ -21,6 +21,8 @@ VERDICTS = {
     "needs_review": "已收到，正在由工作人员人工核对",
 }
 LATE = "逾期报送，不予受理"  # 逾期上报无效: never an invitation to resend
+# a staff decision on a late report: resending cannot help any more, so no 修改后重新报送
+AFTER_DEADLINE = {"partial": "部分通过（经工作人员复核）", "rejected": "未通过（经工作人员复核）"}
 MESSAGE_GROUP = "报送整体（邮件、报送表及材料包）"  # findings that belong to no project
 REVIEW_CODES = frozenset({"link.fetch_failed"})  # why a message waits for staff: our side, not the sender's
 HEADINGS = {
@@ -97,7 +99,11 @@ def is_late(message: Message) -> bool:
 
 
 def verdict_text(message: Message) -> str:
-    return LATE if is_late(message) else VERDICTS.get(message.verdict or "", message.verdict or "已收到")
+    if is_late(message):
+        return LATE
+    if has_late_finding(message) and message.verdict in AFTER_DEADLINE:
+        return AFTER_DEADLINE[message.verdict]
+    return VERDICTS.get(message.verdict or "", message.verdict or "已收到")
 
 
 def reply_kind(message: Message) -> str:
