@@ -134,14 +134,19 @@ def build_view(message: Message, settings: Settings, policy: Policy) -> ReplyVie
         overridden=bool(message.override),
         invite_resend=resend,
         projects=projects,
-        groups_heading=HEADINGS["after_deadline" if after_deadline and kind != "needs_review" else
-                                "resend" if kind in ("partial", "rejected") else kind],
+        groups_heading=_heading(kind, after_deadline),
         groups=tuple(_groups(shown, [p.name for p in projects], hints=not after_deadline)),
         reasons=tuple(f["message"] for f in findings if f["code"] in REVIEW_CODES) if kind == "needs_review" else (),
         our_side=kind == "needs_review" and any(f["code"] in REVIEW_CODES for f in findings),
         replaced=tuple(Replaced(f.get("project") or MESSAGE_GROUP, f.get("replaces"), f["message"])
                        for f in findings if f["code"] == "duplicate.resubmission"),
     )
+
+
+def _heading(kind: str, after_deadline: bool) -> str:
+    if after_deadline and kind != "needs_review":  # a staff decision on a late report
+        return HEADINGS["after_deadline"]
+    return HEADINGS["resend" if kind in ("partial", "rejected") else kind]
 
 
 def _shown(finding: dict, kind: str) -> bool:
