@@ -37,7 +37,7 @@ def reply(worker: Worker, message_id: int) -> None:
             if reason:
                 move(session, message, State.DONE, worker.me, release=True, replied=False, reason=reason)
                 return
-            composed = compose_reply(message, worker.settings)
+            composed = compose_reply(message, worker.settings, worker.policy)
             session.add(Outbox(message_id=message_id, recipient=message.from_address,
                                subject=composed["Subject"], raw=composed.as_string()))
             move(session, message, State.REPLYING, worker.me, action="reply_queued")
