@@ -1,24 +1,27 @@
-"""Plain zips unpacked in this process with zipfile; everything else by the tools.
+"""Plain zips unpacked in this process; everything else by the tools, as before.
 
 Starting 7-Zip costs about 18 ms per zip, more than reading a one-project zip. A zip is
-extracted here when it is *plain*: one file, the layout every ordinary writer produces
-(local headers that agree with the central directory, entries in order without overlap),
-stored or deflated entries, no encryption, and names that 7-Zip would write to exactly
-the paths the listing decoded (no backslashes, no duplicates, no file where a folder
-goes). ``plan`` decides that before anything is written and raises NeedsTool naming the
-first thing that is not plain; such a zip goes to 7-Zip as before, so the findings are
-the tool's. bzip2 and LZMA entries go to 7-Zip too: zipfile decompresses them without
-an output bound per read, so a few KiB of a crafted entry could allocate gigabytes.
+extracted here when it is *plain*: one file that zipfile reads as exactly the listing
+the limits were checked on, laid out as ordinary writers lay it out (one disk, local
+headers that agree with the central directory, entries in order without overlap, the
+directory whole), stored or deflated, not encrypted, with names that 7-Zip would write
+to exactly the paths the listing decoded (no backslash, no duplicate, no file where a
+folder goes, no folder spelt in two encodings). ``plan`` decides that before anything
+is written and raises NeedsTool naming the first thing that is not plain; such a zip
+goes to 7-Zip, so its findings stay the tool's. (Deflate64, bzip2 and LZMA entries are
+rare in what senders' tools write and each would need a decoder loop of its own.)
 
-The limits are the tool's: every entry is streamed to disk in 1 MiB slices while the
-bytes really written are counted against the disk cap (a header that understates a
-size is not trusted: zipfile stops at the declared size and the CRC check fails), and
-the wall-clock timeout is checked between slices. The work runs on the judging child's
-CPU budget, so a zip is only unpacked here when even a slow machine would use at most
-half of the CPU time left. Any failure other than a limit is handed to 7-Zip, which
-decides whether the zip is damaged, as it always has.
+zipfile reads the directory; the entries' bytes are read here, so that they are checked
+as 7-Zip checks them (zipfile accepts a deflate stream that ends late or early, or a
+size that a patched CRC agrees with): the compressed bytes used exactly, the declared
+size exactly, then the CRC. The limits are the tool's: every entry is streamed to disk
+in 1 MiB slices, the bytes really written count against the disk cap (and no entry gets
+past its declared size: a header that understates a size is not trusted), and the
+wall-clock timeout is checked between slices. The work runs on the judging child's CPU
+budget, so a zip is only unpacked here when even a slow machine would use at most half
+of the CPU time left; 7-Zip runs with its own. Any failure other than a limit is handed
+to 7-Zip, which decides whether the zip is damaged, as it always has.
 """
-
 from __future__ import annotations
 
 import os
@@ -29,6 +32,7 @@ import struct
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -55,6 +59,7 @@ class Member:
     info: zipfile.ZipInfo
     path: str  # relative POSIX path to write, decoded as the listing decoded it
     is_dir: bool
+    data_at: int  # where its compressed bytes start in the file
 
 
 def extract(head: Path, outdir: Path, fmt: str, entries: list[Entry], cap_bytes: int, timeout: float,
@@ -91,16 +96,16 @@ def plan(head: Path, entries: list[Entry]) -> list[Member]:
             if not infos:
                 raise NeedsTool("no entries")
             _check_directory(raw, len(infos), archive.start_dir)
-            _check_layout(raw, infos, archive.start_dir)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error) as err:
-        raise NeedsTool(f"zipfile cannot read it: {err}") from None
-    members = [_member(info, entry) for info, entry in zip(infos, entries)]
+            data_at = _check_layout(raw, infos, archive.start_dir)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error, NotImplementedError, LookupError) as err:
+        raise NeedsTool(f"zipfile cannot read it: {err!r}") from None
+    members = [_member(info, entry, data_at[info.header_offset]) for info, entry in zip(infos, entries)]
     _check_paths(members, entries)
     _check_cpu(sum(e.size for e in entries) + head.stat().st_size)
     return members
 
 
-def _member(info: zipfile.ZipInfo, entry: Entry) -> Member:
+def _member(info: zipfile.ZipInfo, entry: Entry, data_at: int) -> Member:
     if info.flag_bits & UNSUPPORTED_FLAGS:
         raise NeedsTool(f"{entry.name}: encrypted")
     if info.compress_type not in METHODS:
@@ -116,7 +121,9 @@ def _member(info: zipfile.ZipInfo, entry: Entry) -> Member:
         raise NeedsTool(f"{entry.name}: file type {kind:o}")  # a folder without its slash, a FIFO
     if entry.is_dir and info.file_size:
         raise NeedsTool(f"{entry.name}: a folder with content")
-    return Member(info, entry.name.rstrip("/") if entry.is_dir else entry.name, entry.is_dir)
+    if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+        raise NeedsTool(f"{entry.name}: stored with two sizes")
+    return Member(info, entry.name.rstrip("/") if entry.is_dir else entry.name, entry.is_dir, data_at)
 
 
 def _has_unicode_path_field(extra: bytes) -> bool:
@@ -188,8 +195,10 @@ def _check_directory(raw: BinaryIO, count: int, directory_at: int) -> None:
         raise NeedsTool("the central directory does not end where the end record says")
 
 
-def _check_layout(raw: BinaryIO, infos: list[zipfile.ZipInfo], directory_at: int) -> None:
-    """Local headers that agree with the central directory, in order, without overlap."""
+def _check_layout(raw: BinaryIO, infos: list[zipfile.ZipInfo], directory_at: int) -> dict[int, int]:
+    """Local headers that agree with the central directory, in order, without overlap;
+    where each entry's data starts, by the offset of its header."""
+    data_at = {}
     ordered = sorted(infos, key=lambda i: i.header_offset)
     if ordered[0].header_offset != 0:
         raise NeedsTool("data before the first entry")  # 7-Zip does not open such a file
@@ -200,10 +209,11 @@ def _check_layout(raw: BinaryIO, infos: list[zipfile.ZipInfo], directory_at: int
         name = raw.read(fields[10])
         extra = raw.read(fields[11])
         _check_local_header(info, fields, name, extra)
-        data_end = info.header_offset + _LOCAL.size + len(name) + len(extra) + info.compress_size
+        data_at[info.header_offset] = info.header_offset + _LOCAL.size + len(name) + len(extra)
         limit = ordered[index + 1].header_offset if index + 1 < len(ordered) else directory_at
-        if data_end > limit:
+        if data_at[info.header_offset] + info.compress_size > limit:
             raise NeedsTool(f"{info.orig_filename}: overlaps what follows")
+    return data_at
 
 
 def _check_local_header(info: zipfile.ZipInfo, fields: tuple, name: bytes, extra: bytes) -> None:
@@ -255,16 +265,21 @@ def _check_cpu(work_bytes: int) -> None:
 
 # ---------------------------------------------------------------- extraction
 
+class _Damaged(Exception):
+    """An entry's data is not what its headers say (7-Zip: Data Error, CRC Failed)."""
+
+
 def extract_in_process(head: Path, outdir: Path, members: list[Member], cap_bytes: int,
                        timeout: float) -> Outcome:
     """Write ``members`` under ``outdir``, stopping at the disk cap or the timeout."""
     deadline = time.monotonic() + timeout
     outdir.mkdir(parents=True, exist_ok=True)
     root = os.path.realpath(outdir)
-    written = 0
+    written, path = 0, ""
     try:
-        with zipfile.ZipFile(head) as archive:
+        with open(head, "rb") as raw:
             for member in members:
+                path = member.path
                 if time.monotonic() >= deadline:
                     return Outcome(False, "timeout", "zipfile: timed out", via="zipfile")
                 target = os.path.join(root, member.path)
@@ -274,21 +289,21 @@ def extract_in_process(head: Path, outdir: Path, members: list[Member], cap_byte
                     os.makedirs(target, exist_ok=True)
                     continue
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-                reason, written = _write(archive, member.info, target, written, cap_bytes, deadline)
+                reason, written = _write(_entry_bytes(raw, member), target, written, cap_bytes, deadline)
                 if reason:
                     return Outcome(False, reason, f"zipfile: {reason} at {member.path}", via="zipfile")
-    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as err:
-        return Outcome(False, "failed", f"zipfile: {err}"[:500], via="zipfile")
+    except (_Damaged, zlib.error, OSError) as err:
+        return Outcome(False, "failed", f"zipfile: {path}: {err}"[:500], via="zipfile")
     return Outcome(True, via="zipfile")
 
 
-def _write(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: str, written: int, cap_bytes: int,
+def _write(chunks: Iterator[bytes], target: str, written: int, cap_bytes: int,
            deadline: float) -> tuple[str, int]:
     """Stream one entry to a new file; the bytes written so far in the archive, and
-    "disk" or "timeout" when a limit stopped it. The CRC is checked at the end."""
+    "disk" or "timeout" when a limit stopped it."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    with archive.open(info) as source, open(os.open(target, flags, 0o644), "wb") as sink:
-        while chunk := source.read(CHUNK):
+    with open(os.open(target, flags, 0o644), "wb") as sink:
+        for chunk in chunks:
             written += len(chunk)
             if written > cap_bytes:
                 return "disk", written
@@ -296,3 +311,39 @@ def _write(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: str, written
             if time.monotonic() >= deadline:
                 return "timeout", written
     return "", written
+
+
+def _entry_bytes(raw: BinaryIO, member: Member) -> Iterator[bytes]:
+    """An entry's bytes in slices of at most CHUNK, checked as 7-Zip checks them: never
+    more than the declared size, the compressed data used exactly (a deflate stream
+    that ends early or late is damaged, whatever zipfile would accept), and the CRC."""
+    info = member.info
+    raw.seek(member.data_at)
+    left = info.compress_size  # compressed bytes not read yet
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    produced, crc, pending = 0, 0, b""
+    while True:
+        if not pending and left:
+            pending = raw.read(min(CHUNK, left))
+            if not pending:
+                raise _Damaged("the file ends inside the entry")
+            left -= len(pending)
+        if inflater is None:
+            chunk, pending = pending, b""
+        else:
+            chunk = inflater.decompress(pending, CHUNK)  # bounded: at most CHUNK bytes out
+            pending = inflater.unconsumed_tail
+        produced += len(chunk)
+        if produced > info.file_size:
+            raise _Damaged("more data than the header says")  # stopped at the declared size
+        crc = zlib.crc32(chunk, crc)
+        if chunk:
+            yield chunk
+        if inflater.eof if inflater is not None else not (left or pending):
+            break
+        if not (chunk or pending or left):
+            raise _Damaged("the compressed data ends before the stream")
+    if left or pending or (inflater is not None and inflater.unused_data):
+        raise _Damaged("data after the end of the stream")
+    if produced != info.file_size or crc != info.CRC:
+        raise _Damaged("size or CRC differs from the header")
