@@ -282,7 +282,7 @@ def extract_in_process(head: Path, outdir: Path, members: list[Member], cap_byte
                 path = member.path
                 if time.monotonic() >= deadline:
                     return Outcome(False, "timeout", "zipfile: timed out", via="zipfile")
-                target = os.path.join(root, member.path)
+                target = os.path.normpath(os.path.join(root, member.path))
                 if os.path.commonpath([root, target]) != root:  # plan() refused this already
                     return Outcome(False, "failed", f"zipfile: {member.path} leaves the root", via="zipfile")
                 if member.is_dir:
