@@ -1,0 +1,40 @@
+"""Linked packages: fetchers that download what a message links to (Baidu Netdisk for
+now; 163 and QQ large attachments come with the wiring), behind one interface
+(``intake.fetchers.base.Fetcher``), with one HTTP client (``http``) and one downloader
+(``download``)."""
+
+from __future__ import annotations
+
+from intake.fetchers.base import DownloadLimits, Fetcher
+from intake.fetchers.baidu_cookie import CookieFetcher
+from intake.fetchers.baidu_openapi import OpenApiFetcher
+from intake.fetchers.baidu_probe import ProbeFetcher
+from intake.fetchers.http import HostMap, Http
+from intake.fetchers.tokens import OAuth, TokenStore
+from intake.settings import Settings
+
+
+def make_http(settings: Settings) -> Http:
+    return Http(HostMap(settings.host_map))
+
+
+def make_fetchers(settings: Settings, http: Http | None = None) -> dict[str, Fetcher]:
+    """provider -> fetcher; the Baidu route from INTAKE_NETDISK_ROUTE. Missing
+    credentials for the route chosen are a ConfigError naming the setting."""
+    http = http or make_http(settings)
+    locks = settings.data_dir / "netdisk" / "locks"
+    baidu: Fetcher
+    if settings.netdisk_route == "cookie":
+        baidu = CookieFetcher(http, settings.baidu_cookie, inbox=settings.baidu_inbox, lock_folder=locks)
+    elif settings.netdisk_route == "openapi":
+        baidu = OpenApiFetcher(http, OAuth(http, settings.baidu_app_key, settings.baidu_secret_key),
+                               TokenStore.in_data_dir(settings.data_dir), settings.baidu_app_id,
+                               inbox=settings.baidu_inbox, short_url=settings.baidu_short_url,
+                               task_status=settings.baidu_task_status, lock_folder=locks)
+    else:
+        baidu = ProbeFetcher(http)
+    return {"baidu": baidu}
+
+
+def download_limits(settings: Settings) -> DownloadLimits:
+    return DownloadLimits.from_gb(settings.download_max_gb, settings.disk_reserve_gb)
