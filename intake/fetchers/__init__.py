@@ -5,6 +5,9 @@ now; 163 and QQ large attachments come with the wiring), behind one interface
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from intake.fetchers.base import DownloadLimits, Fetcher
 from intake.fetchers.baidu_cookie import CookieFetcher
 from intake.fetchers.baidu_openapi import OpenApiFetcher
@@ -18,19 +21,22 @@ def make_http(settings: Settings) -> Http:
     return Http(HostMap(settings.host_map))
 
 
-def make_fetchers(settings: Settings, http: Http | None = None) -> dict[str, Fetcher]:
+def make_fetchers(settings: Settings, http: Http | None = None,
+                  pause: Callable[[float], None] = time.sleep) -> dict[str, Fetcher]:
     """provider -> fetcher; the Baidu route from INTAKE_NETDISK_ROUTE. Missing
-    credentials for the route chosen are a ConfigError naming the setting."""
+    credentials for the route chosen are a ConfigError naming the setting. ``pause``
+    waits between task polls and transfers (tests pass one that does not sleep)."""
     http = http or make_http(settings)
     locks = settings.data_dir / "netdisk" / "locks"
     baidu: Fetcher
     if settings.netdisk_route == "cookie":
-        baidu = CookieFetcher(http, settings.baidu_cookie, inbox=settings.baidu_inbox, lock_folder=locks)
+        baidu = CookieFetcher(http, settings.baidu_cookie, inbox=settings.baidu_inbox, lock_folder=locks,
+                              pause=pause)
     elif settings.netdisk_route == "openapi":
         baidu = OpenApiFetcher(http, OAuth(http, settings.baidu_app_key, settings.baidu_secret_key),
                                TokenStore.in_data_dir(settings.data_dir), settings.baidu_app_id,
                                inbox=settings.baidu_inbox, short_url=settings.baidu_short_url,
-                               task_status=settings.baidu_task_status, lock_folder=locks)
+                               task_status=settings.baidu_task_status, lock_folder=locks, pause=pause)
     else:
         baidu = ProbeFetcher(http)
     return {"baidu": baidu}

@@ -98,7 +98,8 @@ class CookieFetcher:
         return body
 
     def _account(self) -> tuple[str, str]:
-        """bdstoken and uk: a dead cookie stops here (errno -6)."""
+        """bdstoken and uk; a dead cookie stops here (getinfo errno 2, or -6)."""
+        self._get(f"{PAN}/api/user/getinfo", "getinfo", params={"need_selfinfo": "1"})
         fields = json.dumps(["bdstoken", "token", "uk", "isdocuser", "servertime"])
         body = self._get(f"{PAN}/api/gettemplatevariable", "templatevariable",
                          params={"clienttype": "0", "web": "1", "fields": fields})
@@ -197,7 +198,7 @@ class CookieFetcher:
             body = self.http.json("POST", PCS, params=params, headers=self.headers, cookies=self.cookies)
             try:
                 check("locatedownload", body, setting=SETTING)
-            except StaleSign:
+            except (StaleSign, LinkGone):  # sign again; a missing file is looked for once more
                 if attempt:
                     raise
                 continue

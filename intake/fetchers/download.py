@@ -28,8 +28,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import requests
+import urllib3
 
 from intake.fetchers.base import (GIB, DownloadLimits, DownloadTooLarge, LinkGone, NetworkError, Progress,
                                   ProgressEvent, RemoteFile, SenderProblem)
@@ -246,7 +248,7 @@ class Downloader:
         last = first + self.range_size - 1
         if state.size is not None:
             last = min(last, state.size - 1)
-        headers = {**source.headers, "Range": f"bytes={first}-{last}"}
+        headers = {**source.headers, "Range": f"bytes={first}-{last}", "Accept-Encoding": "identity"}
         try:
             response = self.http.request("GET", source.url, headers=headers, cookies=source.cookies, stream=True)
         except NetworkError:
@@ -258,11 +260,12 @@ class Downloader:
     def _accept(self, response: requests.Response, state: _State, first: int) -> None:
         """Check what the host answered before a byte of it is written."""
         status = response.status_code
-        if status in (200, 206) and "json" in response.headers.get("Content-Type", ""):
-            body = _small_body(response)  # Baidu's hosts also say 31360 with a 200
-            if body is not None and _error_code(body) is not None:
-                self._refused(_error_code(body), status)
-            state.pending = body or b""
+        if status in (200, 206):
+            if "json" in response.headers.get("Content-Type", ""):
+                body = _small_body(response)  # Baidu's hosts also say 31360 with a 200
+                if body is not None and _error_code(body) is not None:
+                    self._refused(_error_code(body), status)
+                state.pending = body or b""
         elif status == 416 and state.size is not None and first >= state.size:
             return
         elif 400 <= status < 500 and status != 429:
@@ -315,24 +318,33 @@ class Downloader:
         with state.part.open("ab") as out:
             try:
                 for block in _chunks(response, first):
-                    out.write(block)
+                    _write_block(out, block, state.part)
                     state.md5.update(block)
                     state.offset += len(block)
                     report(ProgressEvent(state.item.remote.path, state.offset, state.size))
-            except (requests.RequestException, OSError) as err:
-                if isinstance(err, OSError) and not isinstance(err, ConnectionError):
-                    raise TransientError(f"disk: cannot write {state.part}: {err.strerror or err}",
-                                         retry_after=DISK_RETRY) from err
-                raise _Cut() from None
+            except (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError):
+                raise _Cut() from None  # what came so far is on disk: the next range starts there
         if state.size is None:
             state.size = state.offset  # a 200 without a length: what came is the file
 
 
+def _write_block(out: BinaryIO, block: bytes, part: Path) -> None:
+    try:
+        out.write(block)
+    except OSError as err:
+        raise TransientError(f"disk: cannot write {part}: {err.strerror or err}", retry_after=DISK_RETRY) from err
+
+
 def _chunks(response: requests.Response, first: bytes = b"") -> Iterator[bytes]:
-    """The body in chunks of at most 1 MiB (urllib3's errors surface as requests' ones)."""
+    """The body as it arrives, at most 1 MiB at a time: ``read1`` hands over what the
+    socket has, so a cut loses nothing already received."""
     if first:
         yield first
-    yield from response.iter_content(chunk_size=CHUNK)
+    while True:
+        block = response.raw.read1(CHUNK, decode_content=True)
+        if not block:
+            return
+        yield block
 
 
 class _no_lock:
