@@ -17,14 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from intake.fetchers.base import DownloadLimits, Fetched, LinkGone, Progress, SenderProblem, NeedsStaff
+from intake.fetchers.base import DownloadLimits, Fetched, LinkGone, Progress, SenderProblem
 from intake.fetchers.baidu_share import (EXISTS, RATE, RETRY_AFTER, ShareRef, StaleSign, TooManyFiles, check,
                                          errno_of, share_ref)
 from intake.fetchers.baidu_web import PAN, Entry, ShareInfo, ShareWeb
 from intake.fetchers.download import Download, Downloader, Source, preflight
 from intake.fetchers.http import NETDISK_UA, Http
 from intake.fetchers.locks import AccountLock, account_name
-from intake.fetchers.transfer_plan import DEFAULT_LIMIT, listing, message_folder, plan
+from intake.fetchers.transfer_plan import listing, message_folder, transfer_all
 from intake.kernel.errors import ConfigError, TransientError
 from intake.kernel.findings import Finding
 from intake.parsers.links import Link
@@ -123,21 +123,9 @@ class CookieFetcher:
 
     def _transfer(self, ref: ShareRef, web: ShareWeb, info: ShareInfo, bdstoken: str, folder: str) -> None:
         self._mkdir(folder, bdstoken)
-        try:
-            self._transfer_batch(ref, web, info, bdstoken, folder, info.top)
-            return
-        except TooManyFiles as over:
-            limit = over.limit or DEFAULT_LIMIT
-        for sub, entries in plan(info.top, limit):
-            target = f"{folder}/{sub}" if sub else folder
-            if sub:
-                self._mkdir(target, bdstoken)
-            try:
-                self._transfer_batch(ref, web, info, bdstoken, target, entries)
-            except TooManyFiles:
-                raise NeedsStaff(f"百度网盘分享 {ref.url} 的文件数超过账号单次转存上限（{limit}），拆分后仍无法转存，"
-                                 "请工作人员手工转存") from None
-            self.pause(5.0)  # a pause between transfers on long runs keeps clear of rate limits
+        transfer_all(info.top, lambda sub, entries: self._transfer_batch(
+            ref, web, info, bdstoken, f"{folder}/{sub}" if sub else folder, entries),
+            lambda sub: self._mkdir(f"{folder}/{sub}", bdstoken), self.pause, ref.url)
 
     def _transfer_batch(self, ref: ShareRef, web: ShareWeb, info: ShareInfo, bdstoken: str, target: str,
                         entries: list[Entry]) -> None:

@@ -24,15 +24,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from intake.fetchers.base import DownloadLimits, Fetched, NeedsStaff, Progress, RemoteFile, SenderProblem, WrongCode
-from intake.fetchers.baidu_share import (EXISTS, RATE, RETRY_AFTER, AuthDead, ShareRef, TooManyFiles, check, errno_of,
+from intake.fetchers.base import DownloadLimits, Fetched, Progress, RemoteFile, SenderProblem, WrongCode
+from intake.fetchers.baidu_share import (EXISTS, RATE, RETRY_AFTER, AuthDead, ShareRef, check, errno_of,
                                          share_ref)
 from intake.fetchers.baidu_web import Entry, entry_from
 from intake.fetchers.download import Download, Downloader, Source, preflight
 from intake.fetchers.http import OPENAPI_UA, Http
 from intake.fetchers.locks import AccountLock
 from intake.fetchers.tokens import EARLY, OAuth, Tokens, TokenStore
-from intake.fetchers.transfer_plan import DEFAULT_LIMIT, listing, message_folder, plan
+from intake.fetchers.transfer_plan import listing, message_folder, transfer_all
 from intake.kernel.errors import ConfigError, TransientError
 from intake.kernel.findings import Finding
 from intake.parsers.links import Link
@@ -160,21 +160,9 @@ class OpenApiFetcher:
 
     def _transfer(self, ref: ShareRef, short: str, spwd: str, top: list[Entry], folder: str) -> None:
         self._mkdir(folder)
-        try:
-            self._transfer_batch(ref, short, spwd, top, folder)
-            return
-        except TooManyFiles as over:
-            limit = over.limit or DEFAULT_LIMIT
-        for sub, entries in plan(top, limit):
-            target = f"{folder}/{sub}" if sub else folder
-            if sub:
-                self._mkdir(target)
-            try:
-                self._transfer_batch(ref, short, spwd, entries, target)
-            except TooManyFiles:
-                raise NeedsStaff(f"百度网盘分享 {ref.url} 的文件数超过应用单次转存上限（{limit}），拆分后仍无法转存，"
-                                 "请工作人员手工转存") from None
-            self.pause(5.0)
+        transfer_all(top, lambda sub, entries: self._transfer_batch(
+            ref, short, spwd, entries, f"{folder}/{sub}" if sub else folder),
+            lambda sub: self._mkdir(f"{folder}/{sub}"), self.pause, ref.url)
 
     def _transfer_batch(self, ref: ShareRef, short: str, spwd: str, entries: list[Entry], target: str) -> None:
         form = {"spwd": spwd, "fsid_list": json.dumps([str(e.fs_id) for e in entries]), "to_path": target,

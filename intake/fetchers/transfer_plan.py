@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 from intake.fetchers.base import NeedsStaff, RemoteFile, sanitise
+from intake.fetchers.baidu_share import TooManyFiles
 from intake.fetchers.baidu_web import Entry
-
-DEFAULT_LIMIT = 500  # files per transfer reported for non-members, when Baidu does not say
-
 
 def plan(entries: list[Entry], limit: int, parent: str = "") -> list[tuple[str, list[Entry]]]:
     """(destination sub-folder relative to the message's folder, entries) per transfer,
@@ -33,6 +32,33 @@ def plan(entries: list[Entry], limit: int, parent: str = "") -> list[tuple[str, 
     if current:
         batches.append((parent, current))
     return batches
+
+
+def transfer_all(top: list[Entry], send: Callable[[str, list[Entry]], None], mkdir: Callable[[str], None],
+                 pause: Callable[[float], None], url: str) -> None:
+    """The whole share in one transfer; over the account's limit, split by sub-folder with
+    the limit Baidu names (else half as many files each round). ``send(sub, entries)``
+    transfers into the message's folder/sub; what an earlier round already copied counts
+    as done there ("already exists")."""
+    try:
+        send("", top)
+        return
+    except TooManyFiles as over:
+        total = sum(max(len(e.files()), 1) for e in top)
+        limit = over.limit if over.limit and over.limit < total else total // 2
+    made: set[str] = set()
+    while limit >= 1:
+        try:
+            for sub, entries in plan(top, limit):
+                if sub and sub not in made:
+                    mkdir(sub)
+                    made.add(sub)
+                send(sub, entries)
+                pause(5.0)  # a pause between transfers keeps a long run clear of rate limits
+            return
+        except TooManyFiles as over:
+            limit = over.limit if over.limit and over.limit < limit else limit // 2
+    raise NeedsStaff(f"百度网盘分享 {url} 的文件数超过账号单次转存上限，拆分后仍无法转存，请工作人员手工转存")
 
 
 def message_folder(inbox: str, key: str | None, dest: Path, share_url: str) -> str:
