@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from .server import Request, Response, json_response
-from .state import Account, Grant, Node, Share, entry
+from .state import Account, Node, Share, entry
 from .world import World
 
 PAGE_SIZE_MAX = 100
@@ -47,7 +47,7 @@ class Apaas:
             if share.code is not None and request.arg("spwd") not in share.randsks:
                 return apaas_error(13003, "spwd needed")
             if action == "list":
-                return self.list(request, share)
+                return self.listing(request, share)
             if action == "transfer":
                 return self.transfer(request, share, grant.account)
         return apaas_error(2, f"{action} is not faked")
@@ -59,7 +59,7 @@ class Apaas:
         share.randsks.add(spwd)
         return answer({"spwd": spwd})
 
-    def list(self, request: Request, share: Share) -> Response:
+    def listing(self, request: Request, share: Share) -> Response:
         folder_path = request.arg("dir")
         if folder_path:
             folder = share.find_path(folder_path)
