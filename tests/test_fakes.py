@@ -328,6 +328,9 @@ def test_apaas_share_api_with_string_fsids(fake_netdisk):
                   data={"spwd": spwd, "dir": "", "page": 1, "page_size": 100}).json()["data"]
     fsid = listed["list"][0]["fsid"]
     assert isinstance(fsid, str) and int(fsid) > 2**53
+    fake.apaas_short_url = "without_1"
+    assert call(fake, "POST", f"{base}/list", params=params, data={"spwd": spwd}).json()["errno"] == 13000
+    fake.apaas_short_url = "any"
 
     fake.fail_errno(13071, path="/apaas/1.0/share/transfer")
     form = {"spwd": spwd, "fsid_list": json.dumps([fsid]), "to_path": "/apps/intake/m1", "async": 2, "ondup": "fail"}

@@ -41,6 +41,7 @@ class World:
         self.expire_answer = "31360"            # '31360' (JSON error) or '403' (a bare 403)
         self.max_range: int | None = None       # a larger range → 403 31326 (hitcode)
         self.locate_decoys = True               # locatedownload lists an encrypt=1 URL and an nb.cache host first
+        self.apaas_short_url = "any"            # 'any' | 'with_1' | 'without_1': which short_url form apaas accepts
         self.bytes_served = 0                   # body bytes every download host sent, all told
 
     # ---- shares -------------------------------------------------------------------------
