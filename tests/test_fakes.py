@@ -374,6 +374,9 @@ def test_163_and_qq_large_attachments(fake_netdisk):
     dashi = call(fake, "POST", "https://dashi.163.com/filehub-master/file/dl/prepare2",
                  json={"fid": "", "linkKey": deleted.key}).json()
     assert dashi["code"] in (404, 601)
+    newer = call(fake, "POST", "https://mail.163.com/filehub/bg/dl/prepare", json={"linkKey": expired.key}).json()
+    assert newer["code"] == 400
+    assert "超大附件" in fake.attachment_html(video) and "到期" in fake.attachment_html(video)
 
     page = call(fake, "GET", fake.attachment_url(qq)).text
     assert "var status = 1" in page
