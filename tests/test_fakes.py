@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -73,10 +78,13 @@ def test_share_page_redirects_verifies_and_carries_both_data_forms(fake_netdisk)
     assert "try{ {" in page.text and "locals.mset" not in page.text
     assert page_data(page.text)["file_list"]["list"][0]["fs_id"] == folder["fs_id"]
 
-    fake.cancel_share(share)
-    dead = call(fake, "GET", share.url, headers={"User-Agent": NETDISK_UA})
-    assert dead.status_code == 200 and "platform-non-found" in dead.text and "share_nofound_des" in dead.text
-    assert verify(fake, share, "ab3d").json()["errno"] != 0
+    for kill in (fake.cancel_share, fake.expire_share, fake.block_share):
+        kill(share)
+        dead = call(fake, "GET", share.url, headers={"User-Agent": NETDISK_UA})
+        assert dead.status_code == 200 and "platform-non-found" in dead.text and "share_nofound_des" in dead.text
+        assert verify(fake, share, "ab3d").json()["errno"] != 0
+    unknown = call(fake, "GET", f"{PAN}/s/1{'x' * 22}", headers={"User-Agent": NETDISK_UA})
+    assert "share_nofound_des" in unknown.text
     assert fake.server_errors == []
 
 
@@ -211,6 +219,13 @@ def test_file_host_cuts_expires_blocks_and_fails_on_demand(fake_netdisk):
     assert renewed.status_code == 206
     fake.expire_links()
 
+    fake.expire_links(after_requests=1, answer="403")
+    once = located_url(fake, account, "/in/v.mp4")
+    assert call(fake, "GET", once, headers={**headers, "Range": "bytes=0-9"}, cookies=cookies).status_code == 206
+    bare = call(fake, "GET", once, headers={**headers, "Range": "bytes=10-19"}, cookies=cookies)
+    assert bare.status_code == 403 and b"error_code" not in bare.content
+    fake.expire_links()
+
     fake.serve_standin(account, "/in/bad.mp4")
     blocked = located_url(fake, account, "/in/bad.mp4")
     assert urlsplit(blocked).hostname == "issuecdn.baidupcs.com"
@@ -224,6 +239,13 @@ def test_file_host_cuts_expires_blocks_and_fails_on_demand(fake_netdisk):
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
     assert call(fake, "GET", "https://pcs.baidu.com/rest/2.0/pcs/file?method=locatedownload&path=/in/v.mp4",
                 cookies=cookies).status_code == 502
+    fake.hitcode()
+    throttled = call(fake, "GET", url, headers=headers, cookies=cookies)
+    assert throttled.status_code == 403 and "hitcode" in throttled.json()["error_msg"]
+    fake.slow("pan.baidu.com", 0.3, path="/share/list")
+    started = time.monotonic()
+    call(fake, "GET", f"{PAN}/share/list?shorturl=x&root=1")
+    assert time.monotonic() - started >= 0.3  # a lower bound holds on any machine
     fake.rate_limit(path="/share/list")
     assert call(fake, "GET", f"{PAN}/share/list?shorturl=x&root=1").json()["errno"] == 31034
     assert fake.server_errors == []
@@ -280,6 +302,18 @@ def test_openapi_device_login_refresh_xpan_and_dlink(fake_netdisk):
     assert fake.server_errors == []
 
 
+def test_authorization_code_grant_works_once(fake_netdisk):
+    fake = fake_netdisk
+    app, account = fake.add_app(), fake.add_account()
+    code = fake.authorization_code(app, account)
+    form = {"grant_type": "authorization_code", "code": code, "client_id": app.app_key,
+            "client_secret": app.secret_key, "redirect_uri": "oob"}
+    assert "access_token" in call(fake, "POST", "https://openapi.baidu.com/oauth/2.0/token", data=form).json()
+    assert call(fake, "POST", "https://openapi.baidu.com/oauth/2.0/token", data=form).json()["error"] == "invalid_grant"
+    form["client_secret"] = "wrong"
+    assert call(fake, "POST", "https://openapi.baidu.com/oauth/2.0/token", data=form).json()["error"] == "invalid_client"
+
+
 def test_apaas_share_api_with_string_fsids(fake_netdisk):
     fake = fake_netdisk
     app, poor = fake.add_app(), fake.add_app("poor", share_capability=False)
@@ -294,6 +328,9 @@ def test_apaas_share_api_with_string_fsids(fake_netdisk):
                   data={"spwd": spwd, "dir": "", "page": 1, "page_size": 100}).json()["data"]
     fsid = listed["list"][0]["fsid"]
     assert isinstance(fsid, str) and int(fsid) > 2**53
+    fake.apaas_short_url = "without_1"
+    assert call(fake, "POST", f"{base}/list", params=params, data={"spwd": spwd}).json()["errno"] == 13000
+    fake.apaas_short_url = "any"
 
     fake.fail_errno(13071, path="/apaas/1.0/share/transfer")
     form = {"spwd": spwd, "fsid_list": json.dumps([fsid]), "to_path": "/apps/intake/m1", "async": 2, "ondup": "fail"}
@@ -337,6 +374,9 @@ def test_163_and_qq_large_attachments(fake_netdisk):
     dashi = call(fake, "POST", "https://dashi.163.com/filehub-master/file/dl/prepare2",
                  json={"fid": "", "linkKey": deleted.key}).json()
     assert dashi["code"] in (404, 601)
+    newer = call(fake, "POST", "https://mail.163.com/filehub/bg/dl/prepare", json={"linkKey": expired.key}).json()
+    assert newer["code"] == 400
+    assert "超大附件" in fake.attachment_html(video) and "到期" in fake.attachment_html(video)
 
     page = call(fake, "GET", fake.attachment_url(qq)).text
     assert "var status = 1" in page
@@ -357,3 +397,23 @@ def test_closing_frees_every_port():
         assert requests.get(url + "/s/1nothing", headers={"User-Agent": NETDISK_UA}, timeout=10).status_code == 200
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(url + "/s/1nothing", timeout=10)
+
+
+def test_fixture_closes_the_servers_when_the_test_fails(tmp_path):
+    """Run a failing test that uses the fixture in its own pytest; its ports must be closed after."""
+    ports = tmp_path / "ports.txt"
+    (tmp_path / "test_failing.py").write_text(
+        "from tests.fakes import fake_netdisk  # noqa: F401\n"
+        "def test_fails(fake_netdisk):\n"
+        f"    open({str(ports)!r}, 'w').write(fake_netdisk.host_map)\n"
+        "    assert False\n", "utf-8")
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 1, run.stdout + run.stderr
+    urls = [pair.split("=", 1)[1] for pair in ports.read_text().split(",")]
+    assert len(urls) == 11
+    for url in urls:
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(url, timeout=10)

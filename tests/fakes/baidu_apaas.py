@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from .server import Request, Response, json_response
-from .state import Account, Grant, Node, Share, entry
+from .state import Account, Node, Share, entry
 from .world import World
 
 PAGE_SIZE_MAX = 100
@@ -36,8 +36,7 @@ class Apaas:
         action = request.path.rsplit("/", 1)[-1]
         if action == "taskquery":
             return self.task_query(request)
-        # open question in the notes: does short_url keep its leading '1'? Both are accepted here.
-        share = self.world.share_by_short(request.query.get("short_url", ""))
+        share = self.share(request.query.get("short_url", ""))
         state = "missing" if share is None else share.state
         if share is None or state != "ok":
             return apaas_error(DEAD[state], "share invalid")
@@ -47,10 +46,19 @@ class Apaas:
             if share.code is not None and request.arg("spwd") not in share.randsks:
                 return apaas_error(13003, "spwd needed")
             if action == "list":
-                return self.list(request, share)
+                return self.listing(request, share)
             if action == "transfer":
                 return self.transfer(request, share, grant.account)
         return apaas_error(2, f"{action} is not faked")
+
+    def share(self, short_url: str) -> Share | None:
+        """Open question in the notes: does short_url keep its leading '1'? World.apaas_short_url
+        says: 'any' (both accepted), 'with_1' or 'without_1' (only that form finds the share)."""
+        share = self.world.share_by_short(short_url)
+        rule = self.world.apaas_short_url
+        if share is None or rule == "any" or (short_url == share.surl) == (rule == "with_1"):
+            return share
+        return None
 
     def verify(self, request: Request, share: Share) -> Response:
         if share.code is not None and request.arg("pwd") != share.code:
@@ -59,7 +67,7 @@ class Apaas:
         share.randsks.add(spwd)
         return answer({"spwd": spwd})
 
-    def list(self, request: Request, share: Share) -> Response:
+    def listing(self, request: Request, share: Share) -> Response:
         folder_path = request.arg("dir")
         if folder_path:
             folder = share.find_path(folder_path)

@@ -56,6 +56,8 @@ class OAuthSite:
         with self.world.lock:
             if kind == "device_token":
                 account, refused = self._device(form.get("code", ""), app.app_key)
+            elif kind == "authorization_code":
+                account, refused = self._code(form.get("code", ""), app.app_key)
             elif kind == "refresh_token":
                 account, refused = self._refresh(form.get("refresh_token", ""), app.app_key)
             else:
@@ -75,6 +77,12 @@ class OAuthSite:
         if grant.account is None:
             return None, oauth_error("authorization_pending", "User has not yet completed the authorization")
         del self.world.device_codes[code]  # a device code gives one pair
+        return grant.account, None
+
+    def _code(self, code: str, app_key: str) -> tuple[Account | None, Response | None]:
+        grant = self.world.auth_codes.pop(code, None)  # an authorization code works once
+        if grant is None or grant.app.app_key != app_key:
+            return None, oauth_error("invalid_grant", "Invalid authorization code")
         return grant.account, None
 
     def _refresh(self, token: str, app_key: str) -> tuple[Account | None, Response | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -65,7 +66,7 @@ class ShareWeb:
     def __init__(self, world: World) -> None:
         self.world = world
 
-    def routes(self) -> dict[str, Any]:
+    def routes(self) -> dict[str, Callable[[Request], Response]]:
         return {"/share/init": self.init_page, "/share/verify": self.verify, "/api/getcaptcha": self.captcha,
                 "/share/list": self.listing, "/login": lambda r: login_page(), "/genimage": self.image}
 
@@ -151,7 +152,7 @@ class ShareWeb:
         else:
             share = next((s for s in world.shares.values() if str(s.shareid) == query.get("shareid")
                           and str(s.owner_uk) == query.get("uk")), None)
-            folder = share.find_path(unquote(query.get("dir", ""))) if share is not None else None
+            folder = share.find_path(query.get("dir", "")) if share is not None else None
             if share is not None and (folder is None or not folder.isdir) and share.state == "ok":
                 return errno(-9, err_msg="dir not found")
         if share is None or share.state != "ok":

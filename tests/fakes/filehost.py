@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from .content import STANDIN, Content
@@ -19,8 +20,11 @@ ISSUE_HOST = "issuecdn.baidupcs.com"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def byte_range(header: str, size: int) -> tuple[int, int] | None | str:
-    """[start, end) for a Range header; None for no range; 'bad' when unsatisfiable."""
+UNSATISFIABLE = (-1, -1)
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """[start, end) for a Range header; None for no range; UNSATISFIABLE (416) when it cannot be served."""
     if not header:
         return None
     match = _RANGE.match(header.strip())
@@ -28,14 +32,14 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None | str:
         return None  # a form we do not serve ranges for: the whole body, as servers do
     first, last = match.groups()
     if not first and not last:
-        return "bad"
+        return UNSATISFIABLE
     if not first:  # bytes=-N: the last N bytes
         start, end = max(0, size - int(last)), size
     else:
         start = int(first)
         end = min(size, int(last) + 1) if last else size
     if start >= size or start >= end:
-        return "bad"
+        return UNSATISFIABLE
     return start, end
 
 
@@ -50,11 +54,11 @@ def serve_content(request: Request, content: Content, name: str, *, disposition:
               ("x-bs-file-size", str(size)), ("Content-MD5", md5), ("ETag", md5),
               ("Content-Disposition", f'attachment;filename="{shown}"'), *headers]
     wanted = byte_range(request.header("Range"), size)
-    if wanted == "bad":
+    if wanted == UNSATISFIABLE:
         return Response(416, [("Content-Range", f"bytes */{size}"), *common], b"")
     if wanted is None:
         return Response(200, [("Content-Length", str(size)), *common], stream=content.chunks(0, size))
-    start, end = wanted  # type: ignore[misc]
+    start, end = wanted
     return Response(206, [("Content-Length", str(end - start)),
                           ("Content-Range", f"bytes {start}-{end - 1}/{size}"), *common],
                     stream=content.chunks(start, end))
@@ -178,7 +182,7 @@ class PcsSite:
                      "encrypt": 0, "rank": 1}]
         else:
             link = link_for(self.world, node, account, "pcs")
-            real = {"url": download_url(link, node, account.uk), "encrypt": 0, "rank": 3}
+            real: dict[str, Any] = {"url": download_url(link, node, account.uk), "encrypt": 0, "rank": 3}
             urls = [real]
             if self.world.locate_decoys:  # a client must take encrypt == 0 and skip nb.cache hosts
                 urls = [{"url": real["url"].replace(FILE_HOST, "encrypted.baidupcs.com"), "encrypt": 1, "rank": 1},

@@ -5,6 +5,7 @@ fixture; point the client at it with INTAKE_HOST_MAP=fake.host_map."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -31,7 +32,8 @@ class PanSite:
         self.share_web = ShareWeb(world)
         self.xpan = Xpan(world)
         self.apaas = Apaas(world)
-        self.routes = {**self.share_web.routes(), **AccountWeb(world).routes()}
+        self.routes: dict[str, Callable[[Request], Response]] = {**self.share_web.routes(),
+                                                                   **AccountWeb(world).routes()}
 
     def handle(self, request: Request) -> Response:
         if request.path.startswith("/s/"):
@@ -120,6 +122,12 @@ class FakeNetdisk(World):
 
     def rate_limit(self, *, path: str = "", times: int = 1) -> Fault:
         return self.fail_errno(31034, path=path, times=times, errmsg="命中接口频控")
+
+    def hitcode(self, *, times: int = 1) -> Fault:
+        """The file host refuses the next `times` downloads with 403 31326 "user is not
+        authorized, hitcode:…" (a throttled or blocked account), whatever the User-Agent."""
+        return self.fault("d.pcs.baidu.com", times=times, status=403,
+                          payload={"error_code": 31326, "error_msg": "user is not authorized, hitcode:115"})
 
     def slow(self, host: str, seconds: float, *, path: str = "", times: int = 1) -> Fault:
         """Delay the next `times` answers (then answer normally)."""

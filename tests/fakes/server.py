@@ -114,7 +114,7 @@ class Fault:
     path: str = ""
     times: int = 1
     status: int | None = None          # answer with this HTTP status (429, 500, 503, …)
-    payload: dict[str, Any] | None = None  # answer HTTP 200 with this JSON (an errno)
+    payload: dict[str, Any] | None = None  # answer with this JSON (HTTP 200 unless status is set)
     delay: float = 0.0                 # sleep this long first (a slow response)
     cut_after: int | None = None       # let the site answer, but drop the connection after N body bytes
     retry_after: int | None = None     # a Retry-After header with the status
@@ -153,7 +153,8 @@ def apply_fault(fault: Fault, site: Site, request: Request) -> Response:
         time.sleep(fault.delay)
     if fault.status is not None:
         extra = [("Retry-After", str(fault.retry_after))] if fault.retry_after is not None else []
-        return json_response({"error_code": fault.status, "error_msg": "injected fault"}, fault.status, extra)
+        payload = fault.payload or {"error_code": fault.status, "error_msg": "injected fault"}
+        return json_response(payload, fault.status, extra)
     if fault.payload is not None:
         return json_response(fault.payload)
     response = site.handle(request)
@@ -289,8 +290,7 @@ class HostServer:
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     @property
     def errors(self) -> list[BaseException]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ class World:
         self.accounts: list[Account] = []
         self.apps: dict[str, App] = {}
         self.device_codes: dict[str, DeviceCode] = {}
+        self.auth_codes: dict[str, Grant] = {}   # authorize?response_type=code&redirect_uri=oob
         self.access_tokens: dict[str, Grant] = {}
         self.refresh_tokens: dict[str, Grant] = {}
         self.links: dict[str, Link] = {}
@@ -39,6 +41,7 @@ class World:
         self.expire_answer = "31360"            # '31360' (JSON error) or '403' (a bare 403)
         self.max_range: int | None = None       # a larger range → 403 31326 (hitcode)
         self.locate_decoys = True               # locatedownload lists an encrypt=1 URL and an nb.cache host first
+        self.apaas_short_url = "any"            # 'any' | 'with_1' | 'without_1': which short_url form apaas accepts
         self.bytes_served = 0                   # body bytes every download host sent, all told
 
     # ---- shares -------------------------------------------------------------------------
@@ -118,6 +121,13 @@ class World:
                     return
         raise KeyError(f"no device code with user code {user_code}")
 
+    def authorization_code(self, app: App, account: Account) -> str:
+        """The code a user copies from the oob authorize page (grant_type=authorization_code)."""
+        with self.lock:
+            code = self.ids.hex(32)
+            self.auth_codes[code] = Grant(app, account, self.clock.now() + 600)
+            return code
+
     def issue_tokens(self, app: App, account: Account) -> tuple[str, str]:
         """A new (access, refresh) pair; earlier access tokens of this app and account stop working."""
         with self.lock:
@@ -186,6 +196,15 @@ class World:
                                     code=self.ids.hex(16))
             self.attachments[attachment.key] = attachment
             return attachment
+
+    def attachment_html(self, attachment: Attachment, expires: str = "2026年8月17日 0:49") -> str:
+        """The HTML a 163 / QQ mail carries for the attachment: the link, its size and 到期 text."""
+        url = html.escape(self.attachment_url(attachment))
+        size = f"{attachment.content.size / 1024 / 1024:.2f}M"
+        heading = "从网易163邮箱发来的超大附件" if attachment.provider in ("netease", "dashi") else "从QQ邮箱发来的超大附件"
+        return (f"<div><b>{heading}</b><div><a href=\"{url}\">{html.escape(attachment.name)}</a> "
+                f"<a href=\"{url}\">下载</a> <span style=\"color:#909090\">({size}, {expires} 到期)</span>"
+                "</div></div>")
 
     def attachment_url(self, attachment: Attachment) -> str:
         """The link as the mail carries it."""
