@@ -77,6 +77,19 @@ def test_a_share_through_the_openapi_route(fake_netdisk, tmp_path):
     assert transfer.query["short_url"] == share.short and transfer.form["ondup"] == "fail"
     assert all(isinstance(fsid, str) for fsid in json.loads(transfer.form["fsid_list"]))
     assert transfer.form["to_path"].startswith("/apps/intake/inbox/")
+    assert setup.account.find("/apps/intake/inbox").children == []  # the copy is deleted again
+
+
+def test_the_short_url_form_is_a_setting(fake_netdisk, tmp_path):
+    fake_netdisk.apaas_short_url = "with_1"  # this Baidu wants the leading 1
+    share = fake_netdisk.add_share({"a.mp4": b"video"}, "ab12")
+    setup = Setup(fake_netdisk, tmp_path)
+    setup.login()
+    fetched = setup.route().fetch(link(share, "ab12"), tmp_path / "m", NO_RESERVE)
+    assert codes(fetched) == ["link.unavailable"]  # as the default (without the 1) reads it: 13000
+    setup = Setup(fake_netdisk, tmp_path / "full", INTAKE_BAIDU_SHORT_URL="full")
+    setup.login()
+    assert len(setup.route().fetch(link(share, "ab12"), tmp_path / "n", NO_RESERVE).files) == 1
 
 
 def test_an_expired_token_is_refreshed_and_stored_before_use(fake_netdisk, tmp_path):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from intake.fetchers.base import DownloadLimits, Fetched, LinkGone, Progress, SenderProblem
+from intake.fetchers.base import DownloadLimits, Fetched, LinkGone, Progress, SenderProblem, finding_for
 from intake.fetchers.baidu_share import (EXISTS, RATE, RETRY_AFTER, ShareRef, StaleSign, TooManyFiles, check,
                                          errno_of, share_ref)
 from intake.fetchers.baidu_web import PAN, Entry, ShareInfo, ShareWeb
@@ -26,7 +26,6 @@ from intake.fetchers.http import NETDISK_UA, Http
 from intake.fetchers.locks import AccountLock, account_name
 from intake.fetchers.transfer_plan import listing, message_folder, transfer_all
 from intake.kernel.errors import ConfigError, TransientError
-from intake.kernel.findings import Finding
 from intake.parsers.links import Link
 
 log = logging.getLogger("intake.fetchers")
@@ -88,9 +87,9 @@ class CookieFetcher:
             fetched, problems = Downloader(self.http, self.lock, pause=self.pause).fetch_all(
                 downloads, dest, limits, progress)
         except SenderProblem as problem:
-            return Fetched([], shown, [Finding(problem.code, str(problem))])
+            return Fetched([], shown, [finding_for(problem)])
         self._delete(folder, bdstoken)
-        return Fetched(fetched, shown, [Finding(p.code, str(p)) for p in problems])
+        return Fetched(fetched, shown, [finding_for(p) for p in problems])
 
     def _get(self, url: str, endpoint: str, **options: Any) -> dict[str, Any]:
         body = self.http.json("GET", url, headers=self.headers, cookies=self.cookies, **options)

@@ -24,7 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from intake.fetchers.base import DownloadLimits, Fetched, Progress, RemoteFile, SenderProblem, WrongCode
+from intake.fetchers.base import (DownloadLimits, Fetched, Progress, RemoteFile, SenderProblem, WrongCode,
+                                  finding_for)
 from intake.fetchers.baidu_share import (EXISTS, RATE, RETRY_AFTER, AuthDead, ShareRef, check, errno_of,
                                          share_ref)
 from intake.fetchers.baidu_web import Entry, entry_from
@@ -34,7 +35,6 @@ from intake.fetchers.locks import AccountLock
 from intake.fetchers.tokens import EARLY, OAuth, Tokens, TokenStore
 from intake.fetchers.transfer_plan import listing, message_folder, transfer_all
 from intake.kernel.errors import ConfigError, TransientError
-from intake.kernel.findings import Finding
 from intake.parsers.links import Link
 
 log = logging.getLogger("intake.fetchers")
@@ -117,9 +117,9 @@ class OpenApiFetcher:
             fetched, problems = Downloader(self.http, self.lock, pause=self.pause).fetch_all(
                 downloads, dest, limits, progress)
         except SenderProblem as problem:
-            return Fetched([], shown, [Finding(problem.code, str(problem))])
+            return Fetched([], shown, [finding_for(problem)])
         self._delete(folder)
-        return Fetched(fetched, shown, [Finding(p.code, str(p)) for p in problems])
+        return Fetched(fetched, shown, [finding_for(p) for p in problems])
 
     def _share_params(self, short: str) -> dict[str, str]:
         return {"product": "netdisk", "appid": self.app_id, "short_url": short}

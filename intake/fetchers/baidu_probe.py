@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intake.fetchers.base import DownloadLimits, Fetched, NoAccount, Progress, SenderProblem
+from intake.fetchers.base import DownloadLimits, Fetched, NoAccount, Progress, SenderProblem, finding_for
 from intake.fetchers.baidu_share import share_ref
 from intake.fetchers.baidu_web import ShareWeb
 from intake.fetchers.http import Http
 from intake.fetchers.transfer_plan import listing
-from intake.kernel.findings import Finding
 from intake.parsers.links import Link
 
 
@@ -33,7 +32,7 @@ class ProbeFetcher:
             web = ShareWeb(self.http, ref)
             files = listing(web.list_tree(web.open()).files())
         except SenderProblem as problem:
-            return Fetched([], [], [Finding(problem.code, str(problem))])
+            return Fetched([], [], [finding_for(problem)])
         size = sum(f.size for f in files)
         raise NoAccount(f"未配置百度网盘账号（INTAKE_NETDISK_ROUTE=probe）：链接 {ref.url} 与提取码有效，"
                         f"共 {len(files)} 个文件、{size / 1024 ** 2:.1f} MB，需工作人员手工下载，"

@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from intake.fetchers.base import LinkGone, WrongCode
-from intake.fetchers.baidu_share import (ShareRef, check, errno_of, fs_id, kind_of, page_data, page_files,
-                                         page_is_dead, CODE_WRONG)
+from intake.fetchers.baidu_share import (CODE_WRONG, ShareRef, check, errno_of, fs_id, kind_of, page_data,
+                                         page_files, page_is_dead)
 from intake.fetchers.http import NETDISK_UA, Http, set_cookies
 from intake.kernel.errors import TransientError
 

@@ -11,6 +11,7 @@ the errors that tell the sender's problems from ours.
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import re
 import unicodedata
@@ -60,6 +61,15 @@ class ProgressEvent:
 
 
 Progress = Callable[[ProgressEvent], None]
+
+
+def log_each_file(log: logging.Logger) -> Progress:
+    """The daemon's progress hook: one line per file, when it is complete and checked
+    (``intake check`` draws a bar from the same events instead)."""
+    def report(event: ProgressEvent) -> None:
+        if event.finished:
+            log.info("fetched %s (%d bytes)", event.path, event.done)
+    return report
 
 
 class Fetcher(Protocol):
@@ -112,8 +122,8 @@ class LinkGone(SenderProblem):
     code = "link.unavailable"
 
 
-def finding_for(problem: SenderProblem, link: Link) -> Finding:
-    return Finding(problem.code, str(problem), path=None)
+def finding_for(problem: SenderProblem) -> Finding:
+    return Finding(problem.code, str(problem))
 
 
 def sanitise(path: str) -> str:

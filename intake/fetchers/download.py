@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
 import re
 import shutil
@@ -35,6 +34,7 @@ import urllib3
 
 from intake.fetchers.base import (GIB, DownloadLimits, DownloadTooLarge, LinkGone, NetworkError, Progress,
                                   ProgressEvent, RemoteFile, SenderProblem)
+from intake.fetchers.hashing import BackgroundMd5
 from intake.fetchers.http import SERVER_RETRY, Http
 from intake.fetchers.locks import AccountLock
 from intake.kernel.errors import ConfigError, TransientError
@@ -134,7 +134,7 @@ class _State:
     def __init__(self, item: Download, target: Path) -> None:
         self.item, self.target, self.part = item, target, part_path(target)
         self.size: int | None = item.remote.size if item.remote.size > 0 else None
-        self.md5 = hashlib.md5()
+        self.md5 = BackgroundMd5()
         self.expected_md5: str | None = None
         self.offset = self.part.stat().st_size if self.part.exists() else 0
         self.pending = b""  # a small body read to see whether it was an error, but it was data
@@ -146,8 +146,9 @@ class _State:
                     self.md5.update(block)
 
     def restart(self) -> None:
+        self.md5.close()
         self.part.unlink(missing_ok=True)
-        self.offset, self.md5 = 0, hashlib.md5()
+        self.offset, self.md5 = 0, BackgroundMd5()
 
     @property
     def complete(self) -> bool:
@@ -202,6 +203,12 @@ class Downloader:
         if target.exists() and target.stat().st_size == item.remote.size:
             return target  # fetched and checked by an earlier attempt
         state = _State(item, target)
+        try:
+            return self._fetch(item, state, progress)
+        finally:
+            state.md5.close()  # no hashing thread outlives the attempt
+
+    def _fetch(self, item: Download, state: _State, progress: Progress | None) -> Path:
         report = progress or (lambda event: None)
         report(ProgressEvent(item.remote.path, state.offset, state.size))
         source, cuts, resolves = item.resolve(), 0, 0

@@ -12,9 +12,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from intake.fetchers.baidu_share import AUTH, CAPABILITY, RETRY_AFTER, AuthDead, errno_of, kind_of

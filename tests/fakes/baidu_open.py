@@ -125,6 +125,7 @@ class Xpan:
         handler: Callable[[Request, Grant], Response] | None = {
             ("/rest/2.0/xpan/nas", "uinfo"): self.uinfo, ("/rest/2.0/xpan/file", "list"): self.list,
             ("/rest/2.0/xpan/file", "create"): self.create,
+            ("/rest/2.0/xpan/file", "filemanager"): self.file_manager,
             ("/rest/2.0/xpan/multimedia", "listall"): self.listall,
             ("/rest/2.0/xpan/multimedia", "filemetas"): self.filemetas,
         }.get((request.path, method))
@@ -148,6 +149,17 @@ class Xpan:
         base = folder_path.rstrip("/")
         rows = [xpan_row(c, f"{base}/{c.name}") for c in folder.children][start:start + limit]
         return json_response({"errno": 0, "guid_info": "", "list": rows, "request_id": 1, "guid": 0})
+
+    def file_manager(self, request: Request, grant: Grant) -> Response:
+        """file?method=filemanager&opera=delete, form filelist=[paths] (the delete only)."""
+        if request.query.get("opera") != "delete":
+            return xpan_error(2, "only delete is faked")
+        try:
+            paths = [str(p) for p in json.loads(request.arg("filelist") or "[]")]
+        except (ValueError, TypeError):
+            return xpan_error(2, "filelist")
+        info = [{"path": p, "errno": 0 if grant.account.delete(p) else -9} for p in paths]
+        return json_response({"errno": 0, "info": info, "request_id": 1, "taskid": 0})
 
     def create(self, request: Request, grant: Grant) -> Response:
         path = request.arg("path")
