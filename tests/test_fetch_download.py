@@ -186,3 +186,11 @@ def test_one_download_at_a_time_per_account(fake_netdisk, tmp_path):
         thread.join(60)
     assert (tmp_path / "a" / "a.mp4").stat().st_size == (tmp_path / "b" / "b.mp4").stat().st_size == 3 * MIB
     assert most[0] == 1
+
+
+def test_an_empty_answer_counts_as_a_cut_and_ends(fake_netdisk, tmp_path):
+    files = Files(fake_netdisk, {"v.mp4": 1000})
+    fake_netdisk.cut(0, times=-1)  # every answer ends before its first byte
+    with pytest.raises(TransientError, match="cut 5 times at byte 0"):
+        Downloader(http_for(fake_netdisk), pause=lambda s: None).fetch_all(
+            [files.download("/v.mp4")], tmp_path, DownloadLimits(reserve_bytes=0))

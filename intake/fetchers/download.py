@@ -263,6 +263,8 @@ class Downloader:
         with response:
             self._accept(response, state, first)
             self._write(response, state, report)
+        if state.offset == first and not state.complete:
+            raise _Cut()  # an answer without a byte of the file counts as a cut: no endless loop
 
     def _accept(self, response: requests.Response, state: _State, first: int) -> None:
         """Check what the host answered before a byte of it is written."""
