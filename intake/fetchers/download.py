@@ -211,17 +211,18 @@ class Downloader:
     def _fetch(self, item: Download, state: _State, progress: Progress | None) -> Path:
         report = progress or (lambda event: None)
         report(ProgressEvent(item.remote.path, state.offset, state.size))
-        source, cuts, resolves = item.resolve(), 0, 0
+        source, cuts, resolves, resolved_at = item.resolve(), 0, 0, state.offset
         while not state.complete:
             before = state.offset
             try:
                 self._fetch_range(source, state, report)
             except _Expired:
-                resolves = 0 if state.offset > before else resolves + 1
+                # progress since the last resolve (a cut may have come in between) resets the count
+                resolves = 0 if state.offset > resolved_at else resolves + 1
                 if resolves >= MAX_RESOLVES:
                     raise TransientError(f"file host keeps refusing {item.remote.path} (expired link)",
                                          retry_after=SERVER_RETRY) from None
-                source = item.resolve()
+                source, resolved_at = item.resolve(), state.offset
             except _Cut:
                 cuts = 0 if state.offset > before else cuts + 1
                 if cuts >= MAX_CUTS:

@@ -98,9 +98,10 @@ class Http:
     def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None,
                 data: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
                 cookies: Mapping[str, str] | None = None, stream: bool = False,
-                follow: bool = True) -> requests.Response:
+                follow: bool = True, json: Any = None) -> requests.Response:
         """One request, redirects followed (each one mapped); ``response.url`` is the
-        logical URL (the Baidu one). Connection failures raise ``NetworkError``."""
+        logical URL (the Baidu one). ``json``: a JSON body instead of ``data`` (163's
+        filehub endpoints). Connection failures raise ``NetworkError``."""
         sent = dict(headers or {})
         if params:
             url = requests.Request("GET", url, params=params).prepare().url or url
@@ -108,7 +109,7 @@ class Http:
             hop = dict(sent)
             if cookies:
                 hop["Cookie"] = cookie_header(cookies)
-            response = self._send(method, url, data, hop, stream)
+            response = self._send(method, url, data, hop, stream, json)
             location = response.headers.get("Location")
             if not follow or not response.is_redirect or not location:
                 response.url = url
@@ -118,16 +119,16 @@ class Http:
             if cookies and not _same_site(url, following):
                 cookies = None
             if response.status_code in (301, 302, 303) and method.upper() != "HEAD":
-                method, data = "GET", None
+                method, data, json = "GET", None, None
             url = following
         raise TransientError(f"{urlsplit(url).hostname}: more than {MAX_REDIRECTS} redirects",
                              retry_after=SERVER_RETRY)
 
     def _send(self, method: str, url: str, data: Mapping[str, Any] | None, headers: dict[str, str],
-              stream: bool) -> requests.Response:
+              stream: bool, json: Any = None) -> requests.Response:
         wire = self.host_map.to_wire(url)
         try:
-            return self.session.request(method, wire, data=data, headers=headers, stream=stream,
+            return self.session.request(method, wire, data=data, json=json, headers=headers, stream=stream,
                                         timeout=self.timeout, allow_redirects=False)
         except (requests.ConnectionError, requests.Timeout) as err:
             raise NetworkError(f"{urlsplit(url).hostname}: {type(err).__name__}",
