@@ -1,7 +1,6 @@
-"""Linked packages: fetchers that download what a message links to (Baidu Netdisk for
-now; 163 and QQ large attachments come with the wiring), behind one interface
-(``intake.fetchers.base.Fetcher``), with one HTTP client (``http``) and one downloader
-(``download``)."""
+"""Linked packages: fetchers that download what a message links to (Baidu Netdisk, 163
+and QQ large attachments), behind one interface (``intake.fetchers.base.Fetcher``), with
+one HTTP client (``http``) and one downloader (``download``)."""
 
 from __future__ import annotations
 
@@ -13,6 +12,8 @@ from intake.fetchers.baidu_cookie import CookieFetcher
 from intake.fetchers.baidu_openapi import OpenApiFetcher
 from intake.fetchers.baidu_probe import ProbeFetcher
 from intake.fetchers.http import HostMap, Http
+from intake.fetchers.netease import NeteaseFetcher
+from intake.fetchers.qq import QQFetcher
 from intake.fetchers.tokens import OAuth, TokenStore
 from intake.settings import Settings
 
@@ -23,7 +24,7 @@ def make_http(settings: Settings) -> Http:
 
 def make_fetchers(settings: Settings, http: Http | None = None,
                   pause: Callable[[float], None] = time.sleep) -> dict[str, Fetcher]:
-    """provider -> fetcher; the Baidu route from INTAKE_NETDISK_ROUTE. Missing
+    """provider ('baidu', 'netease', 'qq') -> fetcher; the Baidu route from INTAKE_NETDISK_ROUTE. Missing
     credentials for the route chosen are a ConfigError naming the setting. ``pause``
     waits between task polls and transfers (tests pass one that does not sleep)."""
     http = http or make_http(settings)
@@ -39,7 +40,7 @@ def make_fetchers(settings: Settings, http: Http | None = None,
                                task_status=settings.baidu_task_status, lock_folder=locks, pause=pause)
     else:
         baidu = ProbeFetcher(http)
-    return {"baidu": baidu}
+    return {"baidu": baidu, "netease": NeteaseFetcher(http, pause), "qq": QQFetcher(http, pause)}
 
 
 def download_limits(settings: Settings) -> DownloadLimits:
