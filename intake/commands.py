@@ -16,7 +16,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from intake.daemon import queries, staff
 from intake.demo import build_demo_maildir
+from intake.fetchers import make_http
+from intake.fetchers.tokens import OAuth, TokenStore, device_login
 from intake.kernel.errors import IntakeError, LoginRejected, TransientError
+from intake.kernel.report import beijing_text
 from intake.notifier.transport import make_transport
 from intake.service import Service, open_service, poll_and_process
 from intake.settings import Settings, load_settings
@@ -33,6 +36,8 @@ def dispatch(args: Namespace) -> int:
     settings = load_settings(args.config)
     if args.command == "demo":
         return demo(settings)
+    if args.command == "netdisk":  # needs no database
+        return netdisk_login(settings)
     service = open_service(settings)
     handler = {
         "run": run, "poll": poll_once, "submissions": submissions, "show": show, "quarantine": quarantine,
@@ -175,4 +180,21 @@ def demo(settings: Settings) -> int:
     outbox = settings.data_dir / "outbox"
     replies = sorted(outbox.glob("*.eml")) if outbox.is_dir() else []
     print(f"回复邮件 {len(replies)} 封，已写入 {outbox.resolve()}")
+    return 0
+
+
+def netdisk_login(settings: Settings) -> int:
+    """`intake netdisk login`: the device-code login of the openapi route. Staff open the
+    page shown, enter the user code and approve; the tokens go to the data folder (0600)."""
+    http = make_http(settings)
+    store = TokenStore.in_data_dir(settings.data_dir)
+    try:
+        tokens = device_login(OAuth(http, settings.baidu_app_key, settings.baidu_secret_key), store,
+                              lambda line: print(line, flush=True))
+    finally:
+        http.close()
+    print(f"授权成功，令牌已保存到 {store.path}（访问令牌有效期至 "
+          f"{beijing_text(datetime.fromtimestamp(tokens.expires_at, timezone.utc))}，到期前自动续期）。")
+    if settings.netdisk_route != "openapi":
+        print("注意：INTAKE_NETDISK_ROUTE 尚未设为 openapi，守护进程不会使用这些令牌。")
     return 0

@@ -48,6 +48,18 @@ class Settings:
     max_attempts: int = 5
     fetch_batch: int = 50
     policy_overrides: dict = field(default_factory=dict)
+    # linked packages (intake/fetchers): the Baidu route, its credentials, the host map
+    netdisk_route: str = "probe"  # probe (no account) | cookie | openapi
+    baidu_cookie: str | None = field(default=None, repr=False)  # BDUSS, STOKEN of a staff account
+    baidu_app_key: str | None = None
+    baidu_secret_key: str | None = field(default=None, repr=False)
+    baidu_app_id: str | None = None
+    baidu_inbox: str | None = None  # the account folder transfers go to (a folder per message below it)
+    baidu_short_url: str = "surl"  # apaas short_url: surl (the ID without its leading 1) | full
+    baidu_task_status: str = "0=running,1=running,2=success,3=failed"  # apaas numeric statuses
+    host_map: dict[str, str] = field(default_factory=dict)  # host -> base URL (tests, a site's proxy)
+    download_max_gb: float = 20.0
+    disk_reserve_gb: float = 5.0
 
     @property
     def sqlite_path(self) -> Path:
@@ -116,6 +128,43 @@ def _database_url(name: str, value) -> str | None:
     return text
 
 
+def _choice(*allowed: str) -> Callable[[str, Any], str]:
+    def convert(name: str, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in allowed:
+            raise ConfigError(f"{name}: must be {' or '.join(allowed)}, got {value!r}")
+        return text
+    return convert
+
+
+def _host_map(name: str, value: Any) -> dict[str, str]:
+    """``host=base-URL`` pairs, comma-separated (a TOML table is taken as it is)."""
+    pairs = value.items() if isinstance(value, dict) else (
+        item.split("=", 1) if "=" in item else (item, "") for item in str(value).split(",") if item.strip())
+    mapped: dict[str, str] = {}
+    for host, base in pairs:
+        host, base = str(host).strip().lower(), str(base).strip().rstrip("/")
+        scheme, _, rest = base.partition("://")
+        if not host or "/" in host or scheme not in ("http", "https") or not rest or "/" in rest:
+            raise ConfigError(f"{name}: {host or '?'}={base or '?'} is not host=http(s)://host[:port] "
+                              "(e.g. pan.baidu.com=http://127.0.0.1:8001)")
+        mapped[host] = base
+    return mapped
+
+
+def _gigabytes(name: str, value: Any) -> float:
+    """A size in GB that may be 0 (no reserve kept)."""
+    return 0.0 if str(value).strip() in ("0", "0.0") else _float(name, value)
+
+
+def _task_status(name: str, value: Any) -> str:
+    for pair in str(value).split(","):
+        number, _, word = pair.partition("=")
+        if not number.strip().isdigit() or word.strip() not in ("running", "success", "failed"):
+            raise ConfigError(f"{name}: {pair.strip()!r} is not NUMBER=running|success|failed")
+    return str(value)
+
+
 CONVERTERS: dict[str, Callable[[str, Any], object]] = {
     "data_dir": lambda n, v: Path(v), "maildir": lambda n, v: Path(v) if v else None,
     "imap_move_to": lambda n, v: str(v).strip() or None,  # empty means: leave the mail
@@ -125,7 +174,15 @@ CONVERTERS: dict[str, Callable[[str, Any], object]] = {
     "reply_since": lambda n, v: parse_instant(str(v), n) if v else None,
     "database_url": _database_url,
     "contact": lambda n, v: str(v).strip() or None,  # empty means: the policy's contact
+    "netdisk_route": _choice("probe", "cookie", "openapi"), "host_map": _host_map,
+    "baidu_short_url": _choice("surl", "full"), "baidu_task_status": _task_status,
+    "download_max_gb": _float, "disk_reserve_gb": _gigabytes,
 }
+SECRETS = frozenset({"baidu_cookie", "baidu_secret_key"})  # beside every *_password: NAME_FILE allowed
+
+
+def _secret(name: str) -> bool:
+    return name.endswith("_password") or name in SECRETS
 
 
 def _secret_file(name: str, path: str) -> str:
@@ -144,7 +201,7 @@ def read_config(config_file: str) -> tuple[dict, dict]:
     data = {key.lower(): value for key, value in load_config_file(config_file).items()}  # keys are case-blind
     overrides = data.pop("policy", {}) if isinstance(data.get("policy"), dict) else {}
     for key in data:
-        name = key[:-len("_file")] if key.endswith("_password_file") else key
+        name = key[:-len("_file")] if key.endswith("_file") and _secret(key[:-len("_file")]) else key
         if name not in KNOWN:
             raise ConfigError(f"{config_file}: unknown setting {key!r}")
     return data, overrides
@@ -159,13 +216,13 @@ def load_settings(config_file: str | None = None, environ: Mapping[str, str] | N
     known = KNOWN
     values: dict[str, tuple[str, object]] = {}
     for key, value in data.items():
-        if not key.endswith("_password_file"):  # those are read below
+        if not (key.endswith("_file") and _secret(key[:-len("_file")])):  # those are read below
             values[key] = (key, value)
     for name in known:
         env = f"INTAKE_{name.upper()}"
         if env in environ:
             values[name] = (env, environ[env])
-        if name.endswith("_password"):
+        if _secret(name):
             secret = f"{env}_FILE"
             if secret in environ:
                 values[name] = (secret, _secret_file(secret, environ[secret]))

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from datetime import datetime, timezone
+
 import pytest
 
-from intake.parsers.links import find_links
+from intake.kernel.report import BEIJING
+from intake.parsers.links import by_expiry, expiry, find_links
 
 S1 = "https://pan.baidu.com/s/1AbCdEfGhIjKlMnOpQrStU"
 S2 = "https://pan.baidu.com/s/1ZyXwVuTsRqPoNmLkJiHgF"
@@ -212,3 +215,148 @@ def test_a_file_host_link_is_reported_to_the_end_of_its_run():
     # judged on its own part (up to the next "http"), reported as written
     url = "https://mail.163.com/large-attachment-download/index.html?file=K&back=https://mail.163.com/"
     assert found(f"下载：{url} 谢谢") == [("netease", url, None)]
+
+
+# ------------------------------------------------------------------ links in quoted text (issue 12 §5)
+
+QQ_HEADER = ("------------------ 原始邮件 ------------------\n"
+             "发件人: \"示范单位\"<unit@qq.com>;\n发送时间: 2026年5月6日(星期三) 上午10:02\n"
+             "收件人: \"五小申报\"<intake@163.com>;\n主题: 五小申报材料\n\n")
+
+
+def marked(text="", html=""):
+    return [(l.url, l.code, l.quoted) for l in find_links([text] if text else [], [html] if html else [])]
+
+
+def test_a_qq_reply_quotes_the_earlier_link_and_adds_a_new_one():
+    text = f"补充一个视频：{S2} 提取码：bbbb\n\n{QQ_HEADER}材料链接：{S1} 提取码：aaaa\n"
+    assert marked(text) == [(S2, "bbbb", False), (S1, "aaaa", True)]
+
+
+def test_qq_text_parts_with_nbsp_entities_in_the_separator():
+    text = f"请查收\n------------------&nbsp;原始邮件&nbsp;------------------\n旧链接 {S1}"
+    assert marked(text) == [(S1, None, True)]
+
+
+def test_lines_starting_with_gt_are_quoted_and_only_they():
+    text = f"> 上次的链接 {S1}\n> 提取码 aaaa\n\n新的链接 {S2} 提取码 bbbb"
+    assert marked(text) == [(S1, "aaaa", True), (S2, "bbbb", False)]
+
+
+@pytest.mark.parametrize("attribution", [
+    "在 2026-05-06 10:02:03，\"示范单位\" <unit@163.com> 写道：",
+    "示范单位 <unit@gmail.com> 于2026年5月6日周三 上午10:02写道：",
+    "At 2026-05-06 10:02:03, \"示范单位\" <unit@163.com> wrote:",
+    "On Wed, May 6, 2026 at 10:02 AM 示范单位 <unit@gmail.com> wrote:",
+])
+def test_everything_after_an_attribution_line_is_quoted(attribution):
+    text = f"已更新：{S2}\n\n{attribution}\n原链接：{S1} 提取码 aaaa\n谢谢"
+    assert marked(text) == [(S2, None, False), (S1, "aaaa", True)]
+
+
+def test_an_outlook_header_block_starts_the_quote():
+    text = (f"新链接 {S2}\n\n发件人: 示范单位 <unit@example.cn>\n发送时间: 2026年5月6日 10:02\n"
+            f"收件人: intake@163.com\n主题: 五小申报\n\n{S1}")
+    assert marked(text) == [(S2, None, False), (S1, None, True)]
+
+
+def test_a_mail_master_plain_text_reply():
+    text = (f"已经补充：{S2}\n\n---- 回复的原邮件 ----\n| 发件人 | 示范单位<unit@163.com> |\n"
+            f"| 日期 | 2026年05月06日 10:02 |\n{S1}")
+    assert marked(text) == [(S2, None, False), (S1, None, True)]
+
+
+def test_the_same_link_quoted_and_in_the_replys_own_text_is_not_quoted():
+    text = f"再发一次：{S1} 提取码：aaaa\n\n{QQ_HEADER}链接：{S1} 提取码：aaaa"
+    assert marked(text) == [(S1, "aaaa", False)]
+    quoted_in_html = f"<blockquote>{S1}</blockquote>"
+    assert [(l.url, l.quoted) for l in find_links([f"再发一次：{S1}"], [quoted_in_html])] == [(S1, False)]
+
+
+def test_a_163_webmail_reply_in_html():
+    html = (f'<div>新的链接：<a href="{S2}">{S2}</a> 提取码：bbbb</div><div id="divNeteaseMailCard"></div>'
+            '<p>在 2026-05-06 10:02:03，"示范单位" &lt;unit@163.com&gt; 写道：</p>'
+            '<blockquote id="isReplyContent" style="PADDING-LEFT: 1ex; MARGIN: 0px 0px 0px 0.8ex; '
+            f'BORDER-LEFT: #ccc 1px solid"><div>链接：<a href="{S1}">{S1}</a><br>提取码：aaaa</div></blockquote>')
+    assert marked(html=html) == [(S2, "bbbb", False), (S1, "aaaa", True)]
+
+
+def test_a_mail_master_html_reply_keeps_the_quoted_large_attachment_details():
+    big = "https://mail.163.com/large-attachment-download/index.html?p=X-NETEASE-HUGE-ATTACHMENT&file=K1"
+    html = (f'<div>补充材料：<a href="{S2}">百度网盘</a> 提取码 bbbb</div>'
+            '<div class="J-reply ntes-mailmaster-quote" style="padding-top: 1px"><div>---- 回复的原邮件 ----</div>'
+            '<table><tr><td>发件人</td><td>示范单位 &lt;unit@163.com&gt;</td></tr></table>'
+            f'<div><b>从网易163邮箱发来的超大附件</b><div><a href="{big.replace("&", "&amp;")}">路演视频.mp4</a>'
+            ' <span>(80.96M, 2026年8月17日 0:49 到期)</span></div></div></div>')
+    links = find_links([], [html])
+    assert [(l.provider, l.quoted) for l in links] == [("baidu", False), ("netease", True)]
+    assert (links[1].url, links[1].size, links[1].expires) == (big, "80.96M", "2026年8月17日 0:49")
+
+
+@pytest.mark.parametrize("container", [
+    '<div class="gmail_quote"><div dir="ltr" class="gmail_attr">Earlier:</div><blockquote class="gmail_quote">{}</blockquote></div>',
+    '<div id="reply139content"><div>{}</div></div>',
+    '<blockquote id="gmail-m_4228553645585852321isReplyContent">{}</blockquote>',
+    '<blockquote id="ntes-iosmail-quote">{}</blockquote>',
+    '<article><div contenteditable="false"><div>原始邮件</div><hr></div><table><tr><td><div><span>From:</span>'
+    '<span>示范单位</span></div><div><span>Sent Time:</span><span>May 6, 2026 10:02</span></div></td></tr>'
+    '</table><div>{}</div></article>',
+    '<div id="divRplyFwdMsg"><b>发件人:</b> 示范单位<br><b>发送时间:</b> 2026年5月6日 10:02<br>'
+    '<b>收件人:</b> intake@163.com</div><div>{}</div>',
+])
+def test_quote_containers_of_chinese_and_other_clients(container):
+    html = f"<div>新的：{S2}</div>" + container.format(f'<a href="{S1}">链接</a>')
+    assert marked(html=html) == [(S2, None, False), (S1, None, True)]
+
+
+@pytest.mark.parametrize("text,html", [
+    (f"From: 示范单位（五小申报）\n材料链接：{S1}", ""),  # a From: line with no header block after it
+    (f"正如通知中写道:\n{S1}", ""),  # an attribution needs a date or an address
+    ("", f'<blockquote style="margin:0 0 0 40px;border:none;padding:0px"><div>{S1}</div></blockquote>'),  # indent
+    ("", f'<div id="divNeteaseMailCard"></div><div>{S1}</div>'),  # the signature placeholder
+])
+def test_what_is_not_quoted(text, html):
+    assert marked(text, html) == [(S1, None, False)]
+
+
+def test_a_quoted_link_in_a_url_encoded_wrapper_is_quoted_too():
+    wrapped = "https://mail.qq.com/cgi-bin/readtemplate?gourl=https%3A%2F%2Fpan.baidu.com%2Fs%2F1Enc0ded"
+    text = f"新链接 {S2}\n> {wrapped}"
+    found = {(l.url, l.quoted) for l in find_links([text], [])}
+    assert found == {(S2, False), ("https://pan.baidu.com/s/1Enc0ded", True)}
+
+
+def test_quoted_is_not_in_the_contracts_link_object():
+    (link,) = find_links([f"> {S1}"], [])
+    assert link.quoted and link.to_json() == {"provider": "baidu", "url": S1, "code": None}
+
+
+# ------------------------------------------------------------------ expiry order (issue 12 §4)
+
+def test_links_expiring_soonest_are_fetched_first():
+    def big(key, when):
+        return (f'<p><a href="https://mail.163.com/large-attachment-download/index.html?file={key}">{key}.mp4</a>'
+                f' <span>(10.00M, {when} 到期)</span></p>')
+    html = (f"<p>{S1} 提取码 abcd</p>" + big("LATE", "2026年8月17日 0:49") + big("SOON", "2026年5月7日 9:05")
+            + big("DATE", "2026年5月7日") + '<p><a href="https://wx.mail.qq.com/ftn/download?func=3&key=Q&code=C">q</a></p>')
+    ordered = by_expiry(find_links([], [html]))
+    assert [l.url.rsplit("=", 1)[-1] if l.provider == "netease" else l.provider for l in ordered] == [
+        "DATE", "SOON", "LATE", "baidu", "qq"]
+    assert expiry(ordered[1]) == datetime(2026, 5, 7, 9, 5, tzinfo=BEIJING)
+    assert expiry(ordered[1]).astimezone(timezone.utc).hour == 1
+
+
+def test_an_impossible_expiry_date_is_no_expiry():
+    link = find_links(["https://mail.163.com/large-attachment-download/index.html?file=K (1M, 2026年2月30日 到期)"], [])[0]
+    assert link.expires == "2026年2月30日" and expiry(link) is None and by_expiry([link]) == [link]
+
+
+def test_quote_detection_is_linear_on_hostile_bodies():
+    # a From: line on every line, '>' lines glued to links, and a deep tree of blockquotes
+    out = _in_child(
+        "from intake.parsers.links import find_links\n"
+        "text = 'From: x\\n' * 200000 + ''.join(f'> https://pan.baidu.com/s/1Q{i:06d}\\n' for i in range(50000))\n"
+        "html = '<blockquote>' * 2000 + 'https://pan.baidu.com/s/1Deep' + '</blockquote>' * 2000\n"
+        "links = find_links([text], [html])\n"
+        "print(len(links), all(l.quoted for l in links))")
+    assert out == "50001 True"

@@ -7,7 +7,9 @@ through BeautifulSoup, both its hrefs and its visible text.
 Baidu: ``/s/1…`` and ``/share/init?surl=…`` (reported as ``/s/1…``), ``?pwd=`` codes,
 and codes written after 提取码/密码/访问码/pwd in any punctuation, brackets or on the
 next line, each bound to the link it follows. 163/126 and QQ large attachments, with
-the size and expiry printed beside 163's. Every other file host is ``other``.
+the size and expiry printed beside 163's (``by_expiry`` orders them soonest first).
+Every other file host is ``other``. Each link is marked ``quoted`` when it is only in
+text quoted from another mail (``intake.parsers.quoting``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from intake.kernel.report import BEIJING
+from intake.parsers.quoting import CLOSE, OPEN, inside, mark_quotes, merge, quoted_spans, strip_marks
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
 # ASCII URL characters only, without , ; ' ( ) [ ]: NFKC turns the Chinese comma and
@@ -52,6 +58,7 @@ class Link:
     code: str | None = None
     size: str | None = None  # 163 large attachments print "(80.96M, 2026年8月17日 0:49 到期)"
     expires: str | None = None
+    quoted: bool = False  # only in text quoted from another mail (not in the contract's JSON)
 
     def to_json(self) -> dict:
         return {"provider": self.provider, "url": self.url, "code": self.code}
@@ -165,29 +172,58 @@ def _bind_codes(text: str, hits: list[_Hit]) -> None:
 
 
 def links_in_text(text: str) -> list[Link]:
-    text = normalise(text)
-    hits = _hits(text)
-    _bind_codes(text, hits)
-    found = [h.link for h in hits]
+    """The links of a plain-text part, each marked quoted or not."""
+    return _links_in(normalise(text), [])
+
+
+def _links_in(text: str, marked: list[tuple[int, int]]) -> list[Link]:
+    """``text`` is normalised; ``marked``: spans inside HTML quote containers."""
+    spans = merge(marked + quoted_spans(text))
+    found = _scan(text, spans)
     if "%" in text:
         # links hidden in URL-encoded text (redirect wrappers); a link already found
         # as written is not listed again in its decoded spelling
         known = {unquote(link.url) for link in found}
-        decoded = unquote(text)
-        more = _hits(decoded)
-        _bind_codes(decoded, more)
-        found += [h.link for h in more if unquote(h.link.url) not in known]
+        decoded, decoded_spans = _decoded(text, spans)
+        found += [link for link in _scan(decoded, decoded_spans) if unquote(link.url) not in known]
     return found
 
 
-def html_as_text(html: str) -> str:
+def _scan(text: str, spans: list[tuple[int, int]]) -> list[Link]:
+    hits = _hits(text)
+    _bind_codes(text, hits)
+    for hit in hits:
+        hit.link.quoted = inside(hit.start, spans)
+    return [h.link for h in hits]
+
+
+def _decoded(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """``unquote(text)``, piece by piece between span edges, so the quoted spans of the
+    decoded text are known too."""
+    edges = sorted({0, len(text), *(edge for span in spans for edge in span)})
+    pieces: list[str] = []
+    decoded_spans: list[tuple[int, int]] = []
+    length = 0
+    for start, end in zip(edges, edges[1:]):
+        piece = unquote(text[start:end])
+        if inside(start, spans):
+            decoded_spans.append((length, length + len(piece)))
+        pieces.append(piece)
+        length += len(piece)
+    return "".join(pieces), merge(decoded_spans)
+
+
+def html_as_text(html: str, quotes: bool = False) -> str:
     """Visible text in reading order, each link's href written just before its text,
-    so that codes and sizes printed beside a link are found next to it."""
+    so that codes and sizes printed beside a link are found next to it. ``quotes``:
+    the text of quote containers between ``OPEN`` and ``CLOSE`` marks."""
     from bs4 import BeautifulSoup  # ~90 ms to import: paid only for a message with HTML
 
-    soup = BeautifulSoup(html, "html.parser")
+    soup = BeautifulSoup(html.replace(OPEN, "").replace(CLOSE, ""), "html.parser")
     for hidden in soup(["script", "style", "head", "title"]):
         hidden.decompose()
+    if quotes:
+        mark_quotes(soup)
     for br in soup.find_all("br"):
         br.replace_with("\n")
     for anchor in soup.find_all("a"):
@@ -209,10 +245,11 @@ def find_links(texts: list[str], htmls: list[str]) -> list[Link]:
         found += links_in_text(text)
     for html in htmls:
         try:
-            visible = html_as_text(html)
+            visible = html_as_text(html, quotes=True)
         except Exception:  # BeautifulSoup copes with almost anything; be sure
-            visible = re.sub(r"<[^>]+>", " ", html)
-        found += links_in_text(visible)
+            visible = re.sub(r"<[^>]+>", " ", html).replace(OPEN, "").replace(CLOSE, "")
+        text, marked = strip_marks(normalise(visible))
+        found += _links_in(text, marked)
     return _dedupe(found)
 
 
@@ -225,6 +262,31 @@ def _dedupe(links: list[Link]) -> list[Link]:
             kept.code = kept.code or link.code
             kept.size = kept.size or link.size
             kept.expires = kept.expires or link.expires
+            kept.quoted = kept.quoted and link.quoted  # in the reply's own text once: not quoted
         else:
             seen[key] = link
     return list(seen.values())
+
+
+_EXPIRY = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日(?:\s*(\d{1,2}):(\d{2}))?")
+
+
+def expiry(link: Link) -> datetime | None:
+    """When the link stops working, from the text printed beside it ("2026年8月17日
+    0:49 到期", Beijing time; a date alone is read as its start, 0:00: the cautious reading)."""
+    found = _EXPIRY.fullmatch((link.expires or "").strip())
+    if not found:
+        return None
+    year, month, day, hour, minute = (int(part) if part else 0 for part in found.groups())
+    try:
+        return datetime(year, month, day, hour, minute, tzinfo=BEIJING)
+    except ValueError:  # "2026年2月30日": not a date
+        return None
+
+
+def by_expiry(links: list[Link]) -> list[Link]:
+    """The order to fetch a message's links in: those expiring soonest first, then the
+    rest as found (Baidu shares and QQ links print no expiry)."""
+    dated = sorted((moment, index) for index, link in enumerate(links) if (moment := expiry(link)) is not None)
+    first = [links[index] for _, index in dated]
+    return first + [link for link in links if expiry(link) is None]
