@@ -68,10 +68,11 @@ def quarantined(Session: sessionmaker) -> list[dict]:
 
 
 def status(Session: sessionmaker) -> dict:
-    """The last poll's outcome and how many messages are in each state (`intake status`)."""
+    """The last poll's and the last mail delivery's outcome, and how many messages are in
+    each state (`intake status`)."""
     with Session() as session:
         states = dict(session.execute(select(Message.state, func.count()).group_by(Message.state)).all())
         parts = {row.name: {"ok": row.ok, "detail": row.detail, "at": row.at.isoformat(),
                             "last_ok_at": row.last_ok_at.isoformat() if row.last_ok_at else None}
                  for row in session.scalars(select(ServiceStatus))}
-    return {"mailbox": parts.get("mailbox"), "states": states}
+    return {"mailbox": parts.get("mailbox"), "smtp": parts.get("smtp"), "states": states}
