@@ -226,6 +226,8 @@ def test_a_refused_login_stops_poll_once_with_one_line_naming_the_setting(tmp_pa
     assert "客户端授权码" in last and "Traceback" not in done.stderr and "the-web-password" not in done.stderr
     service = open_service(daemon_settings(tmp_path, database_url))
     assert [r.state for r in rows(service)] == ["queued"]  # kept for the next round
+    shown = json.loads(intake(env, "show", "WX2024-000001").stdout)
+    assert shown["state"] == "done" and shown["reply"]["state"] == "queued"
     status = intake(env, "status")
     assert status.returncode == 1 and "INTAKE_SMTP_PASSWORD" in json.loads(status.stdout)["smtp"]["detail"]
     assert server.messages == []

@@ -31,7 +31,7 @@ from intake.store import Message, Outbox, audit, set_status, utcnow
 log = logging.getLogger("intake")
 BATCH = 50  # mails per connection; more due rows take further connections in the same pass
 MAX_ATTEMPTS = 10  # transient failures of one mail before it is given up as failed
-MAX_BACKOFF = 3600.0  # 1, 2, 4 … minutes, at most an hour: about 8 hours in all
+MAX_BACKOFF = 3600.0  # 1, 2, 4 … minutes, at most an hour: about four hours over ten tries
 UNCERTAIN = ("uncertain: the process sending it stopped before the server answered; it may have been "
              "delivered, so it is not sent again unless staff `intake resend` it")
 

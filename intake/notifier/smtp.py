@@ -125,7 +125,11 @@ class SMTPConnection:
                 return smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=self.timeout, context=context)
             client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self.timeout)
             if s.smtp_security == "starttls":
-                self._start_tls(client, context)
+                try:
+                    self._start_tls(client, context)
+                except BaseException:
+                    client.close()
+                    raise
             return client
         except ssl.SSLCertVerificationError as err:  # never advise turning TLS off for this
             raise ConfigError(
@@ -147,7 +151,6 @@ class SMTPConnection:
     def _start_tls(self, client: smtplib.SMTP, context: ssl.SSLContext) -> None:
         client.ehlo()
         if not client.has_extn("starttls"):
-            client.close()
             raise ConfigError(f"INTAKE_SMTP_SECURITY: {self._where()} offers no STARTTLS; use ssl "
                               "(163: port 465) or a server that offers STARTTLS")
         client.starttls(context=context)
