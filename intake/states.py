@@ -37,8 +37,8 @@ class OutboxState(StrEnum):
     HELD = "held"  # not sent on purpose: over the per-sender cap (INTAKE_REPLY_LIMIT)
 
 
-# The moves a worker makes. Staff actions (reprocess, resend) may also move a message
-# from any state to RECEIVED (judge again) or FAILED (work it again), see STAFF_MOVES.
+# The moves a worker makes. Staff's reprocess may also move a message from any state to
+# RECEIVED (judge again), see STAFF_MOVES; resend moves the reply's outbox row, not the message.
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.RECEIVED: frozenset({State.UNPACKING, State.FAILED, State.QUARANTINED}),
     # UNPACKING -> UNPACKING: its worker died mid-judgement and another one starts over
@@ -49,7 +49,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.DONE: frozenset(),
     State.QUARANTINED: frozenset(),
 }
-STAFF_MOVES: frozenset[State] = frozenset({State.RECEIVED, State.FAILED})
+STAFF_MOVES: frozenset[State] = frozenset({State.RECEIVED})
 
 # states a worker picks up: new work, due retries, and work a dead worker left half done
 WORKABLE = (State.RECEIVED, State.UNPACKING, State.JUDGED)
