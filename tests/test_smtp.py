@@ -193,3 +193,13 @@ def test_answer_text_is_lenient():
     assert answer_text(550, "用户不存在".encode("gbk")) == "550 用户不存在"
     assert answer_text(554, b"DT:SPM\n  second line") == "554 DT:SPM second line"
     assert answer_text(550, b"\xff\xfe\x00broken").startswith("550 ")  # never an exception
+
+
+def test_eight_bit_text_arrives_intact(smtp_server, tmp_path):
+    server = smtp_server("none")
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = USER, "unit1@163.com", "回执"
+    mail.set_content("您好！回执号：WX2024-000001\n", charset="utf-8", cte="8bit")  # a composer may choose 8bit
+    with SMTPTransport(settings_for(server, tmp_path)).open() as connection:
+        connection.send(Outgoing("k-1", ("unit1@163.com",), mail.as_string()))
+    assert server.messages[0].message.get_content() == "您好！回执号：WX2024-000001\n"

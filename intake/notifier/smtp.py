@@ -187,7 +187,9 @@ class SMTPConnection:
             raise PermanentError(f"no address this server can take: {', '.join(mail.recipients) or 'none'}")
         data = _wire_data(with_login_from(mail.raw, self.login, display_name(self.settings)))
         try:
-            self._expect(client, client.mail(self.login), (250,))
+            # 8-bit text (a composer's choice) is announced where the server takes it
+            eight_bit = ["BODY=8BITMIME"] if not data.isascii() and client.has_extn("8bitmime") else []
+            self._expect(client, client.mail(self.login, eight_bit), (250,))
             note = self._recipients(client, mail.recipients)
             self._expect(client, client.docmd("DATA"), (354,))
         except (smtplib.SMTPServerDisconnected, OSError) as err:
