@@ -44,6 +44,7 @@ class Settings:
     policy: str = "roadshow"
     reply_since: datetime | None = None
     reply_limit: int = 10  # replies to one address in 24 hours; the rest are held (recorded, not sent)
+    contact: str | None = None  # INTAKE_CONTACT: closes every reply; None = the policy's contact
     poll_minutes: float = 5.0
     max_attempts: int = 5
     fetch_batch: int = 50
@@ -125,6 +126,7 @@ CONVERTERS: dict[str, Callable[[str, Any], object]] = {
     "staff_emails": lambda n, v: [x.strip() for x in (v.split(",") if isinstance(v, str) else v) if x.strip()],
     "reply_since": lambda n, v: parse_instant(str(v), n) if v else None,
     "database_url": _database_url,
+    "contact": lambda n, v: str(v).strip() or None,  # empty means: the policy's contact
 }
 
 

@@ -146,7 +146,9 @@ def test_reply_is_marked_automatic_and_threads(tmp_path, database_url):
     from intake.parsers.messages import decode_header
 
     assert reply["To"] == "unit1@163.com" and "WX2024-000001" in decode_header(reply["Subject"])
-    body = reply.get_payload(decode=True).decode("utf-8")
+    plain, html = reply.get_payload()  # multipart/alternative: plain text first, then HTML
+    assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    body = plain.get_payload(decode=True).decode("utf-8")
     assert "回执号：WX2024-000001" in body and "package.empty" not in body and "没有附件" in body
 
 

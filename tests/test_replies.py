@@ -221,7 +221,7 @@ def test_a_late_report_that_staff_overrode_says_what_staff_decided(tmp_path, dat
     poll_and_process(service)
     for verdict, subject_word in (("accepted", "通过"), ("partial", "部分通过")):
         message = override(service.Session, only_message(service).receipt, verdict, "经研究同意受理")
-        reply = compose_reply(message, service.settings)
+        reply = compose_reply(message, service.settings, service.policy)
         body = reply.get_body(("plain",)).get_content()
         assert subject_word in reply["Subject"] and "逾期" not in reply["Subject"]
         assert "不予受理" not in body and "重新发送" not in body  # no void text, no resend after the deadline
@@ -236,10 +236,10 @@ def test_a_reply_is_composed_whatever_the_stored_message_id_holds(tmp_path, stor
     settings = daemon_settings(tmp_path, f"sqlite:///{tmp_path / 'x.sqlite3'}")
     message = Message(message_id=stored, from_address="unit1@163.com", receipt="WX2024-000001",
                       verdict="accepted", report={}, subject="报送")
-    reply = email.message_from_string(compose_reply(message, settings).as_string(), policy=email.policy.default)
+    reply = email.message_from_string(compose_reply(message, settings, load_policy()).as_string(), policy=email.policy.default)
     assert reply["To"] == "unit1@163.com" and reply["In-Reply-To"] is None and reply["References"] is None
     message.message_id = "<m1@test.example.cn>"
-    assert compose_reply(message, settings)["In-Reply-To"] == "<m1@test.example.cn>"
+    assert compose_reply(message, settings, load_policy())["In-Reply-To"] == "<m1@test.example.cn>"
 
 
 @pytest.mark.parametrize("encoded", ["=?utf-8?q?m1=0D?=", "=?utf-8?b?bTHigKg=?="])  # a lone CR; U+2028

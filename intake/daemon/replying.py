@@ -71,7 +71,7 @@ def reply(worker: Worker, message_id: int) -> None:
 
 def compose(message: Message, settings: Settings, policy: Policy) -> EmailMessage:
     """The reply as it should read now (the one call of the reply's wording)."""
-    return compose_reply(message, settings)
+    return compose_reply(message, settings, policy)
 
 
 def no_reply_reason(message: Message, settings: Settings) -> str | None:

@@ -65,7 +65,7 @@ def supersede(session: Session, message: Message, rows: list[Project], actor: st
             if key < mine and not later:
                 findings.append(Finding("duplicate.resubmission",
                                         f"本项目替换此前报送的同名项目（回执号 {receipt}），以本次为准。",
-                                        row.name, None))
+                                        row.name, None, replaces=receipt))
     return findings
 
 

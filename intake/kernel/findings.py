@@ -70,6 +70,9 @@ class Finding:
     project: str | None = None
     path: str | None = None
     severity: str = field(default="")
+    # duplicate.resubmission only: the receipt of the earlier report this project
+    # replaces, as data for the reply (the message says it in words)
+    replaces: str | None = None
 
     def __post_init__(self) -> None:
         if self.code not in SEVERITY:
@@ -78,10 +81,13 @@ class Finding:
             object.__setattr__(self, "severity", SEVERITY[self.code])
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "code": self.code,
             "severity": self.severity,
             "message": self.message,
             "project": self.project,
             "path": self.path,
         }
+        if self.replaces is not None:  # the contract's keys stay as they are for every other finding
+            data["replaces"] = self.replaces
+        return data

@@ -75,6 +75,7 @@ class Policy:
     name: str
     title: str
     deadline: datetime  # aware
+    contact: str  # the notice's own contact, closing every reply (INTAKE_CONTACT overrides it)
     archive: ArchiveLimits
     video: VideoRules
     question_bank: QuestionBankRules
@@ -160,6 +161,13 @@ def _deadline(data: dict) -> datetime:
     return at
 
 
+def _contact(data: dict) -> str:
+    value = data.get("contact")
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"policy.contact: must be the collection's contact as text, got {value!r}")
+    return value.strip()
+
+
 def _checks(data: dict) -> tuple[str, ...]:
     checks = data.get("project", {}).get("checks", ["video", "document", "question_bank"])
     if not isinstance(checks, list) or not all(isinstance(c, str) for c in checks):
@@ -190,6 +198,7 @@ def _build(data: dict) -> Policy:
         name=str(data.get("name", "")),
         title=str(data.get("title", "")),
         deadline=_deadline(data),
+        contact=_contact(data),
         checks=checks,
         form_required=_flag(data, "form", "required", True),
         archive=ArchiveLimits(

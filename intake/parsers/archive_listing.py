@@ -99,19 +99,24 @@ def _unicode_path_field(extra: bytes, raw_name: bytes) -> str | None:
     return None
 
 
+def zip_entries(archive: zipfile.ZipFile) -> list[Entry]:
+    """The entries of an open zip, in the order of its central directory, names decoded."""
+    entries = []
+    for info in archive.infolist():
+        name, raw = zip_entry_name(info)
+        mode = info.external_attr >> 16
+        entries.append(Entry(
+            name=name, size=info.file_size, packed=info.compress_size,
+            encrypted=bool(info.flag_bits & 0x1), is_dir=info.filename.endswith("/"),  # is_dir() fails on ""
+            is_link=stat.S_ISLNK(mode), raw_name=raw,
+        ))
+    return _prefer_utf8(entries)
+
+
 def _list_zip(path: Path) -> list[Entry]:
     try:
         with zipfile.ZipFile(path) as archive:
-            entries = []
-            for info in archive.infolist():
-                name, raw = zip_entry_name(info)
-                mode = info.external_attr >> 16
-                entries.append(Entry(
-                    name=name, size=info.file_size, packed=info.compress_size,
-                    encrypted=bool(info.flag_bits & 0x1), is_dir=info.is_dir(),
-                    is_link=stat.S_ISLNK(mode), raw_name=raw,
-                ))
-            return _prefer_utf8(entries)
+            return zip_entries(archive)
     except zipfile.BadZipFile:
         # Split zips and some odd writers: let 7-Zip list it.
         return _list_7zz(path)

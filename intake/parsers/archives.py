@@ -7,14 +7,15 @@ raises for bad input. The words for senders are written from the problems by
 ``intake.validators.archive``.
 
 Per archive: list the entries first (size, encryption, links, names) and refuse what
-breaks the policy's limits; extract with patool in a child process under a timeout,
-a file-size rlimit and a watched disk cap; then walk the result with lstat and drop
-anything that is not a plain file inside the root. Nothing is written outside
+breaks the policy's limits; extract a plain zip in this process with zipfile, and
+anything else with patool's program in a child process, both under the same timeout
+and disk cap (the child also under a file-size rlimit); then walk the result with lstat
+and drop anything that is not a plain file inside the root. Nothing is written outside
 ``workdir``. Output of a failed extraction is deleted, never judged.
 
 The parts: ``archive_formats`` (detection, split volumes), ``archive_listing``
-(entries and names), ``extraction`` (the sandboxed child process); this module walks
-the package and decides.
+(entries and names), ``zip_extraction`` (plain zips in process, the choice of path),
+``extraction`` (the sandboxed child process); this module walks the package and decides.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from intake.parsers.archive_formats import (
 from intake.parsers.archive_listing import (
     Entry, ListingFailed, component_renames, display_name, fix_names, is_unsafe_name, list_entries,
 )
-from intake.parsers.extraction import Outcome, audit_tree, disk_usage, run_extraction
+from intake.parsers.extraction import Outcome, audit_tree, disk_usage
+from intake.parsers.zip_extraction import extract
 
 ENCRYPTED, CORRUPT, UNSAFE_PATH, TOO_LARGE = (
     "archive.encrypted", "archive.corrupt", "archive.unsafe_path", "archive.too_large",
@@ -86,13 +88,15 @@ class Package:
     problems: list[ArchiveProblem] = field(default_factory=list)
     unpacked_bytes: int = 0
     entries: int = 0
+    extracted_by: list[str] = field(default_factory=list)  # per archive: "zipfile" or the tool
 
 
 class _Unpacker:
-    def __init__(self, workdir: Path, limits: ArchiveLimits, package: Package) -> None:
+    def __init__(self, workdir: Path, limits: ArchiveLimits, package: Package, zip_in_process: bool) -> None:
         self.workdir = workdir
         self.limits = limits
         self.package = package
+        self.zip_in_process = zip_in_process
         self.counter = 0
 
     def new_dir(self, label: str) -> Path:
@@ -167,8 +171,10 @@ class _Unpacker:
             return
         outdir = self.new_dir("out")
         remaining = limits.max_total_bytes - self.package.unpacked_bytes
-        outcome = run_extraction(head, outdir, archive_set.fmt, remaining, limits.timeout_seconds)
+        in_process = self.zip_in_process and len(archive_set.parts) == 1
+        outcome = extract(head, outdir, archive_set.fmt, entries, remaining, limits.timeout_seconds, in_process)
         shutil.rmtree(staging, ignore_errors=True)
+        self.package.extracted_by.append(outcome.via)
         if not outcome.ok:
             shutil.rmtree(outdir, ignore_errors=True)
             self._extraction_failed(outcome, name, rel_archive, archive_set)
@@ -243,13 +249,17 @@ class _Unpacker:
             self.corrupt(name, rel_archive, archive_set)
 
 
-def unpack(source: Path, workdir: Path, limits: ArchiveLimits) -> Package:
-    """Unpack ``source`` (folder or archive) under ``workdir`` and list its files."""
+def unpack(source: Path, workdir: Path, limits: ArchiveLimits, zip_in_process: bool = True) -> Package:
+    """Unpack ``source`` (folder or archive) under ``workdir`` and list its files.
+
+    ``zip_in_process=False`` sends every zip to 7-Zip (the comparison tests and the
+    benchmark use it).
+    """
     source = Path(source)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     package = Package(root_name=display_name(source.name))
-    unpacker = _Unpacker(workdir, limits, package)
+    unpacker = _Unpacker(workdir, limits, package, zip_in_process)
     if source.is_dir():
         unpacker.walk_dir(source, "", 0)
         return package

@@ -40,6 +40,7 @@ class Outcome:
     ok: bool
     reason: str = ""  # "" | "timeout" | "disk" | "failed"
     detail: str = ""
+    via: str = ""  # what extracted it: "zipfile" (in this process) or the tool's name
 
 
 def run_extraction(head: Path, outdir: Path, fmt: str, cap_bytes: int, timeout: float) -> Outcome:
@@ -85,7 +86,7 @@ def run_extraction(head: Path, outdir: Path, fmt: str, cap_bytes: int, timeout: 
         reason = "timeout"  # stopped by a limit, not a damaged archive
     if not reason and proc.returncode != 0:
         reason = "disk" if _died_of_file_size(proc.returncode, fmt) else "failed"
-    return Outcome(ok=not reason, reason=reason, detail=detail)
+    return Outcome(ok=not reason, reason=reason, detail=detail, via=PROGRAMS.get(fmt, fmt))
 
 
 def extraction_command(head: Path, outdir: Path, fmt: str) -> list[str]:
