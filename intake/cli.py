@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     daemon_command("quarantine", "list the messages that failed too often, for staff")
     daemon_command("status", "the last poll's outcome and the messages in each state")
     daemon_command("reprocess", "replay a message from the start").add_argument("receipt")
-    daemon_command("resend", "deliver a reply that could not be sent, at the next round").add_argument("receipt")
+    daemon_command("resend", "queue a reply (RECEIPT) or mail (its `intake outbox` number) again that was not sent"
+                   ).add_argument("receipt")
+    daemon_command("outbox", "list outgoing mail not sent: queued, uncertain, refused, held").add_argument(
+        "--json", action="store_true")
     override = daemon_command("override", "staff decision on a submission")
     override.add_argument("receipt")
     decision = override.add_mutually_exclusive_group(required=True)

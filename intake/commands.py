@@ -14,12 +14,14 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from intake.daemon import queries, staff
+from intake.daemon import delivery, queries, staff
+from intake.daemon.claims import worker_id
 from intake.demo import build_demo_maildir
 from intake.fetchers import make_http
 from intake.fetchers.tokens import OAuth, TokenStore, device_login
 from intake.kernel.errors import IntakeError, LoginRejected, TransientError
 from intake.kernel.report import beijing_text
+from intake.notifier.smtp import from_mismatch
 from intake.notifier.transport import make_transport
 from intake.service import Service, open_service, poll_and_process
 from intake.settings import Settings, load_settings
@@ -42,6 +44,7 @@ def dispatch(args: Namespace) -> int:
     handler = {
         "run": run, "poll": poll_once, "submissions": submissions, "show": show, "quarantine": quarantine,
         "status": status, "reprocess": reprocess, "override": override, "resend": resend, "units": units,
+        "outbox": outbox,
         "db": lambda s, a: 0,
     }[args.command]
     return handler(service, args)
@@ -103,7 +106,28 @@ def _preflight(service: Service) -> None:
         log.warning("mailbox not reachable at start-up (%s); trying again at each round", err)
     finally:
         source.close()
-    log.info("replies go to %s", make_transport(service.settings).name)
+    _say_transport(service)
+
+
+def _say_transport(service: Service) -> None:
+    """Where mail goes (host:port/security and user for SMTP, never the password), and
+    whether the SMTP login works now. As for IMAP: a refused login or an unreachable
+    server is retried each round; a setting no round can mend (TLS on a plain port, a
+    certificate that cannot be verified) stops `intake run` here."""
+    transport = make_transport(service.settings)
+    log.info("replies go to %s", transport.name)
+    if transport.status_name != "smtp":
+        return
+    mismatch = from_mismatch(service.settings)
+    if mismatch:
+        log.warning("%s", mismatch)
+    try:
+        with transport.open():
+            pass
+    except LoginRejected as err:
+        log.error("%s; trying again at each round", err)
+    except TransientError as err:
+        log.warning("SMTP not usable at start-up (%s); trying again at each round", err)
 
 
 def submissions(service: Service, args: Namespace) -> int:
@@ -134,11 +158,12 @@ def quarantine(service: Service, args: Namespace) -> int:
 
 
 def status(service: Service, args: Namespace) -> int:
-    """The last poll's outcome (a rejected password shows here while `intake run` keeps
-    trying each round) and how many messages are in each state (JSON)."""
+    """The last poll's and delivery's outcome (a rejected password shows here while
+    `intake run` keeps trying each round) and how many messages are in each state (JSON);
+    exit 1 while either fails."""
     found = queries.status(service.Session)
     print(json.dumps(found, ensure_ascii=False, indent=2))
-    return 0 if (found["mailbox"] or {}).get("ok", True) else 1
+    return 0 if all((found[part] or {}).get("ok", True) for part in ("mailbox", "smtp")) else 1
 
 
 def reprocess(service: Service, args: Namespace) -> int:
@@ -154,9 +179,52 @@ def override(service: Service, args: Namespace) -> int:
 
 
 def resend(service: Service, args: Namespace) -> int:
-    message = staff.resend(service.Session, args.receipt)
-    print(f"{message.receipt}: its reply will be delivered at the next round")
+    """A reply (by receipt) or any outgoing mail (by its `intake outbox` number) queued
+    again; the next round delivers it."""
+    target: str = args.receipt.strip().lstrip("#")
+    if target.isdigit():
+        staff.resend_mail(service.Session, int(target), service.settings, service.policy)
+        print(f"mail {target}: queued again; the next round delivers it")
+        return 0
+    staff.resend(service.Session, target, service.settings, service.policy)
+    print(f"{target}: its reply is queued again; the next round delivers it")
     return 0
+
+
+OUTBOX_STATES = {"queued": "待发送", "failed": "被拒收", "held": "已暂缓（超过每个地址 24 小时内的回复上限）"}
+KIND_NAMES = {"reply": "回复", "digest": "每日汇总", "alert": "告警"}
+
+
+def outbox(service: Service, args: Namespace) -> int:
+    """Every outgoing mail not sent: queued (with its next attempt), being sent or
+    uncertain, refused (with the server's answer), held (over the per-sender cap)."""
+    rows = delivery.unsent(service.Session, worker_id())
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("没有未发送的邮件。")
+    for row in rows:
+        print(outbox_line(row))
+    return 0
+
+
+def outbox_line(row: dict) -> str:
+    """One unsent mail for staff, in Chinese (times in Beijing time)."""
+    who = row["receipt"] or f"#{row['id']}（{KIND_NAMES.get(row['kind'], row['kind'])}）"
+    if row["state"] == "sending":
+        state = ("发送结果不明：发送过程中断，邮件可能已送达，系统不会自动重发；核实后可用 "
+                 f"intake resend {row['receipt'] or row['id']} 重新发送") if row["uncertain"] else "正在发送"
+    elif row["state"] == "queued":
+        when = beijing_text(datetime.fromisoformat(row["next_attempt_at"])) if row["next_attempt_at"] else "下一轮"
+        tried = f"已失败 {row['attempts']} 次，" if row["attempts"] else ""
+        state = f"待发送（{tried}将于{when}发送）"
+    else:
+        state = OUTBOX_STATES[row["state"]]
+    line = f"{who}  {state}  收件人：{row['recipient']}  主题：{row['subject']}"
+    if row["last_error"] and row["state"] != "sending":
+        line += f"  {'原因' if row['state'] == 'held' else '服务器答复'}：{row['last_error']}"
+    return line
 
 
 def units(service: Service, args: Namespace) -> int:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from intake import store
 from intake.daemon.ledger import archive_done, poll
 from intake.daemon.worker import Worker
-from intake.kernel.errors import ConfigError, TransientError
+from intake.kernel.errors import ConfigError, PermanentError, TransientError
 from intake.kernel.policy import Policy, load_policy
 from intake.settings import Settings
 from intake.sources import MailSource, make_source
@@ -56,7 +56,10 @@ def _first_line(err: Exception) -> str:
 
 
 def poll_and_process(service: Service, should_stop: Callable[[], bool] = lambda: False) -> tuple[int, int]:
-    """One round: fetch what is new, then work the queue (due retries included)."""
+    """One round: fetch what is new, work the queue (due retries included), then deliver
+    every due outgoing mail. A delivery that a setting stops (a refused SMTP login) is
+    raised at the end, after everything else was done; a passing one (the server down)
+    is logged, and the mail waits for the next round."""
     def source() -> MailSource:
         return make_source(service.settings)
 
@@ -73,6 +76,8 @@ def poll_and_process(service: Service, should_stop: Callable[[], bool] = lambda:
     processed = worker.drain(should_stop)
     if not should_stop():
         archive_done(service.settings, service.Session, source)
+    if isinstance(worker.delivery.error, PermanentError):
+        raise worker.delivery.error
     return fetched, processed
 
 

@@ -43,6 +43,7 @@ class Settings:
     staff_emails: list[str] = field(default_factory=list)
     policy: str = "roadshow"
     reply_since: datetime | None = None
+    reply_limit: int = 10  # replies to one address in 24 hours; the rest are held (recorded, not sent)
     contact: str | None = None  # INTAKE_CONTACT: closes every reply; None = the policy's contact
     poll_minutes: float = 5.0
     max_attempts: int = 5
@@ -170,6 +171,7 @@ CONVERTERS: dict[str, Callable[[str, Any], object]] = {
     "imap_move_to": lambda n, v: str(v).strip() or None,  # empty means: leave the mail
     "imap_port": _int, "smtp_port": _int, "imap_ssl": _bool, "max_attempts": lambda n, v: _int(n, v, 1),
     "fetch_batch": lambda n, v: _int(n, v, 1), "poll_minutes": _float,
+    "reply_limit": lambda n, v: _int(n, v, 1),
     "staff_emails": lambda n, v: [x.strip() for x in (v.split(",") if isinstance(v, str) else v) if x.strip()],
     "reply_since": lambda n, v: parse_instant(str(v), n) if v else None,
     "database_url": _database_url,

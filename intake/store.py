@@ -154,18 +154,32 @@ class UnitContact(Base):
 
 
 class Outbox(Base):
-    """Every outgoing mail is a row before it is sent; one reply per message at most."""
+    """Every outgoing mail is a row before it is sent: replies (one per message at most,
+    the unique message_id), the digest and alerts (no message; a unique dedupe_key such
+    as 'digest:2026-11-30' makes "once" a compare-and-set). States and their moves:
+    ``intake.states.OutboxState``; only ``intake.daemon.delivery`` moves a row."""
 
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="reply")  # 'reply' | 'digest' | 'alert'
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), unique=True)
-    recipient: Mapped[str] = mapped_column(String(320))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    recipient: Mapped[str] = mapped_column(Text, index=True)  # one or more addresses, ", " between
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)  # the whole .eml
-    state: Mapped[str] = mapped_column(String(20), default=OutboxState.QUEUED)
+    state: Mapped[str] = mapped_column(String(20), default=OutboxState.QUEUED, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # transient failures so far
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None: due now
+    last_error: Mapped[str | None] = mapped_column(Text)  # the server's answer, or why it is held/uncertain
+    sending_by: Mapped[str | None] = mapped_column(String(200))  # the worker id that set it sending
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    @property
+    def recipients(self) -> list[str]:
+        return [address.strip() for address in self.recipient.split(",") if address.strip()]
 
 
 class MailboxState(Base):

@@ -1,6 +1,7 @@
-"""The delivery edge: the transport raises the kernel's errors, and the worker acts on
-them (a transient one is retried when the transport says, a permanent one goes to staff,
-who `resend` once they have fixed the cause)."""
+"""The delivery edge: the transport raises the kernel's errors, and the delivery pass
+acts on them (a transient one is retried when the transport says, a permanent one is
+recorded on the outbox row for staff, who `resend` once they have fixed the cause).
+The message itself is done once its reply is queued: the row has its own life."""
 
 from __future__ import annotations
 
@@ -46,32 +47,32 @@ def test_a_full_disk_is_transient_and_retried_when_the_transport_says(tmp_path, 
     before = datetime.now(timezone.utc)
     poll_and_process(service)
     message, row = state_of(service)
-    assert message.state == State.FAILED and "No space left" in message.last_error
-    assert row.state == OutboxState.QUEUED
-    wait = (message.next_attempt_at - before).total_seconds()
+    assert message.state == State.DONE and row.state == OutboxState.QUEUED
+    assert row.attempts == 1 and "No space left" in row.last_error
+    wait = (row.next_attempt_at - before).total_seconds()
     assert DISK_FULL_RETRY_SECONDS - 5 <= wait <= DISK_FULL_RETRY_SECONDS + 60  # not the 60 s default backoff
 
 
-def test_an_unwritable_outbox_is_permanent_quarantined_then_resent_by_staff(tmp_path, database_url):
+def test_an_unwritable_outbox_is_permanent_recorded_then_resent_by_staff(tmp_path, database_url):
     service = one_message_service(tmp_path, database_url)
     blocker = service.settings.data_dir / "outbox"
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a folder")  # an operator's mistake no retry can mend
     poll_and_process(service)
     message, row = state_of(service)
-    assert message.state == State.QUARANTINED
+    assert message.state == State.DONE and row.state == OutboxState.FAILED and row.attempts == 0
     with service.Session() as session:  # at once: no retry was scheduled before
         actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
-    assert "failed" not in actions and actions[-1] == "quarantined"
-    assert "outbox folder" in message.last_error and row.state == OutboxState.QUEUED
+    assert "mail_retry" not in actions and actions[-1] == "mail_refused"
+    assert "outbox folder" in row.last_error
     blocker.unlink()  # staff fix the cause
-    resend(service.Session, message.receipt)
+    resend(service.Session, message.receipt, service.settings, service.policy)
     poll_and_process(service)
     message, row = state_of(service)
-    assert message.state == State.DONE and row.state == OutboxState.SENT
+    assert message.state == State.DONE and row.state == OutboxState.SENT and row.last_error is None
     assert [p.name for p in blocker.glob("*.eml")] == [f"{message.receipt}-{row.id}.eml"]
     with pytest.raises(ConfigError, match="never sent twice"):
-        resend(service.Session, message.receipt)
+        resend(service.Session, message.receipt, service.settings, service.policy)
 
 
 def test_resend_needs_a_queued_reply(tmp_path, database_url):
@@ -80,7 +81,7 @@ def test_resend_needs_a_queued_reply(tmp_path, database_url):
     service = open_service(daemon_settings(tmp_path, database_url, maildir=folder))
     poll_and_process(service)
     with pytest.raises(ConfigError, match="no reply was queued"):
-        resend(service.Session, "WX2024-000001")
+        resend(service.Session, "WX2024-000001", service.settings, service.policy)
 
 
 def test_resend_composes_the_reply_again_after_a_staff_override(tmp_path, database_url):
@@ -93,9 +94,10 @@ def test_resend_composes_the_reply_again_after_a_staff_override(tmp_path, databa
     poll_and_process(service)
     message, queued = state_of(service)
     assert message.verdict == "rejected" and "未通过" in queued.subject
+    assert queued.state == OutboxState.FAILED
     override(service.Session, message.receipt, "accepted", "线下已补交材料")
     blocker.unlink()
-    resend(service.Session, message.receipt)
+    resend(service.Session, message.receipt, service.settings, service.policy)
     poll_and_process(service)
     message, sent = state_of(service)
     assert sent.state == OutboxState.SENT and "已受理" in sent.subject and "未通过" not in sent.subject
@@ -116,6 +118,8 @@ def test_a_passing_write_error_is_retried_not_quarantined(tmp_path, database_url
         return replace(source, target)
 
     monkeypatch.setattr(intake.notifier.transport.os, "replace", too_many_open_files)
+    before = datetime.now(timezone.utc)
     poll_and_process(service)
     message, row = state_of(service)
-    assert message.state == State.FAILED and row.state == OutboxState.QUEUED  # due again, not quarantined
+    assert message.state == State.DONE and row.state == OutboxState.QUEUED  # due again, not given up
+    assert row.attempts == 1 and row.next_attempt_at >= before + timedelta(seconds=55)  # the 1-minute backoff

@@ -5,7 +5,8 @@
 - ``transitions``: the one function that moves a message between states, and audits it;
 - ``judging``: unpack and judge with the core, save projects, findings and files;
 - ``rules``: the collection's rules beyond one message (units, supersession, quotas);
-- ``replying``: compose the reply (a row before it is sent) and hand it to the transport;
+- ``replying``: decide the reply and queue it as an outbox row (loop safety, the per-sender cap);
+- ``delivery``: send every due outbox row, one connection per batch, exactly once;
 - ``worker``: the loop that takes messages through the stages, and what a failure does;
 - ``staff``: reprocess, override, resend;
 - ``queries``: what staff commands (and the digest, a web view) read.

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.daemon.claims import aware
 from intake.kernel.errors import ConfigError
 from intake.states import State
-from intake.store import Message, ServiceStatus
+from intake.store import Message, Outbox, ServiceStatus
 
 
 def by_receipt(session: Session, receipt: str) -> Message:
@@ -54,8 +54,18 @@ def details(Session: sessionmaker, receipt: str) -> dict:
             "override": message.override, "override_note": message.override_note,
             "subject": message.subject, "from_header": message.from_header,
             "findings": (message.report or {}).get("findings", []),
+            "reply": _reply_of(session, message.id),
         })
     return data
+
+
+def _reply_of(session: Session, message_id: int) -> dict | None:
+    """Where the message's reply stands (`intake outbox` has the whole list)."""
+    row = session.scalar(select(Outbox).where(Outbox.message_id == message_id))
+    if row is None:
+        return None
+    return {"state": row.state, "recipient": row.recipient, "last_error": row.last_error,
+            "sent_at": row.sent_at.isoformat() if row.sent_at else None}
 
 
 def quarantined(Session: sessionmaker) -> list[dict]:
@@ -68,10 +78,11 @@ def quarantined(Session: sessionmaker) -> list[dict]:
 
 
 def status(Session: sessionmaker) -> dict:
-    """The last poll's outcome and how many messages are in each state (`intake status`)."""
+    """The last poll's and the last mail delivery's outcome, and how many messages are in
+    each state (`intake status`)."""
     with Session() as session:
         states = dict(session.execute(select(Message.state, func.count()).group_by(Message.state)).all())
         parts = {row.name: {"ok": row.ok, "detail": row.detail, "at": row.at.isoformat(),
                             "last_ok_at": row.last_ok_at.isoformat() if row.last_ok_at else None}
                  for row in session.scalars(select(ServiceStatus))}
-    return {"mailbox": parts.get("mailbox"), "states": states}
+    return {"mailbox": parts.get("mailbox"), "smtp": parts.get("smtp"), "states": states}

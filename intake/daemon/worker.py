@@ -1,6 +1,7 @@
 """The worker: claims messages one at a time and takes each through its stages
-(judging, then replying). Any failure is recorded and retried with backoff; a
-permanent one, or too many, quarantines the message for staff."""
+(judging, then deciding and queueing the reply). Any failure is recorded and retried
+with backoff; a permanent one, or too many, quarantines the message for staff. When
+the queue is drained, one delivery pass sends every due outgoing mail."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import sessionmaker
 
-from intake.daemon import judging, replying
+from intake.daemon import delivery, judging, replying
 from intake.daemon.claims import claim, locked, worker_id
 from intake.daemon.transitions import LostClaim, move
 from intake.kernel.errors import PermanentError, TransientError
@@ -32,9 +33,18 @@ class Worker:
         self.policy = policy
         self.me = me or worker_id()
         self.transport = transport or make_transport(settings)
+        self.delivery = delivery.Delivery()  # what the last delivery pass did
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
-        """Process every message that needs work; stop between messages when asked."""
+        """Process every message that needs work, then deliver every due outgoing mail
+        (one connection per batch); stop between messages when asked. Returns the number
+        of messages processed; what delivery did is in ``self.delivery``."""
+        done = self._work_queue(should_stop)
+        if not should_stop():
+            self.delivery = delivery.deliver_pending(self.Session, self.transport, self.me, should_stop)
+        return done
+
+    def _work_queue(self, should_stop: Callable[[], bool]) -> int:
         done = 0
         seen: set[int] = set()
         while not should_stop():

@@ -1,1 +1,2 @@
-"""Replies, outbox and digest (not built yet: see the notifier issue)."""
+"""Mail that leaves: replies, the outbox queue (``outbox``) and the transports (``smtp``,
+the outbox folder in ``transport``)."""

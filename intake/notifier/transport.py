@@ -1,20 +1,23 @@
-"""The one place where mail leaves: a ``Transport`` takes a composed message and
-delivers it, or raises the kernel's ``TransientError`` (try later) or
-``PermanentError`` (no retry can help; the message goes to staff).
+"""The one place where mail leaves: a ``Transport`` opens a connection that delivers
+composed mail one at a time, or raises the kernel's ``TransientError`` (try later) or
+``PermanentError`` (no retry can help: the row records why, staff decide).
 
-The outbox folder is the first transport (the demo, and any installation without an
-SMTP password); SMTP is a second implementation of the same interface.
+Two transports: SMTP (``intake.notifier.smtp``) when an SMTP password is configured,
+else the outbox folder (the demo, and any installation without one). One connection
+serves a batch; the delivery pass (``intake.daemon.delivery``) decides what each
+outcome does to the outbox row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ContextManager, Protocol
 
-from intake.kernel.errors import PermanentError, TransientError
+from intake.kernel.errors import IntakeError, PermanentError, TransientError
 from intake.settings import Settings
 
 # a full disk mends itself when staff free space: try again after ten minutes
@@ -28,25 +31,53 @@ NOT_A_FOLDER = (errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EROFS, errno.EA
 @dataclass(frozen=True)
 class Outgoing:
     key: str  # unique per outbox row: a retried delivery of the same row is the same mail
-    recipient: str
+    recipients: tuple[str, ...]  # the envelope's recipients
     raw: str  # the whole message, as composed
 
 
-class Transport(Protocol):
-    name: str  # said at start-up, so staff know where replies go
+class ConnectionLost(TransientError):
+    """The connection is gone (or the server is closing it) before the mail in hand was
+    taken: that mail is retried later, and the batch ends."""
 
-    def send(self, mail: Outgoing) -> None: ...
+
+class DeliveryUncertain(IntakeError):
+    """All of the mail's data was sent but the server's answer never came (a timeout, a
+    dropped connection): it may have been delivered. Never repeated automatically; the
+    batch ends."""
+
+
+class Connection(Protocol):
+    def send(self, mail: Outgoing) -> str | None:
+        """Deliver one mail; return a note for the record (recipients refused while
+        others took it), else None."""
+        ...
+
+
+class Transport(Protocol):
+    name: str  # said at start-up, so staff know where mail goes (never a password)
+    status_name: str | None  # the `intake status` part a batch's outcome is recorded under
+    # True when delivering a row again can deliver nothing new (the folder rewrites one
+    # file): a row a dead process left in `sending` is then simply delivered again
+    repeatable: bool
+
+    def open(self) -> ContextManager[Connection]: ...
 
 
 class OutboxFolder:
-    """Writes each reply as ``<key>.eml`` into a folder, atomically: a retried delivery
+    """Writes each mail as ``<key>.eml`` into a folder, atomically: a retried delivery
     rewrites the same file, never a second one."""
+
+    status_name: str | None = None
+    repeatable = True
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.name = f"the outbox folder {self.folder}"
 
-    def send(self, mail: Outgoing) -> None:
+    def open(self) -> ContextManager[Connection]:
+        return contextlib.nullcontext(self)  # nothing to connect to
+
+    def send(self, mail: Outgoing) -> str | None:
         target = self.folder / f"{mail.key}.eml"
         temporary = target.with_suffix(".tmp")
         try:
@@ -61,7 +92,14 @@ class OutboxFolder:
                 raise TransientError(f"outbox folder {self.folder}: {err.strerror}") from err
             raise PermanentError(f"outbox folder {self.folder}: cannot write {target.name} ({err.strerror}); "
                                  "make the folder writable, then `intake resend` the receipt") from err
+        return None
 
 
 def make_transport(settings: Settings) -> Transport:
+    """SMTP when an SMTP password is configured, else the outbox folder."""
+    if settings.smtp_password:
+        # here, not at the top: intake.notifier.smtp builds on this module's interface
+        from intake.notifier.smtp import SMTPTransport
+
+        return SMTPTransport(settings)
     return OutboxFolder(settings.data_dir / "outbox")
