@@ -13,7 +13,8 @@ this process). `intake poll --once` runs as a child process; a poller reads VmHW
 /proc/<pid>/status of it and of every process below it every few milliseconds; VmHWM
 only grows, so the last reading is the process's peak. Below the poll: the judging child
 (a fork of the poll), and under it 7-Zip (7zz) and, for a video whose index is large,
-MediaInfo's own limited Python child (shown by its process name).
+MediaInfo's own limited Python child (shown by its process name). A process is counted
+from its exec on: before, it is a copy of its parent, which is counted already.
 
     .venv/bin/python bench/imap_memory_bench.py [--only 45mb|400mb] [--no-maildir]
 
@@ -147,6 +148,13 @@ def _status(pid: int) -> tuple[str, int] | None:
     return fields["Name"].strip(), int(fields["VmHWM"].split()[0])
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _descendants(pid: int) -> list[tuple[int, int]]:
     """(pid, depth) of every process below ``pid``."""
     found, todo = [], [(pid, 0)]
@@ -179,16 +187,21 @@ def watched(command: list[str], env: dict[str, str]) -> tuple[int, float, dict[s
             own = max(own, status[1])
             for pid, depth in _descendants(process.pid):
                 child = _status(pid)
-                if child:
+                if depth > 1 and _cmdline(pid) == _cmdline(process.pid):
+                    continue  # forked by the judging child, not yet exec'd: a copy of it
+                if child and child[1] > 0:  # 0: between fork and exec
                     role = "judging child" if depth == 1 and child[0].startswith("python") else child[0]
-                    below[(role, pid)] = max(below.get((role, pid), 0), child[1])
+                    before = below.get(pid, (role, 0))[1]
+                    # VmHWM only grows within one process image: a lower reading is the
+                    # program it exec'd (the copy of its parent before exec is not its own)
+                    below[pid] = (role, child[1] if child[1] < before else max(before, child[1]))
         time.sleep(0.005)
     seconds = time.perf_counter() - start
     if process.returncode != 0:
         sys.stderr.write(process.stderr.read().decode(errors="replace")[-3000:])
     process.stderr.close()
     roles: dict[str, float] = {}
-    for (role, _), kib in below.items():
+    for role, kib in below.values():
         roles[role] = max(roles.get(role, 0.0), kib / 1024)
     return process.returncode, own / 1024, roles, seconds
 

@@ -117,3 +117,22 @@ def test_a_message_expunged_mid_way_is_not_recorded_and_the_poll_goes_on(
     assert poll(settings, service.Session, lambda: next(sources), backoff=0.01) == 1
     assert [m.uid for m in rows(service)] == [2]  # the retry no longer lists UID 1
     assert len(raw_files(settings)) == 1
+
+
+def test_a_temporary_file_left_by_a_killed_poll_is_swept_later(tmp_path, database_url):
+    from intake.sources import MaildirSource, deliver_to_maildir
+    from tests.conftest import daemon_settings
+
+    folder = tmp_path / "Maildir"
+    deliver_to_maildir(folder, simple_mail(1), ON_TIME)
+    settings = daemon_settings(tmp_path, database_url, maildir=folder)
+    incoming = settings.data_dir / "raw" / "incoming"
+    incoming.mkdir(parents=True)
+    left, in_progress = incoming / "123-left.tmp", incoming / "456-writing.tmp"
+    left.write_bytes(b"half a message")
+    in_progress.write_bytes(b"another worker's message, arriving")
+    os.utime(left, (1, 1))  # untouched for long: its process is gone
+    service = open_service(settings)
+    assert poll(settings, service.Session, lambda: MaildirSource(folder)) == 1
+    assert not left.exists() and in_progress.exists()
+    assert [p.name for p in raw_files(settings) if p.suffix == ".eml"] == [f"{rows(service)[0].sha256}.eml"]
