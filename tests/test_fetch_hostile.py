@@ -1,6 +1,10 @@
-"""Review of intake/fetchers: reproductions of what goes wrong with hostile shares and
-hostile server answers. Each test states the behaviour that should hold; the ones that
-fail show a finding of the review (see the review report)."""
+"""Regression tests of intake/fetchers against hostile shares and hostile server answers
+(they began as a review's failing reproductions): names longer than 255 bytes of UTF-8,
+answers longer than they say, the per-message cap when sizes are unknown, names that
+collide on disk, JSON sniffing of file data, listing bounds and paging, access tokens in
+tracebacks, our own missing copy, a double token refresh, dead-page marks in file names,
+range answers with an unknown total, and cut JSON answers. Each docstring tells the
+failure it guards against."""
 
 from __future__ import annotations
 
