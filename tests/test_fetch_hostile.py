@@ -18,12 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from intake.fetchers import baidu_web
+from intake.fetchers import baidu_web, download
 from intake.fetchers.base import DownloadLimits, NeedsStaff, NetworkError, RemoteFile, sanitise
 from intake.fetchers.baidu_share import ShareRef
 from intake.fetchers.baidu_web import ShareWeb
 from intake.fetchers.download import Download, Downloader, Source
 from intake.fetchers.http import HostMap, Http
+from intake.fetchers.parts import part_path, write_validator
 from intake.fetchers.qq import QQFetcher
 from intake.fetchers.tokens import Tokens
 from intake.kernel.errors import TransientError
@@ -368,3 +369,45 @@ def test_a_json_answer_cut_short_is_a_network_error(hostile):
     server = hostile(handle)
     with pytest.raises(TransientError):
         server.http("pan.baidu.com").json("GET", "https://pan.baidu.com/api/user/getinfo")
+
+
+# --- 12. cookies: the scheme, IP literals, https only for the login ----------------------------
+
+def test_cookies_do_not_follow_a_redirect_to_an_unmapped_ip_address(hostile):
+    elsewhere = hostile(lambda request: answer(request, 200, {"Content-Length": "2"}, b"ok"))
+    server = hostile(lambda request: answer(request, 302, {"Location": f"{elsewhere.base}/x", "Content-Length": "0"},
+                                            b""))
+    server.http("pan.baidu.com").request("GET", "https://pan.baidu.com/s/1abc", cookies={"BDCLND": "c"})
+    assert "Cookie" in server.hits[0][1] and "Cookie" not in elsewhere.hits[0][1]
+
+
+def test_the_login_cookie_goes_over_https_only(hostile):
+    server = hostile(lambda request: answer(request, 200, {"Content-Length": "2"}, b"ok"))
+    server.http("pan.baidu.com").request("GET", "http://pan.baidu.com/x", cookies={"BDUSS": "login", "BDCLND": "c"})
+    server.http("pan.baidu.com").request("GET", "https://pan.baidu.com/x", cookies={"BDUSS": "login"})
+    assert [hit[1].get("Cookie") for hit in server.hits] == ["BDCLND=c", "BDUSS=login"]
+
+
+# --- 13. a host that trickles ------------------------------------------------------------------
+
+def test_a_file_past_its_deadline_is_given_up_for_now(hostile, tmp_path, monkeypatch):
+    """The deadline is the file's whole time (here none): read timeouts alone never end a
+    host that sends a byte now and then."""
+    monkeypatch.setattr(download, "FILE_TIME", 0.0)
+    server = hostile(ranged({"slow.bin": b"s" * 1000}))
+    with pytest.raises(NetworkError, match="too slow"):
+        Downloader(server.http("d.pcs.baidu.com"), pause=lambda s: None, min_rate=10 ** 12).fetch_all(
+            [item(server, "slow.bin", 1000)], tmp_path, NO_RESERVE)
+
+
+# --- 14. a part of a file that changed is not resumed from -------------------------------------
+
+def test_a_part_whose_file_changed_at_the_source_starts_over(hostile, tmp_path):
+    files = {"v.bin": b"N" * 20}
+    server = hostile(ranged(files))
+    old = Download(RemoteFile("v.bin", 20), lambda: Source("https://d.pcs.baidu.com/v.bin"), "fs-1")
+    part = part_path(tmp_path, "v.bin")
+    write_validator(part, {"path": "v.bin", "size": 20, "md5": None, "identity": "fs-0", "host": None})
+    part.write_bytes(b"O" * 10)  # ten bytes of the file that fs-0 was
+    got, _ = Downloader(server.http("d.pcs.baidu.com"), pause=lambda s: None).fetch_all([old], tmp_path, NO_RESERVE)
+    assert got[0].read_bytes() == files["v.bin"] and not part.exists()
