@@ -17,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from intake.daemon import delivery, queries, staff
 from intake.daemon.claims import worker_id
 from intake.demo import build_demo_maildir
-from intake.fetchers import make_http
+from intake.fetchers import make_http, refresh_lock
 from intake.fetchers.tokens import OAuth, TokenStore, device_login
 from intake.kernel.errors import IntakeError, LoginRejected, TransientError
 from intake.kernel.report import beijing_text
@@ -258,7 +258,7 @@ def netdisk_login(settings: Settings) -> int:
     store = TokenStore.in_data_dir(settings.data_dir)
     try:
         tokens = device_login(OAuth(http, settings.baidu_app_key, settings.baidu_secret_key), store,
-                              lambda line: print(line, flush=True))
+                              lambda line: print(line, flush=True), lock=refresh_lock(settings))
     finally:
         http.close()
     print(f"授权成功，令牌已保存到 {store.path}（访问令牌有效期至 "
