@@ -3,20 +3,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
 from intake import store
+from intake.daemon.alerts import check_alerts, status_detail
+from intake.daemon.digest import queue_due_digest
 from intake.daemon.ledger import archive_done, poll
+from intake.daemon.staff_delivery import deliver_staff_mail
 from intake.daemon.worker import Worker
 from intake.kernel.errors import ConfigError, TransientError
 from intake.kernel.policy import Policy, load_policy
+from intake.notifier.transport import make_transport
 from intake.settings import Settings
 from intake.sources import MailSource, make_source
+
+log = logging.getLogger("intake")
 
 
 @dataclass
@@ -65,15 +73,33 @@ def poll_and_process(service: Service, should_stop: Callable[[], bool] = lambda:
         fetched = poll(service.settings, service.Session, source, should_stop=should_stop)
     except Exception as err:
         # the mailbox is down or refuses us: what is already in the ledger (new mail, due
-        # retries, queued replies) is still worked, then the error is reported
-        _mailbox_status(service, False, f"{type(err).__name__}: {err}"[:2000])
+        # retries, queued replies) is still worked, staff are alerted, then the error is reported
+        _mailbox_status(service, False, status_detail(err))
         worker.drain(should_stop)
+        if not should_stop():
+            staff_mail(service)
         raise err
     _mailbox_status(service, True, f"{fetched} new")
     processed = worker.drain(should_stop)
     if not should_stop():
         archive_done(service.settings, service.Session, source)
+        staff_mail(service)
     return fetched, processed
+
+
+def staff_mail(service: Service, now: datetime | None = None) -> None:
+    """The round's mail to staff: alerts the status calls for and, from INTAKE_DIGEST_AT
+    on, the day's digest, each queued once whatever the number of workers (their
+    dedupe keys), then delivered. A failure here is logged and never stops the round."""
+    if not service.settings.staff_emails:
+        return
+    now = now or store.utcnow()
+    try:
+        check_alerts(service.Session, service.settings, now)
+        queue_due_digest(service.Session, service.settings, service.policy, now)
+        deliver_staff_mail(service.Session, make_transport(service.settings))
+    except Exception:  # staff mail must not hold up the senders' replies
+        log.exception("staff mail (digest, alerts) failed; the next round tries again")
 
 
 def _mailbox_status(service: Service, ok: bool, detail: str) -> None:

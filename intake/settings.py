@@ -46,6 +46,8 @@ class Settings:
     poll_minutes: float = 5.0
     max_attempts: int = 5
     fetch_batch: int = 50
+    digest_at: str = "08:30"  # the daily digest, Beijing time, HH:MM
+    alert_after_minutes: int = 30  # polling failed this long: staff are mailed
     policy_overrides: dict = field(default_factory=dict)
 
     @property
@@ -95,6 +97,16 @@ def _float(name: str, value, minimum: float = 0.0) -> float:
     return number
 
 
+def _clock(name: str, value: object) -> str:
+    """A time of day, HH:MM (24-hour), written back as HH:MM."""
+    text = str(value).strip()
+    hours, colon, minutes = text.partition(":")
+    if not (colon and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+            and int(hours) < 24 and int(minutes) < 60):
+        raise ConfigError(f"{name}: must be a time of day HH:MM (Beijing time, e.g. 08:30), got {value!r}")
+    return f"{int(hours):02d}:{minutes}"
+
+
 def _database_url(name: str, value) -> str | None:
     text = str(value).strip()
     if not text:
@@ -123,6 +135,7 @@ CONVERTERS: dict[str, Callable[[str, Any], object]] = {
     "staff_emails": lambda n, v: [x.strip() for x in (v.split(",") if isinstance(v, str) else v) if x.strip()],
     "reply_since": lambda n, v: parse_instant(str(v), n) if v else None,
     "database_url": _database_url,
+    "digest_at": _clock, "alert_after_minutes": lambda n, v: _int(n, v, 1),
 }
 
 

@@ -154,18 +154,24 @@ class UnitContact(Base):
 
 
 class Outbox(Base):
-    """Every outgoing mail is a row before it is sent; one reply per message at most."""
+    """Every outgoing mail is a row before it is sent; one reply per message at most.
+    Staff mail (the digest, alerts) has no message; its ``dedupe_key`` is the
+    compare-and-set that lets only one worker queue it."""
 
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), unique=True)
-    recipient: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(20), default="reply")  # reply | digest | alert
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)  # 'digest:2024-07-30'
+    recipient: Mapped[str] = mapped_column(Text)  # one or more addresses, ", "-separated
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)  # the whole .eml
     state: Mapped[str] = mapped_column(String(20), default=OutboxState.QUEUED)
+    last_error: Mapped[str | None] = mapped_column(Text)  # the server's answer
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class MailboxState(Base):
