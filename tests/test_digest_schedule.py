@@ -20,7 +20,8 @@ from intake.daemon.staff_delivery import deliver_staff_mail
 from intake.notifier.outbox import queue_mail
 from intake.notifier.transport import make_transport
 from intake.service import open_service, staff_mail
-from intake.settings import Settings
+from intake.kernel.errors import ConfigError
+from intake.settings import Settings, load_settings
 from intake.store import Outbox
 from tests.conftest import daemon_settings
 from tests.digest_seed import SEEDED_DIGEST as SEEDED, seed
@@ -49,6 +50,17 @@ def test_due_from_the_set_time_to_the_end_of_the_beijing_day():
     assert not is_due(settings, datetime(2024, 7, 30, 16, 1, tzinfo=timezone.utc))  # 00:01 the next day
     assert digest_key(datetime(2024, 7, 30, 16, 30, tzinfo=timezone.utc)) == "digest:2024-07-31"  # Beijing's day
     assert digest_key(BEIJING_0830) == "digest:2024-07-30"
+
+
+def test_the_settings_and_their_defaults():
+    assert (load_settings(environ={}).digest_at, load_settings(environ={}).alert_after_minutes) == ("08:30", 30)
+    settings = load_settings(environ={"INTAKE_DIGEST_AT": "7:05", "INTAKE_ALERT_AFTER_MINUTES": "45"})
+    assert (settings.digest_at, settings.alert_after_minutes) == ("07:05", 45)
+    for environ in ({"INTAKE_DIGEST_AT": "8.30"}, {"INTAKE_DIGEST_AT": "24:00"}, {"INTAKE_DIGEST_AT": "08:3"}):
+        with pytest.raises(ConfigError, match="INTAKE_DIGEST_AT: must be a time of day HH:MM"):
+            load_settings(environ=environ)
+    with pytest.raises(ConfigError, match="INTAKE_ALERT_AFTER_MINUTES"):
+        load_settings(environ={"INTAKE_ALERT_AFTER_MINUTES": "0"})
 
 
 def test_the_round_sends_it_once_a_day_across_restarts(tmp_path, database_url):
