@@ -103,7 +103,7 @@ def test_the_html_tables_hold_the_numbers(collection):
     totals = {row[0]: row[1:] for row in _rows(page, "totals")}
     assert totals["收到邮件"] == [str(LAST_DAY["received"]), str(OVERALL["received"])]
     assert totals["通过"] == [str(LAST_DAY["accepted"]), str(OVERALL["accepted"])]
-    assert totals["逾期（无效）"] == ["1", "1"] and totals["处理中"] == ["2", "2"]
+    assert totals["逾期（无效）"] == ["1", "1"] and totals["尚无结论"] == ["2", "2"]
     units = {row[0]: row[1:] for row in _rows(page, "units")}
     assert units["湖北省总工会"] == ["3", "3", "4", "2", "已满额"]
     assert units["西藏自治区总工会"] == ["2", "0", "0", "0", "尚未报送"]
@@ -136,6 +136,8 @@ def test_the_workbook_holds_every_project_and_finding(collection):
     assert sheet[0][:5] == ("单位", "课程名称", "审核结论", "状态", "回执号")
     assert sorted((row[4], row[1]) for row in sheet[1:]) == sorted(tuple(p) for p in projects)
     assert ("WX2024-000004", "地铁检修工具改进") in {(r[4], r[1]) for r in sheet[1:] if r[3] == "已被替换"}
+    first = next(row for row in sheet[1:] if row[4] == "WX2024-000001")
+    assert first[5] == datetime(2024, 7, 30, 8, 0)  # received two hours before NOW, in Beijing time
     issues = book["问题"]
     assert issues.auto_filter.ref == f"A1:G{len(findings) + 1}"
     assert sorted((r[0], r[3], r[5]) for r in issues.iter_rows(min_row=2, values_only=True)) == \

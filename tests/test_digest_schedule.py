@@ -4,25 +4,29 @@ several workers or processes at once (the unique dedupe key decides), and
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import threading
 from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy as email_policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from intake.daemon.digest import digest_key, is_due, queue_due_digest
 from intake.daemon.staff_delivery import deliver_staff_mail
+from intake.demo import build_demo_maildir
 from intake.notifier.outbox import queue_mail
 from intake.notifier.transport import make_transport
-from intake.service import open_service, staff_mail
+from intake.service import open_service, poll_and_process, staff_mail
 from intake.kernel.errors import ConfigError
 from intake.settings import Settings, load_settings
-from intake.store import Outbox
+from intake.store import FindingRow, Message, Outbox, Project
 from tests.conftest import daemon_settings
 from tests.digest_seed import SEEDED_DIGEST as SEEDED, seed
 
@@ -210,3 +214,27 @@ def test_preview_writes_the_page_with_its_chart_and_workbook_beside_it(tmp_path,
     assert (target.parent / "digest-chart.png").read_bytes()[:4] == b"\x89PNG"
     assert (target.parent / f"digest-{day}.xlsx").stat().st_size > 0
     assert digest_rows(service) == [] and "nothing sent" in out
+
+
+def test_a_round_over_real_mail_delivers_the_digest_with_every_project_and_finding(tmp_path, database_url):
+    """The demo's mail judged by the daemon, then the digest its round delivers: the
+    workbook attached to the mail holds every project and finding of the database."""
+    settings = daemon_settings(tmp_path, database_url, staff_emails=STAFF, digest_at="00:00",
+                               maildir=build_demo_maildir(tmp_path / "demo-maildir"))
+    service = open_service(settings)
+    poll_and_process(service)
+    [mail_file] = delivered(service)
+    mail = message_from_bytes(mail_file.read_bytes(), policy=email_policy.default)
+    [attachment] = list(mail.iter_attachments())
+    book = load_workbook(io.BytesIO(attachment.get_content()))
+    with service.Session() as session:
+        projects = session.execute(select(Message.receipt, Project.name).join(Project.message)).all()
+        findings = session.execute(select(Message.receipt, FindingRow.code, FindingRow.text)
+                                   .join(FindingRow.message)).all()
+    assert len(projects) >= 2 and len(findings) >= 3  # the good, the late and the broken report
+    assert sorted((r[4], r[1]) for r in book["项目"].iter_rows(min_row=2, values_only=True)) == \
+        sorted(tuple(p) for p in projects)
+    assert sorted((r[0], r[3], r[5]) for r in book["问题"].iter_rows(min_row=2, values_only=True)) == \
+        sorted(tuple(f) for f in findings)
+    poll_and_process(service)  # the next round: no second digest
+    assert len(digest_rows(service)) == 1

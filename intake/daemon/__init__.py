@@ -9,4 +9,7 @@
 - ``worker``: the loop that takes messages through the stages, and what a failure does;
 - ``staff``: reprocess, override, resend;
 - ``queries``: what staff commands (and the digest, a web view) read.
+- ``digest``, ``digest_items``: what the daily digest says, queued once a day;
+- ``alerts``: mail to staff when polling fails or a login is refused, and when it recovers;
+- ``staff_delivery``: staff mail (digest, alerts) handed to the transport.
 """

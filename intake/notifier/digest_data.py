@@ -15,7 +15,7 @@ COUNTED = ("accepted", "partial", "rejected", "late", "needs_review", "ignored",
 COUNT_NAMES = {
     "received": "收到邮件", "accepted": "通过", "partial": "部分通过", "rejected": "未通过",
     "late": "逾期（无效）", "needs_review": "待人工核对", "ignored": "非报送邮件（已忽略）",
-    "in_progress": "处理中",
+    "in_progress": "尚无结论",
 }
 VERDICT_NAMES = {
     "accepted": "通过", "partial": "部分通过", "rejected": "未通过", "needs_review": "待人工核对",
