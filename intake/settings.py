@@ -48,6 +48,8 @@ class Settings:
     poll_minutes: float = 5.0
     max_attempts: int = 5
     fetch_batch: int = 50
+    digest_at: str = "08:30"  # the daily digest, Beijing time, HH:MM
+    alert_after_minutes: int = 30  # polling failed this long: staff are mailed
     policy_overrides: dict = field(default_factory=dict)
     # linked packages (intake/fetchers): the Baidu route, its credentials, the host map
     netdisk_route: str = "probe"  # probe (no account) | cookie | openapi
@@ -107,6 +109,16 @@ def _float(name: str, value, minimum: float = 0.0) -> float:
     if not math.isfinite(number) or number <= minimum:
         raise ConfigError(f"{name}: must be a finite number above {minimum:g}, got {value!r}")
     return number
+
+
+def _clock(name: str, value: object) -> str:
+    """A time of day, HH:MM (24-hour), written back as HH:MM."""
+    text = str(value).strip()
+    hours, colon, minutes = text.partition(":")
+    if not (colon and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+            and int(hours) < 24 and int(minutes) < 60):
+        raise ConfigError(f"{name}: must be a time of day HH:MM (Beijing time, e.g. 08:30), got {value!r}")
+    return f"{int(hours):02d}:{minutes}"
 
 
 def _database_url(name: str, value) -> str | None:
@@ -176,6 +188,7 @@ CONVERTERS: dict[str, Callable[[str, Any], object]] = {
     "reply_since": lambda n, v: parse_instant(str(v), n) if v else None,
     "database_url": _database_url,
     "contact": lambda n, v: str(v).strip() or None,  # empty means: the policy's contact
+    "digest_at": _clock, "alert_after_minutes": lambda n, v: _int(n, v, 1),
     "netdisk_route": _choice("probe", "cookie", "openapi"), "host_map": _host_map,
     "baidu_short_url": _choice("surl", "full"), "baidu_task_status": _task_status,
     "download_max_gb": _float, "disk_reserve_gb": _gigabytes,

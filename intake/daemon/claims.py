@@ -72,11 +72,12 @@ def _claimable(claimed_by: str | None, claimed_at: datetime | None, me: str, now
     return _gone(claimed_by)
 
 
-def holder_gone(holder: str | None, since: datetime | None, me: str) -> bool:
+def holder_gone(holder: str | None, since: datetime | None, me: str, now: datetime | None = None) -> bool:
     """True when work marked as held by `holder` since `since` is nobody's any more: no
-    holder, this very worker (work it left between two of its steps), a lease run out,
-    or a holder on this host known to be dead. (The outbox's `sending` rows use it.)"""
-    return _claimable(holder, since, me, utcnow())
+    holder, this very worker (work it left between two of its steps), a lease run out
+    (at `now`, default the present), or a holder on this host known to be dead. (The
+    outbox's `sending` rows use it.)"""
+    return _claimable(holder, since, me, now or utcnow())
 
 
 def claim(Session: sessionmaker, me: str) -> int | None:

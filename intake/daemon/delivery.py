@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, or_, select, update
@@ -26,7 +26,7 @@ from intake.daemon.claims import holder_gone
 from intake.kernel.errors import IntakeError, PermanentError, TransientError
 from intake.notifier.transport import Connection, ConnectionLost, DeliveryUncertain, Outgoing, Transport
 from intake.states import OUTBOX_MOVES, UNSENT, OutboxState
-from intake.store import Message, Outbox, audit, set_status, utcnow
+from intake.store import Message, Outbox, audit, set_status, status_detail, utcnow
 
 log = logging.getLogger("intake")
 BATCH = 50  # mails per connection; more due rows take further connections in the same pass
@@ -86,7 +86,7 @@ def deliver_pending(Session: sessionmaker, transport: Transport, me: str,
             with Session.begin() as session:
                 error = result.error
                 set_status(session, transport.status_name, error is None,
-                           f"{type(error).__name__}: {error}"[:2000] if error else result.summary())
+                           status_detail(error) if error else result.summary())
         if not finished:
             break
     return result
@@ -241,7 +241,9 @@ def unsent(Session: sessionmaker, me: str) -> list[dict]:
         } for row, receipt in rows]
 
 
-def is_uncertain(row: Outbox, me: str) -> bool:
-    """A `sending` row that nobody is sending any more: it may or may not have arrived."""
+def is_uncertain(row: Outbox, me: str, now: datetime | None = None) -> bool:
+    """A `sending` row that nobody is sending any more (at `now`, default the present):
+    it may or may not have arrived. The one definition: `intake outbox`, `resend` and
+    the digest all ask here."""
     return row.state == OutboxState.SENDING and (row.last_error is not None
-                                                 or holder_gone(row.sending_by, row.updated_at, me))
+                                                 or holder_gone(row.sending_by, row.updated_at, me, now))
