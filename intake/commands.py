@@ -199,13 +199,15 @@ def resend(service: Service, args: Namespace) -> int:
     return 0
 
 
-OUTBOX_STATES = {"queued": "待发送", "failed": "被拒收", "held": "已暂缓（超过每个地址 24 小时内的回复上限）"}
+OUTBOX_STATES = {"queued": "待发送", "failed": "被拒收", "held": "已暂缓（超过每个地址 24 小时内的回复上限）",
+                 "sent": "已发送，但部分收件人被拒收"}
 KIND_NAMES = {"reply": "回复", "digest": "每日汇总", "alert": "告警"}
 
 
 def outbox(service: Service, args: Namespace) -> int:
     """Every outgoing mail not sent: queued (with its next attempt), being sent or
-    uncertain, refused (with the server's answer), held (over the per-sender cap)."""
+    uncertain, refused (with the server's answer), held (over the per-sender cap); and
+    sent mail that some of its recipients refused (their answers)."""
     rows = delivery.unsent(service.Session, worker_id())
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))

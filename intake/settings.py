@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -178,13 +179,24 @@ def _task_status(name: str, value: Any) -> str:
     return str(value)
 
 
+def _bare_addresses(name: str, value: Any) -> list[str]:
+    """Comma-separated bare addresses: they are SMTP recipients and loop-safety keys, so
+    a display name ("张三 <a@b.cn>") would be an address no server takes."""
+    addresses = [x.strip() for x in (value.split(",") if isinstance(value, str) else value) if str(x).strip()]
+    for address in addresses:
+        if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+", address):
+            raise ConfigError(f"{name}: {address!r} is not a bare address; give addresses only, "
+                              "separated by commas, e.g. a@acftu.org, b@acftu.org")
+    return addresses
+
+
 CONVERTERS: dict[str, Callable[[str, Any], object]] = {
     "data_dir": lambda n, v: Path(v), "maildir": lambda n, v: Path(v) if v else None,
     "imap_move_to": lambda n, v: str(v).strip() or None,  # empty means: leave the mail
     "imap_port": _int, "smtp_port": _int, "imap_ssl": _bool, "max_attempts": lambda n, v: _int(n, v, 1),
     "fetch_batch": lambda n, v: _int(n, v, 1), "poll_minutes": _float,
     "reply_limit": lambda n, v: _int(n, v, 1),
-    "staff_emails": lambda n, v: [x.strip() for x in (v.split(",") if isinstance(v, str) else v) if x.strip()],
+    "staff_emails": lambda n, v: _bare_addresses(n, v),
     "reply_since": lambda n, v: parse_instant(str(v), n) if v else None,
     "database_url": _database_url,
     "contact": lambda n, v: str(v).strip() or None,  # empty means: the policy's contact

@@ -173,7 +173,10 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # transient failures so far
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None: due now
     last_error: Mapped[str | None] = mapped_column(Text)  # the server's answer, or why it is held/uncertain
-    sending_by: Mapped[str | None] = mapped_column(String(200))  # the worker id that set it sending
+    sending_by: Mapped[str | None] = mapped_column(String(200))  # the delivery pass that set it sending
+    # the transport that took it last ('smtp' | 'folder'): only the folder's own rows are
+    # the folder's to write again, and a reply only written to the folder may be resent
+    via: Mapped[str | None] = mapped_column(String(20))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
