@@ -1,13 +1,14 @@
 """Benchmark: the daemon, from a real IMAP server (Dovecot behind the 163-like proxy) to
-judged, against the floor; and peak memory for one message with a 45 MB attachment.
+judged, against the floor; and peak memory over IMAP for one large message.
 
 - intake: `poll` + `Worker.drain` on N one-project messages (SQLite, replies to the outbox).
 - floor: the same FETCH (BODY.PEEK[] in batches) plus the same unpacking and parsing
   (email parse, unzip, MediaInfo, python-docx, openpyxl) in one plain loop.
-- peak RSS of `intake poll --once` (a fresh process) on a Maildir holding one message
-  whose attachment is 45 MB.
+- peak RSS of `intake poll --once` (a fresh process) over IMAP for one message of 8 MiB,
+  one with a 45 MB attachment and one of 400 MiB, and of the processes below it
+  (bench/imap_memory_bench.py).
 
-    .venv/bin/python bench/daemon_bench.py [--messages 500]
+    .venv/bin/python bench/daemon_bench.py [--messages 500] [--memory-only]
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 import argparse
 import email
 import io
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,10 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from intake.sources import deliver_to_maildir  # noqa: E402
 from intake.samples import make_form, make_project, make_scan, zip_folder  # noqa: E402
 from tests.conftest import daemon_settings, simple_mail  # noqa: E402
 from tests.imap_server import PASSWORD, USER, Dovecot, Proxy163  # noqa: E402
+
+import imap_memory_bench  # noqa: E402  (bench/, beside this file)
 
 ON_TIME = datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc)
 
@@ -88,34 +88,15 @@ def daemon(proxy_port: int, work: Path) -> int:
     return Worker(settings, service.Session, service.policy).drain()
 
 
-def peak_rss_45mb(work: Path) -> float:
-    folder = work / "big-maildir"
-    payload = io.BytesIO()
-    with zipfile.ZipFile(payload, "w", zipfile.ZIP_STORED) as bundle:
-        bundle.writestr("课程甲/材料.mp4", os.urandom(45 << 20))
-    deliver_to_maildir(folder, simple_mail(1, attachments={"大附件.zip": payload.getvalue()}), ON_TIME)
-    env = {**os.environ, "INTAKE_DATA_DIR": str(work / "big-data"), "INTAKE_MAILDIR": str(folder),
-           "PYTHONPATH": str(ROOT)}
-    # VmHWM of the daemon's own process: ru_maxrss would count this (large) benchmark
-    # process too, since a forked child inherits its parent's high-water mark
-    process = subprocess.Popen([sys.executable, "-m", "intake.cli", "poll", "--once"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = 0
-    while process.poll() is None:
-        try:
-            status = Path(f"/proc/{process.pid}/status").read_text()
-            peak = max(peak, int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))))
-        except (OSError, StopIteration, ValueError):
-            pass
-        time.sleep(0.02)
-    assert process.returncode == 0
-    return peak / 1024  # KiB -> MiB
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=500)
+    parser.add_argument("--memory-only", action="store_true", help="only the peak RSS over IMAP")
     args = parser.parse_args()
+    if args.memory_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(imap_memory_bench.table(imap_memory_bench.measure_all(Path(tmp), maildir=False)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         package = one_project_zip(work)
@@ -136,12 +117,12 @@ def main() -> None:
         finally:
             proxy.close()
             server.remove()
-        rss = peak_rss_45mb(work)
+        memory = imap_memory_bench.measure_all(work / "memory", maildir=False)
     print(f"{args.messages} one-project messages from Dovecot (163-like proxy) to judged")
     print(f"floor (FETCH + unzip + MediaInfo/python-docx/openpyxl, one loop): {args.messages / floor_s:6.1f} msg/s")
     print(f"intake (poll + judge + record + reply, SQLite):                  {args.messages / intake_s:6.1f} msg/s")
     print(f"ratio: {intake_s / floor_s:.2f}x the floor's time (target <= 1.3x)")
-    print(f"peak RSS, `intake poll --once` on one message with a 45 MB attachment: {rss:.0f} MiB (target <= 150)")
+    print(imap_memory_bench.table(memory))
 
 
 if __name__ == "__main__":

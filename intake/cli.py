@@ -85,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     units = daemon_command("units", "unit quotas and contacts")
     units.add_argument("action", choices=["import"])
     units.add_argument("file", type=Path)
+    digest = daemon_command("digest", "the daily digest for staff: write a preview, or send today's now")
+    action = digest.add_mutually_exclusive_group(required=True)
+    action.add_argument("--preview", metavar="FILE.html", default=None,
+                        help="write today's digest to FILE.html (its chart and workbook beside it); send nothing")
+    action.add_argument("--send", action="store_true",
+                        help="queue today's digest to INTAKE_STAFF_EMAILS and deliver it now (once a day)")
+    digest.add_argument("--force", action="store_true",
+                        help="with --send: send today's digest again, even if it went out already")
     database = daemon_command("db", "database schema")
     database.add_argument("action", choices=["upgrade"])
     daemon_command("demo", "run the daemon once over a sample mailbox the project builds")
@@ -94,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "digest" and args.force and not args.send:
+        parser.error("digest: --force goes with --send")
     debug = args.debug or os.environ.get("INTAKE_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     try:
         if args.command == "check":

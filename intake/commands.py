@@ -10,17 +10,19 @@ import sys
 import time
 from argparse import Namespace
 from datetime import datetime, timezone
+from pathlib import Path
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from intake.daemon import delivery, queries, staff
+from intake.daemon import digest as digests
 from intake.daemon.claims import worker_id
 from intake.demo import build_demo_maildir
-from intake.fetchers import make_http
+from intake.fetchers import make_http, refresh_lock
 from intake.fetchers.tokens import OAuth, TokenStore, device_login
-from intake.kernel.errors import IntakeError, LoginRejected, TransientError
-from intake.kernel.report import beijing_text
+from intake.kernel.errors import ConfigError, IntakeError, LoginRejected, PermanentError, TransientError
+from intake.kernel.report import BEIJING, beijing_text
 from intake.notifier.smtp import from_mismatch
 from intake.notifier.transport import make_transport
 from intake.service import Service, open_service, poll_and_process
@@ -44,8 +46,7 @@ def dispatch(args: Namespace) -> int:
     handler = {
         "run": run, "poll": poll_once, "submissions": submissions, "show": show, "quarantine": quarantine,
         "status": status, "reprocess": reprocess, "override": override, "resend": resend, "units": units,
-        "outbox": outbox,
-        "db": lambda s, a: 0,
+        "outbox": outbox, "digest": digest, "db": lambda s, a: 0,
     }[args.command]
     return handler(service, args)
 
@@ -79,9 +80,16 @@ def run(service: Service, args: Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(round_, "interval", minutes=service.settings.poll_minutes, max_instances=1,
-                      coalesce=True, next_run_time=datetime.now(timezone.utc))
+    rounds = scheduler.add_job(round_, "interval", minutes=service.settings.poll_minutes, max_instances=1,
+                               coalesce=True, next_run_time=datetime.now(timezone.utc))
+    # The digest is queued by a round (from INTAKE_DIGEST_AT on, once a day: its dedupe
+    # key); at that time a round is started at once rather than at the next interval
+    hours, minutes = service.settings.digest_at.split(":")
+    scheduler.add_job(lambda: rounds.modify(next_run_time=datetime.now(timezone.utc)), "cron",
+                      hour=int(hours), minute=int(minutes), timezone=BEIJING)
     scheduler.start()
+    if not service.settings.staff_emails:
+        log.info("INTAKE_STAFF_EMAILS is not set: no daily digest and no alerts")
     # A sleep that wakes regularly: a signal the kernel hands to the scheduler's thread
     # only sets a flag, and a main thread blocked in an untimed wait may never run the
     # handler (seen in CI: every message done, SIGTERM ignored until a second one).
@@ -191,13 +199,15 @@ def resend(service: Service, args: Namespace) -> int:
     return 0
 
 
-OUTBOX_STATES = {"queued": "待发送", "failed": "被拒收", "held": "已暂缓（超过每个地址 24 小时内的回复上限）"}
+OUTBOX_STATES = {"queued": "待发送", "failed": "被拒收", "held": "已暂缓（超过每个地址 24 小时内的回复上限）",
+                 "sent": "已发送，但部分收件人被拒收"}
 KIND_NAMES = {"reply": "回复", "digest": "每日汇总", "alert": "告警"}
 
 
 def outbox(service: Service, args: Namespace) -> int:
     """Every outgoing mail not sent: queued (with its next attempt), being sent or
-    uncertain, refused (with the server's answer), held (over the per-sender cap)."""
+    uncertain, refused (with the server's answer), held (over the per-sender cap); and
+    sent mail that some of its recipients refused (their answers)."""
     rows = delivery.unsent(service.Session, worker_id())
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -233,6 +243,37 @@ def units(service: Service, args: Namespace) -> int:
     return 0
 
 
+def digest(service: Service, args: Namespace) -> int:
+    """`intake digest --preview FILE.html` writes today's digest (chart and workbook
+    beside it); `--send` queues it (once a day; `--force` again), then runs one delivery
+    pass now. Exit 1 when some mail did not go out (`intake outbox` lists it)."""
+    now = datetime.now(timezone.utc)
+    settings = service.settings
+    if args.preview:
+        page, chart, workbook = digests.preview(service.Session, settings, service.policy, now, Path(args.preview))
+        print(f"digest written to {page} (chart {chart.name} and workbook {workbook.name} beside it); nothing sent")
+        return 0
+    if not settings.staff_emails:
+        raise ConfigError(digests.NO_STAFF)
+    key = digests.digest_key(now)
+    if digests.queue_digest(service.Session, settings, service.policy, now, force=args.force) is None:
+        at = digests.queued_at(service.Session, now)
+        print(f"today's digest ({key}) was queued already"
+              f"{' at ' + beijing_text(at) if at else ''}; it is sent once a day (--force sends it again)")
+    else:
+        print(f"today's digest ({key}) queued{' again' if args.force else ''} for {', '.join(settings.staff_emails)}")
+    transport = make_transport(settings)
+    done = delivery.deliver_pending(service.Session, transport, worker_id())
+    print(f"delivery now via {transport.name}: {done.summary()}")
+    if isinstance(done.error, PermanentError):
+        raise done.error  # a setting to mend (the SMTP password, say): one line, exit 2
+    if done.error is not None:
+        print(f"not delivered now ({done.error}); the daemon's next round tries again (`intake outbox` lists it)")
+    elif done.refused or done.uncertain:
+        print("some mail was refused or may not have arrived; `intake outbox` lists it with the server's answer")
+    return 1 if done.error or done.refused or done.uncertain else 0
+
+
 def demo(settings: Settings) -> int:
     """The README's main command: the daemon on embedded defaults over a sample Maildir."""
     if settings.maildir is None and not settings.imap_user:
@@ -259,7 +300,7 @@ def netdisk_login(settings: Settings) -> int:
     store = TokenStore.in_data_dir(settings.data_dir)
     try:
         tokens = device_login(OAuth(http, settings.baidu_app_key, settings.baidu_secret_key), store,
-                              lambda line: print(line, flush=True))
+                              lambda line: print(line, flush=True), lock=refresh_lock(settings))
     finally:
         http.close()
     print(f"授权成功，令牌已保存到 {store.path}（访问令牌有效期至 "

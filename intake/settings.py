@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -48,6 +49,8 @@ class Settings:
     poll_minutes: float = 5.0
     max_attempts: int = 5
     fetch_batch: int = 50
+    digest_at: str = "08:30"  # the daily digest, Beijing time, HH:MM
+    alert_after_minutes: int = 30  # polling failed this long: staff are mailed
     policy_overrides: dict = field(default_factory=dict)
     # linked packages (intake/fetchers): the Baidu route, its credentials, the host map
     netdisk_route: str = "probe"  # probe (no account) | cookie | openapi
@@ -111,6 +114,16 @@ def _float(name: str, value, minimum: float = 0.0) -> float:
     return number
 
 
+def _clock(name: str, value: object) -> str:
+    """A time of day, HH:MM (24-hour), written back as HH:MM."""
+    text = str(value).strip()
+    hours, colon, minutes = text.partition(":")
+    if not (colon and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+            and int(hours) < 24 and int(minutes) < 60):
+        raise ConfigError(f"{name}: must be a time of day HH:MM (Beijing time, e.g. 08:30), got {value!r}")
+    return f"{int(hours):02d}:{minutes}"
+
+
 def _database_url(name: str, value) -> str | None:
     text = str(value).strip()
     if not text:
@@ -168,16 +181,28 @@ def _task_status(name: str, value: Any) -> str:
     return str(value)
 
 
+def _bare_addresses(name: str, value: Any) -> list[str]:
+    """Comma-separated bare addresses: they are SMTP recipients and loop-safety keys, so
+    a display name ("张三 <a@b.cn>") would be an address no server takes."""
+    addresses = [x.strip() for x in (value.split(",") if isinstance(value, str) else value) if str(x).strip()]
+    for address in addresses:
+        if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+", address):
+            raise ConfigError(f"{name}: {address!r} is not a bare address; give addresses only, "
+                              "separated by commas, e.g. a@acftu.org, b@acftu.org")
+    return addresses
+
+
 CONVERTERS: dict[str, Callable[[str, Any], object]] = {
     "data_dir": lambda n, v: Path(v), "maildir": lambda n, v: Path(v) if v else None,
     "imap_move_to": lambda n, v: str(v).strip() or None,  # empty means: leave the mail
     "imap_port": _int, "smtp_port": _int, "imap_ssl": _bool, "max_attempts": lambda n, v: _int(n, v, 1),
     "fetch_batch": lambda n, v: _int(n, v, 1), "poll_minutes": _float,
     "reply_limit": lambda n, v: _int(n, v, 1),
-    "staff_emails": lambda n, v: [x.strip() for x in (v.split(",") if isinstance(v, str) else v) if x.strip()],
+    "staff_emails": lambda n, v: _bare_addresses(n, v),
     "reply_since": lambda n, v: parse_instant(str(v), n) if v else None,
     "database_url": _database_url,
     "contact": lambda n, v: str(v).strip() or None,  # empty means: the policy's contact
+    "digest_at": _clock, "alert_after_minutes": lambda n, v: _int(n, v, 1),
     "netdisk_route": _choice("probe", "cookie", "openapi"), "host_map": _host_map,
     "baidu_short_url": _choice("surl", "full"), "baidu_task_status": _task_status,
     "download_max_gb": _float, "disk_reserve_gb": _gigabytes,

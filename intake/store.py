@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+from intake.kernel.errors import LoginRejected
 from intake.states import OutboxState, State
 
 
@@ -174,7 +175,10 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # transient failures so far
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None: due now
     last_error: Mapped[str | None] = mapped_column(Text)  # the server's answer, or why it is held/uncertain
-    sending_by: Mapped[str | None] = mapped_column(String(200))  # the worker id that set it sending
+    sending_by: Mapped[str | None] = mapped_column(String(200))  # the delivery pass that set it sending
+    # the transport that took it last ('smtp' | 'folder'): only the folder's own rows are
+    # the folder's to write again, and a reply only written to the folder may be resent
+    via: Mapped[str | None] = mapped_column(String(20))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -195,7 +199,8 @@ class MailboxState(Base):
 
 
 class ServiceStatus(Base):
-    """How a part of the daemon fared last (``mailbox``: the last poll), for staff."""
+    """How a part of the daemon fared last (``mailbox``: the last poll; ``smtp``: the last
+    delivery batch that connected), for staff and for alerts."""
 
     __tablename__ = "service_status"
 
@@ -214,6 +219,22 @@ def set_status(session: Session, name: str, ok: bool, detail: str | None = None)
     row.ok, row.detail, row.at = ok, detail, utcnow()
     if ok:
         row.last_ok_at = row.at
+
+
+LOGIN_REFUSED = "LoginRejected"  # how a status detail starts when a login was refused
+
+
+def status_detail(err: BaseException) -> str:
+    """A failure as a status row records it (the poll's 'mailbox', the delivery pass's
+    'smtp'): its kind, then its line. A refused login reads ``LoginRejected: …`` whatever
+    subclass raised it, so that alerts tell it by ``login_refused``."""
+    kind = LOGIN_REFUSED if isinstance(err, LoginRejected) else type(err).__name__
+    return f"{kind}: {err}"[:2000]
+
+
+def login_refused(detail: str | None) -> bool:
+    """True when a status detail says that the server refused our login."""
+    return bool(detail) and str(detail).startswith(f"{LOGIN_REFUSED}:")
 
 
 class AuditEvent(Base):

@@ -142,6 +142,17 @@ def _hang_up(*sockets: socket.socket, close: bool) -> None:
             sock.close()
 
 
+def _forward(reader, to: socket.socket | None, size: int) -> None:
+    """Pass ``size`` bytes from ``reader`` on to ``to`` (or drop them), 1 MiB at a time."""
+    while size > 0:
+        data = reader.read(min(size, 1 << 20))
+        if not data:
+            raise OSError("connection closed inside a literal")
+        if to is not None:
+            to.sendall(data)
+        size -= len(data)
+
+
 class Proxy163:
     """TCP proxy in front of Dovecot that behaves like imap.163.com (see module doc)."""
 
@@ -153,6 +164,7 @@ class Proxy163:
         self.sessions: list[dict] = []  # what each client did, for assertions
         self.refuse_login: bytes | None = None  # answer LOGIN with "NO <this>" instead of Dovecot
         self.refuse_selects = 0  # answer this many more SELECTs with NO (a busy server), then pass them
+        self.cut_slice_at: int | None = None  # cut the next answer for BODY[]<this offset> to half, once
         threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self) -> None:
@@ -173,7 +185,7 @@ class Proxy163:
         except OSError:
             client.close()
             return
-        session = {"id_sent": False, "refused_select": 0, "commands": []}
+        session = {"id_sent": False, "refused_select": 0, "commands": [], "fetches": []}
         self.sessions.append(session)
         lock = threading.Lock()
         threading.Thread(target=self._downstream, args=(upstream, client, lock), daemon=True).start()
@@ -191,6 +203,8 @@ class Proxy163:
                 session["commands"].append(command.decode("ascii", "replace"))
                 if command == b"ID":
                     session["id_sent"] = True
+                if b" FETCH " in line.upper():
+                    session["fetches"].append(line.decode("ascii", "replace").strip())
                 if command == b"LOGIN" and self.refuse_login is not None:
                     with lock:
                         client.sendall(parts[0] + b" NO " + self.refuse_login + b"\r\n")
@@ -226,9 +240,16 @@ class Proxy163:
                     break
                 literal = re.search(rb"\{(\d+)\}\r\n$", line)
                 if literal:
-                    data = reader.read(int(literal.group(1)))
-                    with lock:
-                        client.sendall(line + data)
+                    size = int(literal.group(1))
+                    passed = size
+                    if self.cut_slice_at is not None and b"BODY[]<%d> {" % self.cut_slice_at in line:
+                        self.cut_slice_at = None  # a short answer, as from a message that changed meanwhile
+                        passed = size // 2
+                        line = line[:literal.start()] + b"{%d}\r\n" % passed
+                    with lock:  # in pieces: a 400 MB message is not held here either
+                        client.sendall(line)
+                        _forward(reader, client, passed)
+                    _forward(reader, None, size - passed)
                     continue
                 line = self._rewrite(line)
                 if line:

@@ -5,11 +5,12 @@ findings, our side's as needs_review, and quoted links already received."""
 from __future__ import annotations
 
 from intake.core import check_message
+from intake.fetchers.base import PARTS_DIR
 from intake.kernel.fetched import FAILED, FETCHED, QUOTED, SENDER, FetchedPackage, LinkFetch
 from intake.kernel.findings import Finding
 from intake.kernel.policy import load_policy
 from intake.parsers.message_links import message_links
-from intake.parsers.package_folder import gather
+from intake.parsers.package_folder import UNFINISHED, gather
 from intake.samples import make_form, make_project, make_scan
 from tests.fetching_support import COURSE, mail
 
@@ -24,7 +25,8 @@ def codes(report):
 def test_fetched_files_are_judged_with_the_attachments(tmp_path):
     root = tmp_path / "fetched"
     make_project(root / "0" / f"01-{COURSE}", COURSE)  # the share holds the project
-    (root / "0" / "视频.mp4.part").write_bytes(b"cut short")  # never part of the package
+    (root / "0" / PARTS_DIR).mkdir()
+    (root / "0" / PARTS_DIR / "视频.mp4.part").write_bytes(b"cut short")  # never part of the package
     form, scan = make_form(tmp_path / "报送表.docx", courses=[COURSE]), make_scan(tmp_path / "报送表.pdf")
     raw = mail(1, f"链接: {URL} 提取码: ab12", attachments={"报送表.docx": form.read_bytes(),
                                                            "报送表.pdf": scan.read_bytes()})
@@ -33,6 +35,7 @@ def test_fetched_files_are_judged_with_the_attachments(tmp_path):
     assert report.verdict == "accepted", [f.message for f in report.findings]
     assert [p.name for p in report.projects] == [COURSE]
     assert not any(".part" in (p.files.get("video") or "") for p in report.projects)
+    assert UNFINISHED == PARTS_DIR  # the core may not import the fetchers: one name, kept in step
 
 
 def test_a_link_the_sender_must_mend_rejects_the_message(tmp_path):

@@ -215,9 +215,10 @@ def test_a_stale_sign_or_a_missing_file_is_asked_again(fake_netdisk, tmp_path, p
     assert len(fake_netdisk.requests_to(PCS, LOCATE)) == 3  # two files, one asked twice
 
 
-def test_a_file_gone_from_the_account_is_told_after_looking_twice(fake_netdisk, tmp_path):
+def test_our_copy_gone_from_the_account_after_looking_twice_is_ours_not_the_senders(fake_netdisk, tmp_path):
+    """31066 from locatedownload names our transferred copy, not the share: retried later."""
     result = run(fake_netdisk, tmp_path, "cookie", host=PCS, path=LOCATE, payload={"error_code": 31066}, times=2)
-    assert outcome(result) == "link.unavailable"
+    assert outcome(result) == "transient"
 
 
 @pytest.mark.parametrize("route", ["cookie", "openapi"])

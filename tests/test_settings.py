@@ -47,6 +47,8 @@ def test_password_file(tmp_path):
     ({"INTAKE_SMTP_SECURITY": "tls"}, "INTAKE_SMTP_SECURITY"),
     ({"INTAKE_REPLY_SINCE": "yesterday"}, "INTAKE_REPLY_SINCE"),
     ({"INTAKE_POLL_MINUTES": "0"}, "INTAKE_POLL_MINUTES"),
+    ({"INTAKE_STAFF_EMAILS": "张三 <a@acftu.org>"}, "INTAKE_STAFF_EMAILS"),  # a display name is no recipient
+    ({"INTAKE_STAFF_EMAILS": "a@acftu.org; b@acftu.org"}, "INTAKE_STAFF_EMAILS"),
 ])
 def test_a_bad_value_names_the_setting(environ, setting):
     with pytest.raises(ConfigError, match=setting):

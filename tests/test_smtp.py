@@ -13,7 +13,7 @@ import pytest
 
 from intake.kernel.errors import ConfigError, LoginRejected, PermanentError, TransientError
 from intake.notifier.smtp import SMTPTransport, from_mismatch, with_login_from
-from intake.notifier.transport import ConnectionLost, DeliveryUncertain, Outgoing, make_transport
+from intake.notifier.transport import ConnectionLost, DeliveryUncertain, Outgoing, Refusals, make_transport
 from intake.settings import Settings
 from tests.smtp_server import USER, Connection, free_port, make_certificate
 from tests.smtp_server import smtp_certificate, smtp_server  # noqa: F401  (fixtures)
@@ -138,7 +138,7 @@ def test_each_answer_is_classified_and_one_connection_serves_the_rest(smtp_serve
         with pytest.raises(PermanentError, match="550 用户不存在"):
             connection.send(outgoing(2, to=("qq@qq.com",)))
         with pytest.raises(TransientError, match="450 Mailbox busy"):
-            connection.send(outgoing(3, to=("busy@126.com", "unit1@163.com")))  # nothing sent to either
+            connection.send(outgoing(3, to=("busy@126.com",)))  # refused by every recipient: nothing sent
         with pytest.raises(PermanentError, match="554 DT:SPM 163 smtp3"):
             connection.send(outgoing(4))
         with pytest.raises(TransientError, match="451 4.3.0") as later:
@@ -146,8 +146,10 @@ def test_each_answer_is_classified_and_one_connection_serves_the_rest(smtp_serve
         assert not isinstance(later.value, ConnectionLost)  # the connection still serves
         note = connection.send(outgoing(6, to=("nobody@163.com", "unit6@163.com")))
         assert connection.send(outgoing(7)) is None
-    assert note == "nobody@163.com: 550 User not found: nobody@163.com"  # sent to the one that exists
-    assert [m.recipients for m in server.messages] == [["unit6@163.com"], ["unit1@163.com"]]
+        later = connection.send(outgoing(8, to=("busy@126.com", "unit8@163.com")))  # goes to the one that takes it
+    assert note == Refusals("nobody@163.com: 550 User not found: nobody@163.com", ("unit6@163.com",), ())
+    assert later == Refusals("busy@126.com: 450 Mailbox busy", ("unit8@163.com",), ("busy@126.com",))
+    assert [m.recipients for m in server.messages] == [["unit6@163.com"], ["unit1@163.com"], ["unit8@163.com"]]
     assert len(server.connections) == 1 and len(server.refused) == 2
 
 

@@ -9,5 +9,8 @@
 - ``delivery``: send every due outbox row, one connection per batch, exactly once;
 - ``worker``: the loop that takes messages through the stages, and what a failure does;
 - ``staff``: reprocess, override, resend;
-- ``queries``: what staff commands (and the digest, a web view) read.
+- ``queries``: what staff commands (and the digest, a web view) read;
+- ``digest``, ``digest_items``: what the daily digest says, queued once a day;
+- ``alerts``: mail to staff when polling fails or a login is refused, and when it recovers
+  (the digest and alerts are queued rows too: the same delivery pass sends them).
 """

@@ -58,10 +58,11 @@ def _gone(claimed_by: str) -> bool:
     """True when the claiming worker is known to be dead: a worker of this host whose
     process (pid, node and start time) no longer runs. Unknown (another host, boot or
     container; an id in the old host:pid form) is not gone: it waits for the lease."""
-    host, pid, node, started = (claimed_by.split(":") + ["", "", ""])[:4]
+    process = claimed_by.split("#")[0]  # a delivery pass's id: its worker's id and a nonce
+    host, pid, node, started = (process.split(":") + ["", "", ""])[:4]
     if host != socket.gethostname() or node in ("", "-") or node != _node() or not pid.isdigit() or not started:
         return False  # another machine, boot or container: its pids are not ours to look up
-    return worker_id(int(pid)) != claimed_by
+    return worker_id(int(pid)) != process
 
 
 def _claimable(claimed_by: str | None, claimed_at: datetime | None, me: str, now: datetime) -> bool:
@@ -72,11 +73,14 @@ def _claimable(claimed_by: str | None, claimed_at: datetime | None, me: str, now
     return _gone(claimed_by)
 
 
-def holder_gone(holder: str | None, since: datetime | None, me: str) -> bool:
+def holder_gone(holder: str | None, since: datetime | None, me: str, now: datetime | None = None) -> bool:
     """True when work marked as held by `holder` since `since` is nobody's any more: no
-    holder, this very worker (work it left between two of its steps), a lease run out,
-    or a holder on this host known to be dead. (The outbox's `sending` rows use it.)"""
-    return _claimable(holder, since, me, utcnow())
+    holder, this very worker (work it left between two of its steps), a lease run out
+    (at `now`, default the present),
+    or a holder on this host known to be dead. (The outbox's `sending` rows use it: each
+    delivery pass holds them under its own id, ``worker id#nonce``, so a second pass in
+    the same process never takes the first one's rows for its own left-overs.)"""
+    return _claimable(holder, since, me, now or utcnow())
 
 
 def claim(Session: sessionmaker, me: str) -> int | None:

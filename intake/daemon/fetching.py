@@ -38,7 +38,7 @@ from intake.daemon.rules import find_unit
 from intake.daemon.transitions import LostClaim, move
 from intake.fetchers import download_limits, make_fetchers
 from intake.fetchers.base import Fetcher, Progress, ProgressEvent
-from intake.fetchers.message import DISABLED, GAVE_UP, failed, fetch_link, in_order, limits_left
+from intake.fetchers.message import DISABLED, GAVE_UP, failed, fetch_link, in_order, message_limits
 from intake.kernel.errors import ConfigError, TransientError
 from intake.kernel.fetched import FAILED, LATE, QUOTED, FetchedPackage, LinkFetch
 from intake.kernel.policy import is_late
@@ -160,13 +160,13 @@ def _start(worker: Worker, message_id: int) -> int | None:
 
 def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[int, Link]], name: str) -> None:
     fetchers, broken = _fetchers(worker)
-    limits = download_limits(worker.settings)
+    limits = message_limits(download_limits(worker.settings), package)  # one budget for the message
     for n, link in pending:
         if link.provider == "baidu" and broken is not None:
             raise broken  # the route's settings are wrong: tried again once mended
         log.info("%s: fetching %s link %s", name, link.provider, link.url)
-        package.links[n] = fetch_link(fetchers[link.provider], link, package.root / str(n),
-                                      limits_left(limits, package), _progress(name), key=name)
+        package.links[n] = fetch_link(fetchers[link.provider], link, package.root / str(n), limits,
+                                      _progress(name), key=name)
         package.save(package.root / "outcome.json")
 
 

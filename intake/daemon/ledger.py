@@ -12,7 +12,9 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
@@ -29,7 +31,11 @@ from intake.store import MailboxState, Message, audit
 log = logging.getLogger("intake")
 HEADER_BYTES = 256 << 10  # the ledger's look at a header block; the judging child reads it all
 HEADER_VALUE_CHARS = 8192  # a Subject or From longer than this is cut before it is decoded
-BATCH_BYTES = 64 << 20  # a batch is held in memory whole: 50 messages of 45 MB would not fit
+# a batch's small messages are held in memory whole (one FETCH), so a batch stops at
+# this size; a message larger than 8 MiB streams in slices instead (intake.sources.imap)
+BATCH_BYTES = 8 << 20
+INCOMING = "incoming"  # raw/incoming: messages being stored, under temporary names
+INCOMING_STALE_SECONDS = 3600  # a temporary file untouched this long was left by a killed process
 ShouldStop = Callable[[], bool]
 
 
@@ -37,25 +43,69 @@ def raw_path(data_dir: Path, digest: str) -> Path:
     return data_dir / "raw" / digest[:2] / digest[2:4] / f"{digest}.eml"
 
 
-def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
-    digest = hashlib.sha256(raw).hexdigest()
-    path = raw_path(data_dir, digest)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+@dataclass(frozen=True)
+class StoredRaw:
+    digest: str  # SHA-256, hex
+    path: Path
+    size: int
+
+
+def store_raw(data_dir: Path, body: Iterable[bytes]) -> StoredRaw:
+    """Write a message's pieces to the raw store as they come, hashing them on the way
+    (a large message is never held whole). They go to a temporary file, fsynced, then
+    renamed to their content's name: a body cut short (the source raises mid-way) or a
+    crash leaves no file under a content name, only a temporary one, swept later."""
+    incoming = data_dir / "raw" / INCOMING
+    incoming.mkdir(parents=True, exist_ok=True)
+    temporary = incoming / f"{os.getpid()}-{uuid.uuid4().hex}.tmp"
+    digest, size = hashlib.sha256(), 0
+    try:
         with open(temporary, "wb") as out:
-            out.write(raw)
+            for piece in body:
+                digest.update(piece)
+                out.write(piece)
+                size += len(piece)
+                del piece  # not held while the source fetches the next one
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temporary, path)
-    return digest, path
+        path = raw_path(data_dir, digest.hexdigest())
+        if path.exists():
+            temporary.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return StoredRaw(digest.hexdigest(), path, size)
+
+
+def _sweep_incoming(data_dir: Path) -> None:
+    """Temporary files left by a process killed while storing (the message is fetched
+    again: it was never recorded); another worker's file in progress is younger."""
+    incoming = data_dir / "raw" / INCOMING
+    if not incoming.is_dir():
+        return
+    stale = time.time() - INCOMING_STALE_SECONDS
+    for leftover in incoming.glob("*.tmp"):
+        try:
+            if leftover.stat().st_mtime < stale:
+                leftover.unlink()
+        except OSError:
+            continue  # gone meanwhile
+
+
+def _header_block(path: Path) -> bytes:
+    """The start of a stored message, enough for its header block (bounded)."""
+    with open(path, "rb") as fh:
+        return fh.read(HEADER_BYTES)
 
 
 def _headers(raw: bytes) -> dict:
     try:
         # the header block only: parsing a 60 MB message for its subject costs 300 MB
         # (and at most HEADER_BYTES of it: this runs in the daemon, outside any judging budget)
-        block = raw[:HEADER_BYTES]
+        block = raw[:HEADER_BYTES]  # the stored file's first HEADER_BYTES (_header_block)
         end = min((at for at in (block.find(b"\r\n\r\n"), block.find(b"\n\n")) if at != -1), default=len(block))
         parsed = email.parser.BytesHeaderParser().parsebytes(block[:end] + b"\r\n\r\n")
         for name in ("Message-ID", "Subject", "From"):  # cut before decoding, not after
@@ -75,10 +125,11 @@ def _headers(raw: bytes) -> dict:
         return {"message_id": None, "subject": None, "from": None, "from_header": None}
 
 
-def record(session: Session, settings: Settings, mailbox: str, uidvalidity: int, fetched: Fetched) -> Message | None:
-    """The ledger row of one fetched message, unless this content is already known here
-    (after a UIDVALIDITY change the same mail comes back under new UIDs: never re-judge)."""
-    digest, path = store_raw(settings.data_dir, fetched.raw)
+def record(session: Session, mailbox: str, uidvalidity: int, fetched: Fetched, stored: StoredRaw) -> Message | None:
+    """The ledger row of one fetched (and stored) message, unless this content is already
+    known here (after a UIDVALIDITY change the same mail comes back under new UIDs: never
+    re-judge)."""
+    digest, path = stored.digest, stored.path
     known = session.scalar(select(Message).where(Message.sha256 == digest).order_by(Message.id).limit(1))
     if known is not None:
         # seen before (a UIDVALIDITY change, a renamed mailbox setting): never re-judged;
@@ -87,10 +138,10 @@ def record(session: Session, settings: Settings, mailbox: str, uidvalidity: int,
             known.uidvalidity, known.uid = uidvalidity, fetched.uid
             audit(session, known.id, "daemon", "uid_changed", uid=fetched.uid, uidvalidity=uidvalidity)
         return None
-    headers = _headers(fetched.raw)
+    headers = _headers(_header_block(path))
     message = Message(
         mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, sha256=digest, raw_path=str(path),
-        size=len(fetched.raw), received_at=fetched.internaldate, message_id=headers["message_id"],
+        size=stored.size, received_at=fetched.internaldate, message_id=headers["message_id"],
         from_address=headers["from"], from_header=headers["from_header"], subject=headers["subject"],
         state=State.RECEIVED.value,
     )
@@ -117,7 +168,7 @@ def poll(settings: Settings, Session: sessionmaker, source_factory: Callable[[],
             source.close()  # before the wait (close is idempotent)
             attempt += 1
             if attempt > retries:
-                raise TransientError(f"mailbox unreachable after {retries} retries: {err}") from err
+                raise TransientError(f"mailbox: still failing after {retries} retries: {err}") from err
             wait = min(60.0, backoff * 2 ** (attempt - 1))
             log.warning("mailbox connection lost (%s); reconnecting in %.1fs", err, wait)
             _sleep(wait, should_stop)
@@ -153,23 +204,25 @@ def _poll_batches(settings: Settings, Session: sessionmaker, source: MailSource)
         state = session.get(MailboxState, (mailbox, source.uidvalidity))
         highest = state.highest_uid if state else 0
     uids = source.uids_after(highest)
+    _sweep_incoming(settings.data_dir)
     count = 0
     for batch in _batches(uids, source.sizes(uids), settings.fetch_batch):
-        fetched = source.fetch(batch)
+        # stored before the transaction opens: a large message streams in for a while
+        stored = [(item, store_raw(settings.data_dir, item.body)) for item in source.fetch(batch)]
         with Session.begin() as session:
-            count += _record_batch(session, settings, mailbox, source.uidvalidity, fetched)
-            reached = _advance(session, mailbox, source.uidvalidity, batch, {item.uid for item in fetched})
+            count += _record_batch(session, mailbox, source.uidvalidity, stored)
+            reached = _advance(session, mailbox, source.uidvalidity, batch, {item.uid for item, _ in stored})
         if reached != batch[-1]:
             break
     return count
 
 
-def _record_batch(session: Session, settings: Settings, mailbox: str, uidvalidity: int, fetched: list[Fetched]) -> int:
+def _record_batch(session: Session, mailbox: str, uidvalidity: int, stored: list[tuple[Fetched, StoredRaw]]) -> int:
     count = 0
-    for item in fetched:
+    for item, raw in stored:
         try:
             with session.begin_nested():  # another worker may record it first
-                if record(session, settings, mailbox, uidvalidity, item) is not None:
+                if record(session, mailbox, uidvalidity, item, raw) is not None:
                     count += 1
         except IntegrityError:
             continue

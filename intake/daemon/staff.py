@@ -4,9 +4,9 @@ row's lock first, as the workers do, and is an audit event."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import sessionmaker
 
 from intake.daemon.claims import locked, worker_id
@@ -72,8 +72,10 @@ def resend(Session: sessionmaker, receipt: str, settings: Settings, policy: Poli
         values: dict[str, Any] = {"raw": composed.as_string(), "subject": str(composed["Subject"]),
                   "recipient": message.from_address or row.recipient}
         if source == OutboxState.QUEUED:  # already waiting: due at once
-            session.execute(update(Outbox).where(Outbox.id == row.id, Outbox.state == source.value).values(
-                next_attempt_at=None, attempts=0, updated_at=utcnow(), **values))
+            waiting = session.execute(update(Outbox).where(Outbox.id == row.id, Outbox.state == source.value)
+                                      .values(next_attempt_at=None, attempts=0, updated_at=utcnow(), **values))
+            if cast(CursorResult, waiting).rowcount != 1:  # a delivery pass took it meanwhile
+                raise ConfigError(f"{receipt}: its reply changed state meanwhile; look at `intake outbox` again")
         elif not move_row(session, row.id, source, OutboxState.QUEUED, holder=row.sending_by, sending_by=None,
                           attempts=0, next_attempt_at=None, last_error=None, **values):
             raise ConfigError(f"{receipt}: its reply changed state meanwhile; look at `intake outbox` again")

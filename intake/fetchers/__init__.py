@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from intake.fetchers.base import DownloadLimits, Fetcher
 from intake.fetchers.baidu_cookie import CookieFetcher
 from intake.fetchers.baidu_openapi import OpenApiFetcher
 from intake.fetchers.baidu_probe import ProbeFetcher
 from intake.fetchers.http import HostMap, Http
+from intake.fetchers.locks import AccountLock
 from intake.fetchers.netease import NeteaseFetcher
 from intake.fetchers.qq import QQFetcher
-from intake.fetchers.tokens import OAuth, TokenStore
+from intake.fetchers.tokens import REFRESH_LOCK, OAuth, TokenStore
 from intake.settings import Settings
 
 
@@ -28,7 +30,7 @@ def make_fetchers(settings: Settings, http: Http | None = None,
     credentials for the route chosen are a ConfigError naming the setting. ``pause``
     waits between task polls and transfers (tests pass one that does not sleep)."""
     http = http or make_http(settings)
-    locks = settings.data_dir / "netdisk" / "locks"
+    locks = lock_folder(settings)
     baidu: Fetcher
     if settings.netdisk_route == "cookie":
         baidu = CookieFetcher(http, settings.baidu_cookie, inbox=settings.baidu_inbox, lock_folder=locks,
@@ -43,5 +45,16 @@ def make_fetchers(settings: Settings, http: Http | None = None,
     return {"baidu": baidu, "netease": NeteaseFetcher(http, pause), "qq": QQFetcher(http, pause)}
 
 
+def lock_folder(settings: Settings) -> Path:
+    return settings.data_dir / "netdisk" / "locks"
+
+
+def refresh_lock(settings: Settings) -> AccountLock:
+    """The lock a token refresh holds (across processes); `intake netdisk login` takes it too."""
+    return AccountLock(REFRESH_LOCK, lock_folder(settings))
+
+
 def download_limits(settings: Settings) -> DownloadLimits:
+    """A NEW budget for ONE message: call once per message (per attempt) and pass the
+    same object to the fetch of each of its links; INTAKE_DOWNLOAD_MAX_GB caps their sum."""
     return DownloadLimits.from_gb(settings.download_max_gb, settings.disk_reserve_gb)

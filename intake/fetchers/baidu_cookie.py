@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from intake.fetchers.base import DownloadLimits, Fetched, LinkGone, Progress, SenderProblem, finding_for
-from intake.fetchers.baidu_share import (EXISTS, RATE, RETRY_AFTER, ShareRef, StaleSign, TooManyFiles, check,
-                                         errno_of, share_ref)
-from intake.fetchers.baidu_web import PAN, Entry, ShareInfo, ShareWeb
+from intake.fetchers.baidu_share import (EXISTS, RATE, RETRY_AFTER, Missing, ShareRef, StaleSign, TooManyFiles,
+                                         check, errno_of, share_ref)
+from intake.fetchers.baidu_web import PAN, Entry, ShareInfo, ShareWeb, require_whole
 from intake.fetchers.download import Download, Downloader, Source, preflight
 from intake.fetchers.http import NETDISK_UA, Http
 from intake.fetchers.locks import AccountLock, account_name
@@ -77,6 +77,7 @@ class CookieFetcher:
             bdstoken, uk = self._account()
             web = ShareWeb(self.http, ref, self.cookies)
             info = web.list_tree(web.open())
+            require_whole(info, ref.url)
             files = info.files()
             shown = listing(files)
             preflight(shown, dest, limits)
@@ -173,7 +174,7 @@ class CookieFetcher:
                              retry_after=RETRY_AFTER[RATE])
 
     def _download(self, entry: Entry, remote: Any, path: str, uid: str) -> Download:
-        return Download(remote, lambda: self._locate(path, uid))
+        return Download(remote, lambda: self._locate(path, uid), str(entry.fs_id))
 
     def _locate(self, path: str, uid: str) -> Source:
         """A download URL for a file of the account (PCS locatedownload), signed anew each time."""
@@ -185,10 +186,16 @@ class CookieFetcher:
             body = self.http.json("POST", PCS, params=params, headers=self.headers, cookies=self.cookies)
             try:
                 check("locatedownload", body, setting=SETTING)
-            except (StaleSign, LinkGone):  # sign again; a missing file is looked for once more
+            except StaleSign:  # sign again
                 if attempt:
                     raise
                 continue
+            except Missing:  # 31066/31297: our transferred copy is missing, not the sender's share
+                if attempt:
+                    raise TransientError(f"locatedownload: our copy {path} is missing from the account; "
+                                         "transferring again at the next attempt",
+                                         retry_after=RETRY_AFTER[RATE]) from None
+                continue  # looked for once more
             return self._pick(body, path)
         raise AssertionError("unreachable")
 

@@ -26,13 +26,13 @@ from typing import Any
 
 from intake.fetchers.base import (DownloadLimits, Fetched, Progress, RemoteFile, SenderProblem, WrongCode,
                                   finding_for)
-from intake.fetchers.baidu_share import (EXISTS, RATE, RETRY_AFTER, AuthDead, ShareRef, check, errno_of,
+from intake.fetchers.baidu_share import (EXISTS, RATE, RETRY_AFTER, AuthDead, Missing, ShareRef, check, errno_of,
                                          share_ref)
-from intake.fetchers.baidu_web import Entry, entry_from
+from intake.fetchers.baidu_web import MAX_ENTRIES, Entry, entry_from, raise_too_many
 from intake.fetchers.download import Download, Downloader, Source, preflight
 from intake.fetchers.http import OPENAPI_UA, Http
 from intake.fetchers.locks import AccountLock
-from intake.fetchers.tokens import EARLY, OAuth, Tokens, TokenStore
+from intake.fetchers.tokens import EARLY, REFRESH_LOCK, OAuth, Tokens, TokenStore
 from intake.fetchers.transfer_plan import listing, message_folder, transfer_all
 from intake.kernel.errors import ConfigError, TransientError
 from intake.parsers.links import Link
@@ -68,7 +68,7 @@ class OpenApiFetcher:
         self.inbox, self.short_url = inbox or DEFAULT_INBOX, short_url
         self.statuses = status_words(task_status or "0=running,1=running,2=success,3=failed")
         self.lock = AccountLock("baidu-openapi", lock_folder)
-        self.refresh_lock = AccountLock("baidu-openapi-refresh", lock_folder)
+        self.refresh_lock = AccountLock(REFRESH_LOCK, lock_folder)
         self.tokens: Tokens | None = None
 
     # ---- tokens --------------------------------------------------------------------------
@@ -106,7 +106,7 @@ class OpenApiFetcher:
         try:
             short = "1" + ref.surl if self.short_url == "full" else ref.surl
             spwd = self._verify(ref, short)
-            top = self._list(ref, short, spwd, "", "")
+            top = self._list(ref, short, spwd, "", "", [])
             files = [f for e in top for f in e.files()]
             shown = listing(files)
             preflight(shown, dest, limits)
@@ -137,21 +137,25 @@ class OpenApiFetcher:
         raise WrongCode(f"百度网盘链接 {ref.url} 的提取码不正确或缺失" + (f"（已尝试：{tried}）" if tried else "") +
                         "。请核对后重新发送链接和正确的提取码。")
 
-    def _list(self, ref: ShareRef, short: str, spwd: str, folder: str, rel: str) -> list[Entry]:
-        """A folder of the share (the top for ""), every page, every sub-folder."""
+    def _list(self, ref: ShareRef, short: str, spwd: str, folder: str, rel: str, seen: list[Entry]) -> list[Entry]:
+        """A folder of the share (the top for ""), every page, every sub-folder; ``seen``
+        holds every entry listed so far: past MAX_ENTRIES staff get what was listed."""
         entries: list[Entry] = []
         page = 1
         while True:
             body = self._call("POST", f"{APAAS}/list", "apaas_list", self._share_params(short),
                               {"spwd": spwd, "dir": folder, "page": str(page), "page_size": str(PAGE)}, ref.url)
-            rows = (body.get("data") or {}).get("list") or []
+            rows = [row for row in (body.get("data") or {}).get("list") or [] if isinstance(row, dict)]
             entries += [entry_from({**row, "fs_id": row.get("fsid", row.get("fs_id"))}, rel) for row in rows]
+            seen += entries[len(entries) - len(rows):]
+            if len(seen) > MAX_ENTRIES:
+                raise_too_many(ref.url, [f for e in seen for f in e.files()])
             if len(rows) < PAGE:
                 break
             page += 1
         for entry in entries:
             if entry.isdir:
-                entry.children = self._list(ref, short, spwd, entry.share_path, entry.rel)
+                entry.children = self._list(ref, short, spwd, entry.share_path, entry.rel, seen)
         return entries
 
     def _mkdir(self, path: str) -> None:
@@ -187,31 +191,44 @@ class OpenApiFetcher:
         raise TransientError(f"apaas transfer task {task} still running after {POLLS} polls",
                              retry_after=RETRY_AFTER[RATE])
 
+    def _own(self, url: str, endpoint: str, params: dict[str, str], what: str) -> dict[str, Any]:
+        """A call about our own copy: "missing" (31066, 31297, -9) means the copy went
+        (a parallel attempt's cleanup, staff), not the sender's share: ours, retried."""
+        try:
+            return self._call("GET", url, endpoint, params)
+        except Missing:
+            raise TransientError(f"{endpoint}: our copy {what} is missing from the account; "
+                                 "transferring again at the next attempt", retry_after=RETRY_AFTER[RATE]) from None
+
     def _listall(self, folder: str) -> dict[str, tuple[int, int]]:
         """Our copy: relative path → (fs_id, size), every page (has_more/cursor)."""
         found: dict[str, tuple[int, int]] = {}
         start = 0
         while True:
-            body = self._call("GET", f"{XPAN}/multimedia", "xpan_listall", {
-                "method": "listall", "path": folder, "recursion": "1", "start": str(start), "limit": "1000"})
+            body = self._own(f"{XPAN}/multimedia", "xpan_listall", {
+                "method": "listall", "path": folder, "recursion": "1", "start": str(start), "limit": "1000"}, folder)
             for row in body.get("list") or []:
                 path = str(row.get("path") or "")
                 if str(row.get("isdir")) != "1" and path.startswith(folder + "/"):
                     found[path[len(folder) + 1:]] = (int(str(row["fs_id"])), int(row.get("size") or 0))
             if not body.get("has_more"):
                 return found
-            start = int(body.get("cursor") or start + 1000)
+            cursor = int(body.get("cursor") or start + 1000)
+            if cursor <= start or len(found) > 4 * MAX_ENTRIES:  # a cursor that stands still pages forever
+                raise TransientError(f"xpan listall of {folder}: cursor {cursor} after {start} "
+                                     f"({len(found)} entries)", retry_after=RETRY_AFTER[RATE])
+            start = cursor
 
     def _download(self, remote: RemoteFile, own: dict[str, tuple[int, int]], folder: str, entry: Entry) -> Download:
         if entry.rel not in own:
             raise TransientError(f"{folder}/{entry.rel}: not in the account after the transfer",
                                  retry_after=RETRY_AFTER[RATE])
         fs_id = own[entry.rel][0]
-        return Download(remote, lambda: self._dlink(fs_id))
+        return Download(remote, lambda: self._dlink(fs_id), str(entry.fs_id))
 
     def _dlink(self, fs_id: int) -> Source:
-        body = self._call("GET", f"{XPAN}/multimedia", "filemetas", {
-            "method": "filemetas", "fsids": json.dumps([fs_id]), "dlink": "1"})
+        body = self._own(f"{XPAN}/multimedia", "filemetas", {
+            "method": "filemetas", "fsids": json.dumps([fs_id]), "dlink": "1"}, str(fs_id))
         rows = [r for r in body.get("list") or [] if r.get("dlink")]
         if not rows:
             raise TransientError(f"filemetas gave no dlink for {fs_id}", retry_after=RETRY_AFTER[RATE])

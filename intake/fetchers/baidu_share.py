@@ -68,6 +68,11 @@ class TooManyFiles(Exception):
         self.limit = limit
 
 
+class Missing(LinkGone):
+    """31066/31297/-9 "no such file": the sender's when a share is listed, ours when it
+    is asked about our own transferred copy (the routes turn it into a TransientError)."""
+
+
 class AuthDead(TransientError):
     """The session or token is dead: a token refresh may help once, else staff log in again."""
 
@@ -110,7 +115,10 @@ def error_for(kind: str | None, endpoint: str, code: int | str, url: str, settin
     shown = url or "该链接"
     if kind == CODE_WRONG:
         return WrongCode(f"百度网盘链接 {shown} 的提取码不正确或缺失。请核对后重新发送链接和正确的提取码。")
-    if kind in (GONE, MISSING):
+    if kind == MISSING:
+        return Missing(f"百度网盘链接 {shown} 已失效（分享已取消、删除或不存在）。"
+                       "请重新分享后发送新的链接和提取码，或将材料直接作为附件发送。")
+    if kind == GONE:
         return LinkGone(f"百度网盘链接 {shown} 已失效（分享已取消、删除或不存在）。"
                         "请重新分享后发送新的链接和提取码，或将材料直接作为附件发送。")
     if kind == EXPIRED:
@@ -190,7 +198,32 @@ _DATA_STARTS = re.compile(r"(?:yunData\.setData|locals\.mset)\(\s*(?=\{)|try\s*\
 
 
 def page_is_dead(text: str, final_url: str) -> bool:
-    return any(mark in text for mark in _DEAD_MARKS) or urlsplit(final_url).path.startswith("/error")
+    """The dead-share page: its marks count only on a page without the share's data, and
+    outside any embedded JSON (the sender's file names are in the data and the title: a
+    file may well be called 'error-404…')."""
+    if urlsplit(final_url).path.startswith("/error"):
+        return True
+    data = page_data(text)
+    if data is not None and (data.get("shareid") or page_files(data)):
+        return False  # a share's data: the page is alive, whatever its title or names say
+    return any(mark in _outside_data(text) for mark in _DEAD_MARKS)
+
+
+def _outside_data(text: str) -> str:
+    """The page without its embedded JSON objects."""
+    decoder = json.JSONDecoder()
+    kept, position = [], 0
+    for match in _DATA_STARTS.finditer(text):
+        if match.start() < position:
+            continue
+        try:
+            _, end = decoder.raw_decode(text, match.end())
+        except ValueError:
+            continue
+        kept.append(text[position:match.end()])
+        position = end
+    kept.append(text[position:])
+    return "".join(kept)
 
 
 def page_data(text: str) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from intake.fetchers.base import LinkGone, WrongCode
+from intake.fetchers.base import LinkGone, NeedsStaff, RemoteFile, WrongCode, sanitise
 from intake.fetchers.baidu_share import (CODE_WRONG, ShareRef, check, errno_of, fs_id, kind_of, page_data,
                                          page_files, page_is_dead)
 from intake.fetchers.http import NETDISK_UA, Http, set_cookies
@@ -43,9 +43,21 @@ class ShareInfo:
     uk: str
     top: list[Entry]
     bdstoken: str | None = None
+    truncated: bool = False  # the listing stopped at MAX_ENTRIES: folders were left unlisted
 
     def files(self) -> list[Entry]:
         return [f for entry in self.top for f in entry.files()]
+
+
+def require_whole(info: ShareInfo, url: str) -> None:
+    """A listing cut at MAX_ENTRIES is not downloaded in part: staff get what was listed."""
+    if info.truncated:
+        raise_too_many(url, info.files())
+
+
+def raise_too_many(url: str, files: list[Entry]) -> None:
+    raise NeedsStaff(f"百度网盘分享 {url} 中的文件和文件夹超过 {MAX_ENTRIES} 个，未能全部列出（已列出 {len(files)} 个文件）："
+                     "请工作人员核对后手工下载", [RemoteFile(sanitise(e.rel), e.size, e.md5) for e in files])
 
 
 def entry_from(raw: dict[str, Any], parent: str) -> Entry:
@@ -112,38 +124,39 @@ class ShareWeb:
 
     def _list_root(self) -> list[Entry]:
         params = {"shorturl": self.ref.surl, "root": "1", "web": "5", "app_id": "250528", "channel": "chunlei"}
-        body = self.http.json("GET", f"{PAN}/share/list", params=params, headers=self.headers, cookies=self.cookies)
-        check("share_list", body, self.ref.url)
-        return [entry_from(raw, "") for raw in body.get("list") or []]
+        return self._pages(params, "", MAX_ENTRIES + 1)
 
     def list_tree(self, info: ShareInfo) -> ShareInfo:
-        """Every folder listed, breadth-first, 100 a page until a page comes back short."""
+        """Every folder listed, breadth-first, 100 a page until a page comes back short;
+        past MAX_ENTRIES entries the walk stops and ``info.truncated`` says so."""
         queue = [e for e in info.top if e.isdir]
         seen = len(info.top)
-        while queue:
+        info.truncated = seen > MAX_ENTRIES
+        while queue and not info.truncated:
             folder = queue.pop(0)
-            folder.children = self._list_dir(info, folder)
+            params = {"uk": info.uk, "shareid": info.shareid, "dir": folder.share_path, "order": "other",
+                      "desc": "1", "showempty": "0", "web": "1", "channel": "chunlei", "clienttype": "0"}
+            folder.children = self._pages(params, folder.rel, MAX_ENTRIES - seen + 1)
             seen += len(folder.children)
-            if seen > MAX_ENTRIES:
-                break
+            info.truncated = seen > MAX_ENTRIES
             queue += [e for e in folder.children if e.isdir]
         return info
 
-    def _list_dir(self, info: ShareInfo, folder: Entry) -> list[Entry]:
+    def _pages(self, params: dict[str, str], rel: str, room: int) -> list[Entry]:
+        """share/list page by page until a short page, or until ``room`` entries came."""
         found: list[Entry] = []
         page = 1
-        while True:
-            params = {"uk": info.uk, "shareid": info.shareid, "dir": folder.share_path, "page": str(page),
-                      "num": str(PAGE_SIZE), "order": "other", "desc": "1", "showempty": "0", "web": "1",
-                      "channel": "chunlei", "clienttype": "0"}
-            body = self.http.json("GET", f"{PAN}/share/list", params=params, headers=self.headers,
-                                  cookies=self.cookies)
+        while len(found) < room:
+            body = self.http.json("GET", f"{PAN}/share/list", params={**params, "page": str(page),
+                                                                       "num": str(PAGE_SIZE)},
+                                  headers=self.headers, cookies=self.cookies)
             check("share_list", body, self.ref.url)
             rows = body.get("list") or []
-            found += [entry_from(raw, folder.rel) for raw in rows]
+            found += [entry_from(raw, rel) for raw in rows if isinstance(raw, dict)]
             if len(rows) < PAGE_SIZE:
-                return found
+                break
             page += 1
+        return found
 
 
 def _query(url: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import re
+import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,12 +45,49 @@ class Fetched:
 
 @dataclass
 class DownloadLimits:
+    """One message's limits AND its running budget.
+
+    CHANGED (review fix): the cap is per message, not per link. Make ONE object per
+    message attempt (``intake.fetchers.download_limits(settings)``) and pass that same
+    object to the ``fetch`` of every link of the message: each fetch checks the message's
+    bytes so far plus its listing against ``max_total_bytes`` before it starts, and every
+    byte written draws from ``used_bytes`` (sizes a host reveals only while sending
+    are bounded too). A new object starts from nothing; do not share one between messages.
+    """
     max_total_bytes: int = 20 * GIB  # INTAKE_DOWNLOAD_MAX_GB: one message's linked files
     reserve_bytes: int = 5 * GIB  # INTAKE_DISK_RESERVE_GB: free space left after the download
+    used_bytes: int = field(default=0, compare=False)  # this message's bytes on disk so far
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @classmethod
     def from_gb(cls, max_total_gb: float, reserve_gb: float) -> DownloadLimits:
         return cls(int(max_total_gb * GIB), int(reserve_gb * GIB))
+
+    def check(self, more: int, listing: list[RemoteFile] | None = None) -> None:
+        """DownloadTooLarge when ``more`` bytes on top of what is used would pass the cap."""
+        with self._lock:
+            total = self.used_bytes + more
+        if total > self.max_total_bytes:
+            raise too_large(total, self.max_total_bytes, listing)
+
+    def draw(self, count: int) -> None:
+        """``count`` bytes written (or found on disk) for this message."""
+        with self._lock:
+            self.used_bytes += count
+            total = self.used_bytes
+        if total > self.max_total_bytes:
+            raise too_large(total, self.max_total_bytes, None)
+
+    def give_back(self, count: int) -> None:
+        """Bytes deleted again (a part file started over)."""
+        with self._lock:
+            self.used_bytes = max(self.used_bytes - count, 0)
+
+
+def too_large(total: int, cap: int, listing: list[RemoteFile] | None) -> DownloadTooLarge:
+    return DownloadTooLarge(
+        f"链接中的文件共 {total / GIB:.2f} GB 以上，超过 INTAKE_DOWNLOAD_MAX_GB（{cap / GIB:g} GB）："
+        "请工作人员调高该设置后重新处理，或手工下载", listing)
 
 
 @dataclass(frozen=True)
@@ -126,13 +164,45 @@ def finding_for(problem: SenderProblem) -> Finding:
     return Finding(problem.code, str(problem))
 
 
+PARTS_DIR = ".intake-parts"  # unfinished downloads, beside the layout (dest/.intake-parts/)
+NAME_BYTES = 240  # a name's UTF-8 bytes: ext4 allows 255; room for '.part' and ' (99)'
+PATH_BYTES = 3000  # a whole relative path (PATH_MAX is 4096 with the destination folder)
+MAX_DEPTH = 32  # folders deeper than this are flattened into the last one kept
+
+
+def cut_name(name: str, limit: int = NAME_BYTES) -> str:
+    """A name cut to ``limit`` bytes of UTF-8, never inside a character, its extension kept."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension.encode("utf-8")) > 16:
+        stem, extension = name, ""
+    tail = f".{extension}" if extension else ""
+    budget = limit - len(tail.encode("utf-8"))
+    return (stem.encode("utf-8")[:budget].decode("utf-8", "ignore").rstrip(" .") or "_") + tail
+
+
+def numbered(name: str, number: int) -> str:
+    """'v.mp4' -> 'v (2).mp4': a second file that would land on the same path."""
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem:
+        stem, extension = name, ""
+    tail = f" ({number})" + (f".{extension}" if extension else "")
+    return cut_name(stem, NAME_BYTES - len(tail.encode("utf-8"))) + tail
+
+
 def sanitise(path: str) -> str:
     """A share's path made safe as a relative path: no root, no '..', no control
-    characters or characters Windows refuses; '/'-separated."""
+    characters or characters Windows refuses; each name at most NAME_BYTES of UTF-8
+    (extension kept), at most MAX_DEPTH deep and PATH_BYTES long; '/'-separated."""
     text = unicodedata.normalize("NFC", path.replace("\\", "/"))
     parts = []
     for part in posixpath.normpath("/" + text).split("/"):
         part = re.sub(r'[\x00-\x1f\x7f<>:"|?*]', "_", part).strip().rstrip(".")
         if part and part not in (".", ".."):
-            parts.append(part[:200])
+            parts.append("_intake-parts" if part == PARTS_DIR else cut_name(part))
+    if len(parts) > MAX_DEPTH:
+        parts = parts[:MAX_DEPTH - 1] + parts[-1:]
+    while len(parts) > 1 and len("/".join(parts).encode("utf-8")) > PATH_BYTES:
+        del parts[-2]  # the deepest folder goes first: the file's own name is kept
     return "/".join(parts) or "unnamed"

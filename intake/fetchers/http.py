@@ -12,12 +12,16 @@ cookies and says which go with each request.
 from __future__ import annotations
 
 import http.cookiejar
+import ipaddress
+import json as jsonlib
+import re
 from collections.abc import Mapping
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 
 from intake.fetchers.base import NETWORK_RETRY, NetworkError
 from intake.kernel.errors import TransientError
@@ -31,6 +35,14 @@ TIMEOUT = (10.0, 60.0)  # seconds: connect, and between two reads of a body
 MAX_REDIRECTS = 8
 RATE_LIMIT_RETRY = 600.0  # HTTP 429: minutes
 SERVER_RETRY = 300.0  # HTTP 5xx
+MAX_JSON = 8 * 1024 * 1024  # bytes of a JSON API answer read at most (a listing page is far less)
+SECURE_COOKIES = ("BDUSS", "STOKEN")  # the account's login: never over plain http
+_QUERY = re.compile(r"\?[^\s'\"<>)]*")
+
+
+def scrub(text: str) -> str:
+    """Error text with every URL's query cut off (access tokens, signs travel there)."""
+    return _QUERY.sub("?…", text)
 
 
 class HostMap:
@@ -57,11 +69,33 @@ class HostMap:
         return urlunsplit(("https", host, parts.path, parts.query, parts.fragment))
 
 
-def _same_site(first: str, second: str) -> bool:
-    """Cookies follow a redirect only within one site (baidu.com to baidu.com)."""
-    def site(url: str) -> str:
-        return ".".join((urlsplit(url).hostname or "").split(".")[-2:])
-    return site(first) == site(second)
+def _same_site(first: str, second: str, mapped: Mapping[str, str] | None = None) -> bool:
+    """Cookies follow a redirect only within one site (baidu.com to baidu.com), on the
+    same scheme, and never to an address given as an IP literal unless INTAKE_HOST_MAP
+    maps a host there. Judged on the real URLs, before the host map rewrites them."""
+    one, two = urlsplit(first), urlsplit(second)
+    if one.scheme != two.scheme or _ip_literal(one.hostname, mapped) or _ip_literal(two.hostname, mapped):
+        return False
+
+    def site(host: str | None) -> str:
+        return ".".join((host or "").lower().split(".")[-2:])
+    return site(one.hostname) == site(two.hostname)
+
+
+def _ip_literal(host: str | None, mapped: Mapping[str, str] | None) -> bool:
+    try:
+        ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    targets = {urlsplit(base).hostname for base in (mapped or {}).values()}
+    return host not in targets
+
+
+def _cookies_for(url: str, cookies: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """The login cookies only over https (the real URL's scheme, before mapping)."""
+    if not cookies or urlsplit(url).scheme == "https":
+        return cookies
+    return {name: value for name, value in cookies.items() if name not in SECURE_COOKIES}
 
 
 def cookie_header(cookies: Mapping[str, str]) -> str:
@@ -107,8 +141,9 @@ class Http:
             url = requests.Request("GET", url, params=params).prepare().url or url
         for _ in range(MAX_REDIRECTS + 1):
             hop = dict(sent)
-            if cookies:
-                hop["Cookie"] = cookie_header(cookies)
+            carried = _cookies_for(url, cookies)
+            if carried:
+                hop["Cookie"] = cookie_header(carried)
             response = self._send(method, url, data, hop, stream, json)
             location = response.headers.get("Location")
             if not follow or not response.is_redirect or not location:
@@ -116,7 +151,7 @@ class Http:
                 return response
             response.close()
             following = self.host_map.to_logical(urljoin(url, location))
-            if cookies and not _same_site(url, following):
+            if cookies and not _same_site(url, following, self.host_map.mapping):
                 cookies = None
             if response.status_code in (301, 302, 303) and method.upper() != "HEAD":
                 method, data, json = "GET", None, None
@@ -130,20 +165,25 @@ class Http:
         try:
             return self.session.request(method, wire, data=data, json=json, headers=headers, stream=stream,
                                         timeout=self.timeout, allow_redirects=False)
-        except (requests.ConnectionError, requests.Timeout) as err:
-            raise NetworkError(f"{urlsplit(url).hostname}: {type(err).__name__}",
-                               retry_after=NETWORK_RETRY) from err
+        except requests.RequestException as err:
+            # from None: requests' text holds the path and query (an access token) and a
+            # traceback stored in the database or a log must not carry it
+            raise NetworkError(f"{urlsplit(url).hostname}: {type(err).__name__}: {scrub(str(err))}",
+                               retry_after=NETWORK_RETRY) from None
 
     def json(self, method: str, url: str, **options: Any) -> dict[str, Any]:
         """A JSON API call: HTTP 429 and 5xx are transient; a body that is no JSON object too."""
-        response = self.request(method, url, **options)
+        response = self.request(method, url, stream=True, **options)
         host = urlsplit(url).hostname
-        if response.status_code == 429:
-            raise TransientError(f"{host}: rate limited (HTTP 429)", retry_after=RATE_LIMIT_RETRY)
-        if response.status_code >= 500:
-            raise TransientError(f"{host}: server error (HTTP {response.status_code})", retry_after=SERVER_RETRY)
+        with response:
+            if response.status_code == 429:
+                raise TransientError(f"{host}: rate limited (HTTP 429)", retry_after=RATE_LIMIT_RETRY)
+            if response.status_code >= 500:
+                raise TransientError(f"{host}: server error (HTTP {response.status_code})",
+                                     retry_after=SERVER_RETRY)
+            raw = _bounded(response, host)
         try:
-            body = response.json()
+            body = jsonlib.loads(raw)
         except ValueError:
             raise TransientError(f"{host}: answered HTTP {response.status_code} without JSON",
                                  retry_after=SERVER_RETRY) from None
@@ -151,3 +191,14 @@ class Http:
             raise TransientError(f"{host}: unexpected JSON answer", retry_after=SERVER_RETRY)
         body.setdefault("_http_status", response.status_code)
         return body
+
+
+def _bounded(response: requests.Response, host: str | None) -> bytes:
+    """The body of an API answer, at most MAX_JSON bytes; a cut one is a network error."""
+    try:
+        raw = response.raw.read(MAX_JSON + 1, decode_content=True) or b""
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+        raise NetworkError(f"{host}: answer cut ({type(err).__name__})", retry_after=NETWORK_RETRY) from None
+    if len(raw) > MAX_JSON:
+        raise TransientError(f"{host}: JSON answer longer than {MAX_JSON} bytes", retry_after=SERVER_RETRY)
+    return raw

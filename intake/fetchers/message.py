@@ -3,8 +3,9 @@
 share.
 
 - Order: ``by_expiry`` (163 links that expire soonest first).
-- Size: INTAKE_DOWNLOAD_MAX_GB is the whole message's; each link may use what the
-  links fetched before it left.
+- Size: INTAKE_DOWNLOAD_MAX_GB is the whole message's: one ``DownloadLimits`` per message
+  attempt goes to the fetch of each link (it counts the bytes), charged first with the
+  files of links fetched at an earlier attempt.
 - Outcomes: files (``fetched``), the sender's problem (``sender``: the fetcher's
   findings), or ours that only staff can settle (``failed``: no account, over the size
   cap, a configuration Baidu reports) with a reason in Chinese and the listing.
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intake.fetchers.base import DownloadLimits, DownloadTooLarge, Fetched, Fetcher, NeedsStaff, NoAccount, Progress
+from intake.fetchers.base import (PARTS_DIR, DownloadLimits, DownloadTooLarge, Fetched, Fetcher, NeedsStaff, NoAccount,
+                                  Progress)
 from intake.kernel.errors import ConfigError, IntakeError, PermanentError, TransientError
 from intake.kernel.fetched import FAILED, FETCHED, SENDER, FetchedPackage, LinkFetch
 from intake.parsers.links import Link, by_expiry
@@ -34,15 +36,19 @@ def in_order(links: list[tuple[int, Link]]) -> list[tuple[int, Link]]:
     return [(position[id(link)], link) for link in ordered]
 
 
-def limits_left(limits: DownloadLimits, package: FetchedPackage) -> DownloadLimits:
-    """What the next link may still use of the message's cap."""
-    used = sum(size for link in package.of(FETCHED) for _, size in link.listing)
-    return DownloadLimits(max(0, limits.max_total_bytes - used), limits.reserve_bytes)
+def message_limits(limits: DownloadLimits, package: FetchedPackage) -> DownloadLimits:
+    """``limits`` (a new object for this attempt) charged with the files of the links
+    fetched before it: the cap is the message's, whichever attempt fetched what."""
+    for folder in package.folders():
+        limits.used_bytes += sum(path.stat().st_size for path in folder.rglob("*")
+                                 if path.is_file() and PARTS_DIR not in path.relative_to(folder).parts)
+    return limits
 
 
 def fetch_link(fetcher: Fetcher, link: Link, dest: Path, limits: DownloadLimits,
                progress: Progress | None = None, key: str | None = None) -> LinkFetch:
-    """One link's outcome. Raises TransientError and ConfigError (ours, for later)."""
+    """One link's outcome. Raises TransientError and ConfigError (ours, for later).
+    ``limits``: the message's (the same object for each of its links)."""
     try:
         fetched = fetcher.fetch(link, dest, limits, progress, key=key)
     except (TransientError, ConfigError):
@@ -80,7 +86,8 @@ def _reason(err: NeedsStaff, limits: DownloadLimits) -> str:
 
 def fetch_now(fetchers: dict[str, Fetcher], links: list[tuple[int, Link]], root: Path, limits: DownloadLimits,
               progress: Progress | None = None) -> FetchedPackage:
-    """Every link once, now (``intake check``): a failure on our side is a ``failed``
+    """Every link once, now (``intake check``; ``limits``: a new object for the message):
+    a failure on our side is a ``failed``
     outcome at once, and the links of a host that failed so are not tried again."""
     package = FetchedPackage(root)
     down: dict[str, str] = {}  # provider -> why it could not be reached
@@ -90,8 +97,7 @@ def fetch_now(fetchers: dict[str, Fetcher], links: list[tuple[int, Link]], root:
             package.links[n].detail = down[link.provider]
             continue
         try:
-            package.links[n] = fetch_link(fetchers[link.provider], link, root / str(n),
-                                          limits_left(limits, package), progress)
+            package.links[n] = fetch_link(fetchers[link.provider], link, root / str(n), limits, progress)
         except TransientError as err:
             down[link.provider] = f"{type(err).__name__}: {err}"
             package.links[n] = failed(link, TRY_LATER, err)

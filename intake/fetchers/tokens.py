@@ -25,6 +25,7 @@ from intake.kernel.errors import ConfigError, TransientError
 OAUTH = "https://openapi.baidu.com/oauth/2.0"
 SETTING = "INTAKE_BAIDU_APP_KEY"
 EARLY = 3600.0  # refresh this long before the access token expires
+REFRESH_LOCK = "baidu-openapi-refresh"  # the lock a refresh and a login hold while they store a pair
 
 
 @dataclass
@@ -99,7 +100,9 @@ class OAuth:
             if current is None:
                 raise ConfigError("INTAKE_NETDISK_ROUTE=openapi: no tokens stored; run `intake netdisk login`")
             if spent is not None and current.access_token != spent:
-                return current
+                return current  # another process refreshed since our token was refused
+            if spent is None and current.expires_at - EARLY > time.time():
+                return current  # another process refreshed since we loaded the pair
             now = time.time()
             body = self.token({"grant_type": "refresh_token", "refresh_token": current.refresh_token})
             if "access_token" not in body:
@@ -122,9 +125,10 @@ def oauth_error(body: dict[str, Any]) -> Exception:
 
 
 def device_login(oauth: OAuth, store: TokenStore, say: Callable[[str], None],
-                 pause: Callable[[float], None] = time.sleep) -> Tokens:
+                 pause: Callable[[float], None] = time.sleep, lock: AccountLock | None = None) -> Tokens:
     """The device-code login: show the user code and the page to enter it on, poll the
-    token endpoint until staff have approved it, store the pair (0600)."""
+    token endpoint until staff have approved it, store the pair (0600) under ``lock``
+    (the refresh lock: a daemon refreshing at that moment does not overwrite it)."""
     body = oauth.http.json("GET", f"{OAUTH}/device/code", params={
         "response_type": "device_code", "client_id": oauth.app_key, "scope": "basic,netdisk"})
     if "device_code" not in body:
@@ -142,7 +146,8 @@ def device_login(oauth: OAuth, store: TokenStore, say: Callable[[str], None],
         answer = oauth.token({"grant_type": "device_token", "code": str(body["device_code"])})
         if "access_token" in answer:
             tokens = Tokens.from_answer(answer, time.time())
-            store.save(tokens)
+            with lock or AccountLock(REFRESH_LOCK):
+                store.save(tokens)
             return tokens
         error = str(answer.get("error") or "")
         if error == "authorization_pending":

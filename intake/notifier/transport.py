@@ -35,9 +35,32 @@ class Outgoing:
     raw: str  # the whole message, as composed
 
 
+# the server refused our envelope sender for good (SMTP not enabled for the account, its
+# daily quota spent): the mail in hand waits this long, uncharged, and the batch ends
+SENDER_REFUSED_RETRY_SECONDS = 3600.0
+
+
 class ConnectionLost(TransientError):
     """The connection is gone (or the server is closing it) before the mail in hand was
-    taken: that mail is retried later, and the batch ends."""
+    taken: that mail is retried later, and the batch ends. ``charged`` is False when the
+    mail in hand is not at fault (the connection was unusable before any of it was
+    sent): it is put back without counting an attempt."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, charged: bool = True) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.charged = charged
+
+
+class SenderRefused(ConnectionLost):
+    """The server refused our envelope sender (MAIL FROM): about our account or this
+    connection, never about the mail in hand, which is put back uncharged. ``permanent``
+    (5xx: SMTP not enabled, authentication needed, the daily quota spent) makes it wait
+    an hour and the pass an error; a 4xx (too many mails on this connection, too many
+    in a short time) ends the batch, and a new connection may take the rest."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message, retry_after=SENDER_REFUSED_RETRY_SECONDS if permanent else None, charged=False)
+        self.permanent = permanent
 
 
 class DeliveryUncertain(IntakeError):
@@ -46,18 +69,28 @@ class DeliveryUncertain(IntakeError):
     batch ends."""
 
 
+@dataclass(frozen=True)
+class Refusals:
+    """Recipients the server refused while others took the mail."""
+
+    note: str  # each refused address with the server's answer, for the record
+    accepted: tuple[str, ...]  # the recipients that took it
+    later: tuple[str, ...] = ()  # refused for now (4xx): the row stays queued for them alone
+
+
 class Connection(Protocol):
-    def send(self, mail: Outgoing) -> str | None:
-        """Deliver one mail; return a note for the record (recipients refused while
-        others took it), else None."""
+    def send(self, mail: Outgoing) -> Refusals | None:
+        """Deliver one mail; return the recipients refused while others took it, else None."""
         ...
 
 
 class Transport(Protocol):
     name: str  # said at start-up, so staff know where mail goes (never a password)
+    via: str  # recorded on each row it takes ('smtp' | 'folder')
     status_name: str | None  # the `intake status` part a batch's outcome is recorded under
     # True when delivering a row again can deliver nothing new (the folder rewrites one
-    # file): a row a dead process left in `sending` is then simply delivered again
+    # file): a row a dead process left in `sending` through this same transport (its
+    # `via`) is then simply delivered again
     repeatable: bool
 
     def open(self) -> ContextManager[Connection]: ...
@@ -69,6 +102,7 @@ class OutboxFolder:
 
     status_name: str | None = None
     repeatable = True
+    via = "folder"
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -77,7 +111,7 @@ class OutboxFolder:
     def open(self) -> ContextManager[Connection]:
         return contextlib.nullcontext(self)  # nothing to connect to
 
-    def send(self, mail: Outgoing) -> str | None:
+    def send(self, mail: Outgoing) -> Refusals | None:
         target = self.folder / f"{mail.key}.eml"
         temporary = target.with_suffix(".tmp")
         try:

@@ -29,13 +29,23 @@ class BigBody:
 
 
 def _header_end(buf: RawMessage, start: int, end: int) -> tuple[int, int] | None:
-    """Where the header block starting at ``start`` ends: (end of headers, body start)."""
-    candidates = [(buf.find(sep, start, end), len(sep)) for sep in (b"\r\n\r\n", b"\n\n")]
-    found = [(at, size) for at, size in candidates if at != -1]
-    if not found:
-        return None
-    at, size = min(found)
-    return at, at + size
+    """Where the header block starting at ``start`` ends: (end of headers, body start).
+
+    Searched in 64 KiB windows, releasing mapped pages behind: one whole-range find per
+    separator would read a CRLF message to its end looking for the LF-only one (and the
+    reverse), making all of a 400 MB mapped message resident in the judging child."""
+    window = 1 << 16
+    position = start
+    while position < end:
+        stop = min(end, position + window + 3)  # a separator across the window's edge is found in it
+        candidates = [(buf.find(sep, position, stop), len(sep)) for sep in (b"\r\n\r\n", b"\n\n")]
+        found = [(at, size) for at, size in candidates if at != -1]
+        if found:
+            at, size = min(found)
+            return at, at + size
+        release(buf, position, min(end, position + window))
+        position += window
+    return None
 
 
 def release(buf: RawMessage, start: int, end: int) -> None:

@@ -13,6 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
+UNFINISHED = ".intake-parts"  # intake.fetchers.base.PARTS_DIR: the downloads not finished
+
 
 def gather(target: Path, attachments: Path, trees: list[Path]) -> Path:
     """``target`` holding every file of ``attachments`` and of each folder in ``trees``
@@ -23,10 +25,14 @@ def gather(target: Path, attachments: Path, trees: list[Path]) -> Path:
     for tree in trees:
         sources += sorted(tree.iterdir()) if tree.is_dir() else []
     for source in sources:
-        if source.name.endswith(".part"):  # a download cut short is not part of the package
+        if _unfinished(source):  # a download cut short is not part of the package
             continue
         _place(source, target / _unique(source.name, taken))
     return target
+
+
+def _unfinished(path: Path) -> bool:
+    return path.name == UNFINISHED or path.name.endswith(".part")
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -45,7 +51,7 @@ def _place(source: Path, target: Path) -> None:
     if source.is_dir():
         target.mkdir(exist_ok=True)
         for child in sorted(source.iterdir()):
-            if not child.name.endswith(".part"):
+            if not _unfinished(child):
                 _place(child, target / child.name)
         return
     try:

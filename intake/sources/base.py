@@ -7,6 +7,7 @@ wrong. Library exceptions never leave the source.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -14,9 +15,16 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Fetched:
+    """One message as a source hands it over. Its bytes come as ``body``, pieces to be
+    iterated once, in order (the ledger writes and hashes them as they come), so that a
+    large message is never held whole: a small one is one piece, a large one is read
+    (over IMAP: fetched) piece by piece while it is iterated. A body that cannot be read
+    whole raises ``TransientError`` during the iteration, before its last piece has
+    been taken, so an incomplete body is never mistaken for a complete one."""
+
     uid: int
     internaldate: datetime  # when the mailbox received it: this decides lateness
-    raw: bytes
+    body: Iterable[bytes]
 
 
 class MailSource(Protocol):

@@ -13,6 +13,8 @@ from pathlib import Path
 from intake.kernel.errors import ConfigError, TransientError
 from intake.sources.base import Fetched
 
+PIECE_BYTES = 1 << 20  # a message is read and stored in pieces of this size
+
 
 class MaildirSource:
     """A Maildir, read as if it were a mailbox: INTERNALDATE is the file's mtime, a
@@ -53,8 +55,7 @@ class MaildirSource:
         for uid in uids:
             mtime_ns, _, path = self._by_uid[uid]
             moment = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)
-            with _as_kernel_errors("reading a message"):  # a mail client moved it meanwhile: listed again
-                fetched.append(Fetched(uid, moment, path.read_bytes()))
+            fetched.append(Fetched(uid, moment, _pieces(path)))
         return fetched
 
     def archive(self, uids: list[int], folder: str) -> None:
@@ -70,6 +71,13 @@ def _as_kernel_errors(doing: str) -> Iterator[None]:
         yield
     except OSError as err:
         raise TransientError(f"Maildir: {doing} failed: {err}") from err
+
+
+def _pieces(path: Path) -> Iterator[bytes]:
+    """The file, read in pieces when the ledger stores it (never whole in memory)."""
+    with _as_kernel_errors("reading a message"):  # a mail client moved it meanwhile: listed again
+        with open(path, "rb") as fh:
+            yield from iter(lambda: fh.read(PIECE_BYTES), b"")
 
 
 def _key_uid(key: str) -> int:

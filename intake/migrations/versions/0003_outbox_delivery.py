@@ -1,4 +1,4 @@
-"""the outbox delivers over SMTP: kind, dedupe key, attempts, the server's answer, who is sending
+"""the outbox delivers over SMTP: kind, dedupe key, attempts, the server's answer, who is sending, via what
 
 Revision ID: 0003
 Revises: 0002
@@ -26,6 +26,7 @@ def upgrade():
         batch_op.add_column(sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('last_error', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('sending_by', sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column('via', sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.alter_column('recipient', existing_type=sa.String(length=320), type_=sa.Text(),
                               existing_nullable=False)
@@ -52,6 +53,6 @@ def downgrade():
         batch_op.drop_constraint('uq_outbox_dedupe_key', type_='unique')
         batch_op.alter_column('recipient', existing_type=sa.Text(), type_=sa.String(length=320),
                               existing_nullable=False)
-        for column in ('updated_at', 'sending_by', 'last_error', 'next_attempt_at', 'attempts',
+        for column in ('updated_at', 'via', 'sending_by', 'last_error', 'next_attempt_at', 'attempts',
                        'dedupe_key', 'kind'):
             batch_op.drop_column(column)
