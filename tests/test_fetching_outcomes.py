@@ -66,6 +66,10 @@ def test_a_rate_limit_waits_in_fetching_then_the_message_is_fetched_and_judged(f
     assert [(m["receipt"], m["last_error"]) for m in status["fetching"]] == [(message.receipt, message.last_error)]
     assert status["states"] == {"fetching": 1}
     assert daemon.show(message.receipt)["next_attempt_at"] == message.next_attempt_at.isoformat()
+    preview = tmp_path / "digest.html"
+    assert daemon.intake("digest", "--preview", str(preview)).returncode == 0
+    page = preview.read_text("utf-8")  # the digest lists it for staff, with why
+    assert "等待下载" in page and message.receipt in page and "31034" in page
     assert daemon.replies() == []
     assert daemon.poll().stdout.strip() == "new messages: 0; processed: 0"  # not due yet
     fake_netdisk.clear_faults()
