@@ -172,7 +172,7 @@ def main() -> None:
     print(f"ratio (target <= 1.3x):                          {min(intakes) / min(floors):6.2f}x   "
           f"{statistics.median(intakes) / statistics.median(floors):6.2f}x the floor's time")
     print(f"judging children forked per run: {forks} for {n} messages")
-    print(f"idle poll (nothing new): {idle_s * 1000:.1f} ms median of 20; IMAP commands: {' '.join(idle_commands)}")
+    print(f"idle poll (nothing new): {idle_s * 1000:.1f} ms median of 20; IMAP commands: {' '.join(c.strip() for c in idle_commands)}")
     if memory is not None:
         print(imap_memory_bench.table(memory))
 
