@@ -10,6 +10,7 @@ from pathlib import Path
 
 import intake.core as core
 from intake.kernel.budget import within
+from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import Policy, is_late
 from intake.kernel.report import Report
 
@@ -22,9 +23,10 @@ def check_package_within(path: Path, policy: Policy, received_at: datetime | Non
 
 
 def check_message_within(raw_path: Path, policy: Policy, received_at: datetime | None = None,
-                         workdir: Path | None = None) -> Report:
-    """Judge a stored message; the child maps the file itself (no copy through a pipe)."""
-    report = within(policy.budget, policy.name, received_at, _check_stored_message, Path(raw_path), policy,
+                         workdir: Path | None = None, judges: JudgingChild | None = None) -> Report:
+    """Judge a stored message; the child maps the file itself (no copy through a pipe).
+    With ``judges``, in its long-lived child (the daemon's), else in a fork of its own."""
+    report = (judges.within if judges is not None else within)(policy.budget, policy.name, received_at, _check_stored_message, Path(raw_path), policy,
                     received_at, workdir)
     return _with_lateness(report, policy, received_at)
 

@@ -56,7 +56,8 @@ def _judged(worker: Worker, message: Message) -> tuple[Report, list[tuple[str, s
     received = aware(message.received_at) if message.received_at else None
     try:
         with LeaseRenewal(worker.Session, message.id, worker.me):  # judged in a child, under the budget
-            report = intake.budgeted.check_message_within(Path(message.raw_path), worker.policy, received, workdir)
+            report = intake.budgeted.check_message_within(Path(message.raw_path), worker.policy, received, workdir,
+                                                          worker.judges)
         return report, _attachment_digests(workdir / "attachments")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -16,6 +16,7 @@ from intake.daemon import delivery, judging, replying
 from intake.daemon.claims import claim, locked, worker_id
 from intake.daemon.transitions import LostClaim, move
 from intake.kernel.errors import PermanentError, TransientError
+from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import Policy
 from intake.notifier.transport import Transport, make_transport
 from intake.settings import Settings
@@ -34,12 +35,16 @@ class Worker:
         self.me = me or worker_id()
         self.transport = transport or make_transport(settings)
         self.delivery = delivery.Delivery()  # what the last delivery pass did
+        self.judges = JudgingChild()  # one judging child per drain, not a fork per message
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Process every message that needs work, then deliver every due outgoing mail
         (one connection per batch); stop between messages when asked. Returns the number
         of messages processed; what delivery did is in ``self.delivery``."""
-        done = self._work_queue(should_stop)
+        try:
+            done = self._work_queue(should_stop)
+        finally:
+            self.judges.close()
         if not should_stop():
             self.delivery = delivery.deliver_pending(self.Session, self.transport, self.me, should_stop)
         return done
