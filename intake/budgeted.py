@@ -11,6 +11,7 @@ from pathlib import Path
 import intake.core as core
 from intake.kernel.budget import within
 from intake.kernel.fetched import FetchedPackage
+from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import Policy, is_late
 from intake.kernel.report import Report
 
@@ -23,10 +24,12 @@ def check_package_within(path: Path, policy: Policy, received_at: datetime | Non
 
 
 def check_message_within(raw_path: Path, policy: Policy, received_at: datetime | None = None,
-                         workdir: Path | None = None, fetched: FetchedPackage | None = None) -> Report:
+                         workdir: Path | None = None, judges: JudgingChild | None = None,
+                         fetched: FetchedPackage | None = None) -> Report:
     """Judge a stored message; the child maps the file itself (no copy through a pipe).
-    ``fetched``: its links' files and outcomes (the child is forked: nothing is copied)."""
-    report = within(policy.budget, policy.name, received_at, _check_stored_message, Path(raw_path), policy,
+    With ``judges``, in its long-lived child (the daemon's), else in a fork of its own.
+    ``fetched``: what its links brought (plain data: the outcomes and the folder's path)."""
+    report = (judges.within if judges is not None else within)(policy.budget, policy.name, received_at, _check_stored_message, Path(raw_path), policy,
                     received_at, workdir, fetched)
     return _with_lateness(report, policy, received_at)
 

@@ -152,7 +152,7 @@ def _check(args: argparse.Namespace) -> int:
         if path.suffix.lower() == ".eml" and path.is_file():
             # its links are fetched first, with the daemon's settings (env, --config)
             fetched = fetch_for_check(path, load_settings(args.config), policy, received_at, Path(tmp) / "fetched")
-            report = check_message_within(path, policy, received_at, Path(tmp) / "judged", fetched)
+            report = check_message_within(path, policy, received_at, Path(tmp) / "judged", fetched=fetched)
             report.source = str(path)
         else:
             report = check_package_within(path, policy, received_at)

@@ -185,6 +185,8 @@ class Proxy163:
         except OSError:
             client.close()
             return
+        for end in (client, upstream):  # it forwards line by line: without this, Nagle and the
+            end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # peer's delayed ACK add 40 ms a reply
         session = {"id_sent": False, "refused_select": 0, "commands": [], "fetches": []}
         self.sessions.append(session)
         lock = threading.Lock()

@@ -59,7 +59,7 @@ def _judged(worker: Worker, message: Message,
     try:
         with LeaseRenewal(worker.Session, message.id, worker.me):  # judged in a child, under the budget
             report = intake.budgeted.check_message_within(Path(message.raw_path), worker.policy, received, workdir,
-                                                          fetched)
+                                                          worker.judges, fetched)
         return report, _attachment_digests(workdir / "attachments")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -17,6 +17,7 @@ from intake.daemon.claims import claim, locked, worker_id
 from intake.daemon.transitions import LostClaim, move
 from intake.fetchers.base import Fetcher
 from intake.kernel.errors import ConfigError, PermanentError, TransientError
+from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import Policy
 from intake.notifier.transport import Transport, make_transport
 from intake.settings import Settings
@@ -35,6 +36,7 @@ class Worker:
         self.me = me or worker_id()
         self.transport = transport or make_transport(settings)
         self.delivery = delivery.Delivery()  # what the last delivery pass did
+        self.judges = JudgingChild()  # one judging child per drain, not a fork per message
         self.fetchers: dict[str, Fetcher] | None = None  # made when the first link is fetched
         self.fetchers_broken: ConfigError | None = None  # the Baidu route's settings are wrong
 
@@ -42,7 +44,10 @@ class Worker:
         """Process every message that needs work, then deliver every due outgoing mail
         (one connection per batch); stop between messages when asked. Returns the number
         of messages processed; what delivery did is in ``self.delivery``."""
-        done = self._work_queue(should_stop)
+        try:
+            done = self._work_queue(should_stop)
+        finally:
+            self.judges.close()
         if not should_stop():
             self.delivery = delivery.deliver_pending(self.Session, self.transport, self.me, should_stop)
         return done

@@ -181,13 +181,31 @@ def _style_names(package: zipfile.ZipFile, main: str) -> dict[str, str] | None:
     part = related(package, main, "styles")
     if part is None:
         return None
-    if package.getinfo(part).file_size > MAX_STYLES_BYTES:
+    info = package.getinfo(part)
+    if info.file_size > MAX_STYLES_BYTES:
         return {}
+    # documents made from one template share its styles part (python-docx's is 350 KB,
+    # 20-40 ms to parse): known by its CRC and size, it is parsed once per process
+    key = (info.CRC, info.file_size)
+    if key in _STYLES_SEEN:
+        return _STYLES_SEEN[key]
+    names = _parse_style_names(package, part)
+    if names is not None:  # a part that did not read (a bad CRC: not what it claims) is not kept
+        if len(_STYLES_SEEN) >= 64:
+            _STYLES_SEEN.clear()
+        _STYLES_SEEN[key] = names
+    return names or {}
+
+
+_STYLES_SEEN: dict[tuple[int, int], dict[str, str]] = {}
+
+
+def _parse_style_names(package: zipfile.ZipFile, part: str) -> dict[str, str] | None:
     try:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
         root = etree.fromstring(package.read(part), parser)
     except Exception:  # broken styles only lose heading styles; the text is still read
-        return {}
+        return None
     names = {}
     for style in root.iterchildren(f"{W}style"):
         name = style.find(f"{W}name")

@@ -84,6 +84,9 @@ class ImapSource:
                 f"INTAKE_IMAP_SSL / INTAKE_IMAP_PORT: TLS with {s.imap_host}:{s.imap_port} failed ({err.reason or err}); "
                 "the port may be a plain one (993 is TLS; set INTAKE_IMAP_SSL=false only for a plain port)") from None
         client.normalise_times = False  # keep INTERNALDATE's own offset
+        # imapclient writes a command and its CRLF in two sends: with Nagle on, the
+        # CRLF waits for the server's (delayed, up to 40 ms) ACK on every SEARCH and FETCH
+        client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # imapclient sets imaplib's debug level to 5 to log through `logging`, and at that
         # level imaplib formats the repr() of every literal it reads, logged or not: three
         # times a message's size in memory, for nothing
