@@ -10,6 +10,7 @@ from pathlib import Path
 
 import intake.core as core
 from intake.kernel.budget import within
+from intake.kernel.fetched import FetchedPackage
 from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import Policy, is_late
 from intake.kernel.report import Report
@@ -23,21 +24,23 @@ def check_package_within(path: Path, policy: Policy, received_at: datetime | Non
 
 
 def check_message_within(raw_path: Path, policy: Policy, received_at: datetime | None = None,
-                         workdir: Path | None = None, judges: JudgingChild | None = None) -> Report:
+                         workdir: Path | None = None, judges: JudgingChild | None = None,
+                         fetched: FetchedPackage | None = None) -> Report:
     """Judge a stored message; the child maps the file itself (no copy through a pipe).
-    With ``judges``, in its long-lived child (the daemon's), else in a fork of its own."""
+    With ``judges``, in its long-lived child (the daemon's), else in a fork of its own.
+    ``fetched``: what its links brought (plain data: the outcomes and the folder's path)."""
     report = (judges.within if judges is not None else within)(policy.budget, policy.name, received_at, _check_stored_message, Path(raw_path), policy,
-                    received_at, workdir)
+                    received_at, workdir, fetched)
     return _with_lateness(report, policy, received_at)
 
 
 def _check_stored_message(raw_path: Path, policy: Policy, received_at: datetime | None,
-                          workdir: Path | None) -> Report:
+                          workdir: Path | None, fetched: FetchedPackage | None) -> Report:
     with open(raw_path, "rb") as fh:
         if raw_path.stat().st_size == 0:
-            return core.check_message(b"", policy, received_at, workdir)
+            return core.check_message(b"", policy, received_at, workdir, fetched)
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as raw:  # no heap copy of large mail
-            return core.check_message(raw, policy, received_at, workdir)
+            return core.check_message(raw, policy, received_at, workdir, fetched)
 
 
 def _with_lateness(report: Report, policy: Policy, received_at: datetime | None) -> Report:

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,7 +20,8 @@ from intake.kernel.errors import ConfigError, IntakeError
 from intake.kernel.policy import available_policies, load_policy, parse_instant
 from intake.kernel.verdicts import Verdict
 from intake.samples import build_sample_package
-from intake.settings import read_config
+from intake.check_links import fetch_for_check, listing_text
+from intake.settings import load_settings, read_config
 from intake.text_report import render_text
 
 EXIT_ACCEPTED, EXIT_CHECKED, EXIT_ERROR = 0, 1, 2
@@ -145,16 +147,21 @@ def _check(args: argparse.Namespace) -> int:
     if not path.exists():
         raise ConfigError(f"check: no such file or folder: {path}")
     # judged as the daemon judges: in a child process under the policy's budget
-    if path.suffix.lower() == ".eml" and path.is_file():
-        report = check_message_within(path, policy, received_at)
-        report.source = str(path)
-    else:
-        report = check_package_within(path, policy, received_at)
+    fetched = None
+    with tempfile.TemporaryDirectory(prefix="intake-check-") as tmp:
+        if path.suffix.lower() == ".eml" and path.is_file():
+            # its links are fetched first, with the daemon's settings (env, --config)
+            fetched = fetch_for_check(path, load_settings(args.config), policy, received_at, Path(tmp) / "fetched")
+            report = check_message_within(path, policy, received_at, Path(tmp) / "judged", fetched=fetched)
+            report.source = str(path)
+        else:
+            report = check_package_within(path, policy, received_at)
     if args.json:
         json.dump(report.to_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(render_text(report, policy.title))
+        sys.stdout.write(listing_text(fetched))
     return EXIT_ACCEPTED if report.verdict == Verdict.ACCEPTED else EXIT_CHECKED
 
 

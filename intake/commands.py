@@ -278,6 +278,7 @@ def demo(settings: Settings) -> int:
     """The README's main command: the daemon on embedded defaults over a sample Maildir."""
     if settings.maildir is None and not settings.imap_user:
         settings.maildir = build_demo_maildir(settings.data_dir / "demo-maildir")
+        settings.fetch_links = False  # the sample's Baidu link is made up: no request leaves the machine
     service = open_service(settings)
     fetched, processed = poll_and_process(service)
     print(f"数据目录：{settings.data_dir.resolve()}")

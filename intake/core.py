@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from intake.kernel.errors import ConfigError
 from intake.kernel.budget import reading
+from intake.kernel.fetched import FAILED, FETCHED, QUOTED, SENDER, FetchedPackage
 from intake.kernel.findings import ERROR, Finding
 from intake.kernel.policy import Policy, is_late
 from intake.kernel.report import ProjectResult, Report, beijing_text
@@ -26,6 +27,8 @@ from intake.parsers.layout import (
 )
 from intake.parsers.links import MAX_LINKS, find_links
 from intake.parsers.mail_large import RawMessage
+from intake.parsers.message_links import FETCHABLE
+from intake.parsers.package_folder import gather
 from intake.parsers.messages import parse_message
 from intake.parsers.question_bank_header import looks_like_question_bank
 from intake.parsers.spreadsheets import SheetError
@@ -34,6 +37,7 @@ from intake.validators.audio import check_audio
 from intake.validators.declaration import check_declaration, declaration_score, looks_like_declaration
 from intake.validators.document import check_document, sections
 from intake.validators.form import course_findings, form_findings
+from intake.validators.links import already_received, failed_findings, nothing_attached, not_fetched_findings
 from intake.validators.message import with_message_findings
 from intake.validators.photo import check_photos
 from intake.validators.question_bank import check_question_bank
@@ -52,20 +56,19 @@ def check_package(path: Path, policy: Policy, received_at: datetime | None = Non
     return report
 
 
-FETCHABLE = ("baidu", "netease", "qq")  # hosts a later issue fetches from
-PROVIDER_NAMES = {"baidu": "百度网盘", "netease": "网易邮箱超大附件", "qq": "QQ邮箱超大附件"}
-
-
 def check_message(raw: RawMessage, policy: Policy, received_at: datetime | None = None,
-                  workdir: Path | None = None) -> Report:
+                  workdir: Path | None = None, fetched: FetchedPackage | None = None) -> Report:
     """Judge one email: what it carries (attachments, links) is its package.
 
     received_at: the mailbox's time if known (``--received-at``, INTERNALDATE), else
-    the newest Received: header, else Date:.
+    the newest Received: header, else Date:. ``fetched``: what fetching its links came
+    to (the daemon's ``fetching`` stage, ``intake check``); the files fetched are judged
+    with the attachments, as if attached. Without it a message with fetchable links is
+    ``needs_review`` and nothing else is judged.
     """
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="intake-") as tmp:
-            return check_message(raw, policy, received_at, Path(tmp))
+            return check_message(raw, policy, received_at, Path(tmp), fetched)
     workdir = Path(workdir)
     parsed = parse_message(raw, workdir / "attachments")
     found = [] if parsed.ignored_reason else find_links(parsed.texts, parsed.htmls)
@@ -78,58 +81,44 @@ def check_message(raw: RawMessage, policy: Policy, received_at: datetime | None 
         "attachments": parsed.shown,
         "links": [link.to_json() for link in links],
     }
+    late = [late_finding(moment, policy)] if moment is not None and is_late(moment, policy) else []
+    fetchable = [link for link in links if link.provider in FETCHABLE]
+    fetched = fetched if fetchable else None
     if parsed.ignored_reason:
         report = Report(Verdict.IGNORED, policy.name, moment, None, ignored_reason=parsed.ignored_reason)
-    elif any(link.provider in FETCHABLE for link in links):
-        report = _links_not_fetched(links, policy, moment)
-    elif not parsed.attachments:
-        report = decide(policy, moment, None, [], _nothing_attached(links, policy, moment))
+    elif fetchable and (fetched is None or fetched.of(FAILED)):
+        # our side could not fetch: staff look, nothing else is judged (no form.missing)
+        sender = [f for link in fetched.of(SENDER, FETCHED) for f in link.findings] if fetched else []
+        failed = failed_findings(fetched.of(FAILED)) if fetched else not_fetched_findings(fetchable)
+        report = Report(Verdict.REJECTED if late else Verdict.NEEDS_REVIEW, policy.name, moment, None, [],
+                        late + sender + failed)
+    elif fetched is not None and not parsed.attachments and len(fetched.of(QUOTED)) == len(fetchable):
+        # a reply quoting links the unit's earlier submission brought: a conversation
+        report = Report(Verdict.IGNORED, policy.name, moment, None, [], [already_received(fetched.of(QUOTED))],
+                        ignored_reason="quoted links already received")
     else:
-        package = unpack(workdir / "attachments", workdir / "unpacked", policy.archive)
-        package.root_name = parsed.subject or "附件"
-        report = judge(package, policy, moment)
+        from_links = [f for link in fetched.of(SENDER, FETCHED) for f in link.findings] if fetched else []
+        folders = fetched.folders() if fetched else []
+        if not parsed.attachments and not folders:
+            other = [] if fetchable else [nothing_attached(links)]
+            report = decide(policy, moment, None, [], late + from_links + other)
+        else:
+            source = gather(workdir / "package", workdir / "attachments", folders) if folders else workdir / "attachments"
+            package = unpack(source, workdir / "unpacked", policy.archive)
+            package.root_name = parsed.subject or "附件"
+            report = judge(package, policy, moment, from_links)
     report.message = message  # then what the message's shape kept from being read
     return report if parsed.ignored_reason else with_message_findings(report, parsed.too_deep, len(found))
 
 
-def _links_not_fetched(links, policy: Policy, moment: datetime | None) -> Report:
-    """Links we cannot fetch yet: staff must look; nothing else is judged."""
-    findings = [late_finding(moment, policy)] if moment is not None and is_late(moment, policy) else []
-    for link in links:
-        if link.provider in FETCHABLE:
-            findings.append(Finding(
-                "link.fetch_failed",
-                f"邮件中的{PROVIDER_NAMES[link.provider]}链接 {link.url} 暂未能自动下载"
-                f"（系统尚未接入该下载方式），已转工作人员人工核对，您无需重新发送。",
-                None, None,
-            ))
-    verdict = Verdict.REJECTED if findings and findings[0].code == "deadline.late" else Verdict.NEEDS_REVIEW
-    return Report(verdict, policy.name, moment, None, [], findings)
-
-
-def _nothing_attached(links, policy: Policy, moment: datetime | None) -> list[Finding]:
-    findings = [late_finding(moment, policy)] if moment is not None and is_late(moment, policy) else []
-    if links:
-        hosts = "、".join(dict.fromkeys(link.url.split("/")[2] for link in links))
-        findings.append(Finding(
-            "link.unsupported",
-            f"邮件中只有以下网盘的链接：{hosts}，系统无法从这些网盘下载。"
-            "请改用百度网盘链接（附提取码），或将材料直接作为附件发送。",
-        ))
-    else:
-        findings.append(Finding(
-            "package.empty",
-            "邮件中没有附件，也没有百度网盘链接。请将报送表和各项目的视频、文档、题库打包作为附件发送，"
-            "或发送百度网盘分享链接及提取码。",
-        ))
-    return findings
-
-
-def judge(package: Package, policy: Policy, received_at: datetime | None) -> Report:
+def judge(package: Package, policy: Policy, received_at: datetime | None, link_findings: list[Finding] | None = None) -> Report:
+    """``link_findings``: the sender's problems with the message's links (a wrong code, a
+    dead share), after the lateness finding."""
     unpack_findings = archive_findings(package.problems)
     findings: list[Finding] = list(unpack_findings)
     if received_at is not None and is_late(received_at, policy):
         findings.append(late_finding(received_at, policy))
+    findings += link_findings or []
 
     materials = [Material(f, _classified(f)) for f in package.files]
     projects = find_projects(materials, package.root_name, project_kinds(policy))

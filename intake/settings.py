@@ -64,6 +64,8 @@ class Settings:
     host_map: dict[str, str] = field(default_factory=dict)  # host -> base URL (tests, a site's proxy)
     download_max_gb: float = 20.0
     disk_reserve_gb: float = 5.0
+    fetch_links: bool = True  # false: linked files are not downloaded (needs_review); the demo's choice
+    fetch_attempts: int = 10  # fetches that fail on our side before the message goes to staff
 
     @property
     def sqlite_path(self) -> Path:
@@ -204,6 +206,7 @@ CONVERTERS: dict[str, Callable[[str, Any], object]] = {
     "netdisk_route": _choice("probe", "cookie", "openapi"), "host_map": _host_map,
     "baidu_short_url": _choice("surl", "full"), "baidu_task_status": _task_status,
     "download_max_gb": _float, "disk_reserve_gb": _gigabytes,
+    "fetch_links": _bool, "fetch_attempts": lambda n, v: _int(n, v, 1),
 }
 SECRETS = frozenset({"baidu_cookie", "baidu_secret_key"})  # beside every *_password: NAME_FILE allowed
 

@@ -18,6 +18,9 @@ from enum import StrEnum
 
 class State(StrEnum):
     RECEIVED = "received"  # in the ledger, raw bytes stored; nothing done yet
+    # its linked files (baidu, netease, qq) are being downloaded, or wait for the next
+    # attempt at next_attempt_at after a failure on our side (last_error says why)
+    FETCHING = "fetching"
     UNPACKING = "unpacking"  # a worker is unpacking and judging it (attempts counted)
     JUDGED = "judged"  # verdict, projects and findings saved
     DONE = "done"  # its reply is queued (the outbox row goes on alone), held, or not due
@@ -39,20 +42,28 @@ class OutboxState(StrEnum):
 
 # The moves a worker makes. Staff's reprocess may also move a message from any state to
 # RECEIVED (judge again), see STAFF_MOVES; resend moves the reply's outbox row, not the message.
+#
+# A message with fetchable links goes RECEIVED -> FETCHING -> UNPACKING; one without goes
+# straight to UNPACKING. FETCHING -> FETCHING: a fetch failed on our side and waits for
+# its next attempt (or a dead worker's fetch is taken up again); when the fetch attempts
+# run out the message is judged all the same (needs_review, link.fetch_failed).
 TRANSITIONS: dict[State, frozenset[State]] = {
-    State.RECEIVED: frozenset({State.UNPACKING, State.FAILED, State.QUARANTINED}),
+    State.RECEIVED: frozenset({State.FETCHING, State.UNPACKING, State.FAILED, State.QUARANTINED}),
+    State.FETCHING: frozenset({State.FETCHING, State.UNPACKING, State.FAILED, State.QUARANTINED}),
     # UNPACKING -> UNPACKING: its worker died mid-judgement and another one starts over
     State.UNPACKING: frozenset({State.UNPACKING, State.JUDGED, State.FAILED, State.QUARANTINED}),
     State.JUDGED: frozenset({State.DONE, State.FAILED, State.QUARANTINED}),
     # a retry resumes where the failure left it: judging again, or deciding the reply
-    State.FAILED: frozenset({State.UNPACKING, State.DONE, State.FAILED, State.QUARANTINED}),
+    State.FAILED: frozenset({State.FETCHING, State.UNPACKING, State.DONE, State.FAILED, State.QUARANTINED}),
     State.DONE: frozenset(),
     State.QUARANTINED: frozenset(),
 }
 STAFF_MOVES: frozenset[State] = frozenset({State.RECEIVED})
 
 # states a worker picks up: new work, due retries, and work a dead worker left half done
+# (FETCHING and FAILED only once next_attempt_at is due: see intake.daemon.claims)
 WORKABLE = (State.RECEIVED, State.UNPACKING, State.JUDGED)
+WAITING = (State.FETCHING, State.FAILED)
 
 # The moves of an outbox row. The delivery pass: queued -> sending (committed first),
 # then sent, failed (5xx), or queued again (4xx, or the connection dropped before the

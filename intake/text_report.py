@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from intake.core import PROVIDER_NAMES
+from intake.validators.links import PROVIDER_NAMES
 from intake.kernel.report import BEIJING, Report
 from intake.kernel.findings import ERROR, WARNING
 

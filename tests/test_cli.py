@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from intake.samples import build_sample_package, make_form, make_project, make_scan
 from tests.conftest import cli_json, run_cli
 
@@ -102,7 +104,19 @@ def _eml(tmp_path, body: str, headers: str = "") -> Path:
     return path
 
 
-def test_eml_json_has_the_message_object(tmp_path):
+@pytest.fixture
+def netdisk_unreachable(monkeypatch):
+    """pan.baidu.com is a closed loopback port: `intake check` fetches the links it finds,
+    and fails on our side at once (link.fetch_failed), whatever this machine's network."""
+    import socket  # a port that was free a moment ago
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("INTAKE_HOST_MAP", f"pan.baidu.com=http://127.0.0.1:{port}")
+
+
+def test_eml_json_has_the_message_object(tmp_path, netdisk_unreachable):
     status, report = cli_json(_eml(tmp_path, "链接：https://pan.baidu.com/s/1AbCd 提取码：ab12"))
     assert status == 1 and report["verdict"] == "needs_review"
     assert report["message"]["subject"] == "朱镕基同志报送"
@@ -177,7 +191,7 @@ def test_a_date_in_year_9999_is_treated_as_missing(tmp_path):
     assert proc.returncode == 2 and "--received-at: out of range" in proc.stderr
 
 
-def test_more_links_than_the_cap_give_one_warning(tmp_path):
+def test_more_links_than_the_cap_give_one_warning(tmp_path, netdisk_unreachable):
     from intake.parsers.links import MAX_LINKS
 
     body = "".join(f"https://pan.baidu.com/s/1Share{i:04d} 提取码：{i:04d}\n" for i in range(MAX_LINKS + 50))

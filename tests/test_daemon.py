@@ -30,6 +30,7 @@ from intake.states import State
 from intake.store import AuditEvent, FindingRow, Message, Outbox, Project, Unit, UnitContact
 from intake.units import import_units
 from tests.conftest import daemon_settings, simple_mail
+from tests.fakes import fake_netdisk  # noqa: F401  (the fixture)
 
 ON_TIME = datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,7 +203,9 @@ def test_resubmission_supersedes_and_quota_is_watched(tmp_path, database_url):
 
 # ------------------------------------------------------------------ crashes and workers
 
-def crash_corpus(tmp_path: Path, count: int = 100) -> list[bytes]:
+def crash_corpus(tmp_path: Path, fake, count: int = 100) -> list[bytes]:
+    """Attachments, Baidu links (fetched from the loopback fake by the probe route: a
+    valid share needs staff, a missing one is the sender's), auto-replies, empty mail."""
     package = package_zip(tmp_path, "湖北省总工会", ["课程甲"], "crash")
     corpus = []
     for n in range(count):
@@ -210,7 +213,8 @@ def crash_corpus(tmp_path: Path, count: int = 100) -> list[bytes]:
         if kind == 0:
             corpus.append(simple_mail(n, attachments={"材料.zip": package}))
         elif kind == 1:
-            corpus.append(simple_mail(n, f"https://pan.baidu.com/s/1Crash{n}?pwd=ab12"))
+            url = fake.add_share({"作品/视频.mp4": 1000}, "ab12").url if n % 8 == 1 else f"https://pan.baidu.com/s/1Crash{n}"
+            corpus.append(simple_mail(n, f"{url}?pwd=ab12"))
         elif kind == 2:
             corpus.append(simple_mail(n, "我在休假", headers={"Auto-Submitted": "auto-replied"}))
         else:
@@ -243,8 +247,8 @@ def assert_consistent(service, count: int) -> None:
     assert len(list((service.settings.data_dir / "outbox").glob("*.eml"))) == len(replies)
 
 
-def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path, database_url):
-    corpus = crash_corpus(tmp_path, 200)
+def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path, database_url, fake_netdisk):
+    corpus = crash_corpus(tmp_path, fake_netdisk, 200)
     folder = tmp_path / "Maildir"
     for index, raw in enumerate(corpus):
         deliver_to_maildir(folder, raw, ON_TIME + timedelta(seconds=index))
@@ -252,7 +256,8 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path, database_
     # the kills come from outside, not from the messages: a message that happens to be
     # in hand at several kills must not count as poison (that is tested on its own)
     env = {**os.environ, "INTAKE_DATA_DIR": str(data), "INTAKE_MAILDIR": str(folder),
-           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "INTAKE_MAX_ATTEMPTS": "100"}
+           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "INTAKE_MAX_ATTEMPTS": "100",
+           "INTAKE_FETCH_ATTEMPTS": "100", "INTAKE_HOST_MAP": fake_netdisk.host_map}
     randomness = random.Random(20240731)
     service = open_service(daemon_settings(tmp_path, database_url, maildir=folder))
 
@@ -284,15 +289,15 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path, database_
     assert_consistent(service, 200)  # every message judged exactly once, nothing doubled
 
 
-def test_two_workers_drain_one_queue_without_double_work(tmp_path, database_url):
+def test_two_workers_drain_one_queue_without_double_work(tmp_path, database_url, fake_netdisk):
     if not database_url.startswith("postgresql"):
         pytest.skip("several workers share one PostgreSQL database (SKIP LOCKED)")
-    corpus = crash_corpus(tmp_path, 60)
+    corpus = crash_corpus(tmp_path, fake_netdisk, 60)
     folder = tmp_path / "Maildir"
     for index, raw in enumerate(corpus):
         deliver_to_maildir(folder, raw, ON_TIME + timedelta(seconds=index))
     env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_MAILDIR": str(folder),
-           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "INTAKE_HOST_MAP": fake_netdisk.host_map}
     open_service(daemon_settings(tmp_path, database_url, maildir=folder))  # schema first
     workers = [run_daemon(env) for _ in range(2)]
     assert [w.wait(timeout=600) for w in workers] == [0, 0]
@@ -304,11 +309,12 @@ def test_two_workers_drain_one_queue_without_double_work(tmp_path, database_url)
 
 # ------------------------------------------------------------------ commands
 
-def test_commands_submissions_show_override(tmp_path, database_url):
+def test_commands_submissions_show_override(tmp_path, database_url, fake_netdisk):
     folder = tmp_path / "Maildir"
-    deliver_to_maildir(folder, simple_mail(1, "https://pan.baidu.com/s/1Cmd?pwd=ab12"), ON_TIME)
+    share = fake_netdisk.add_share({"作品/视频.mp4": 1000}, "ab12")  # valid: the probe route gives it to staff
+    deliver_to_maildir(folder, simple_mail(1, f"{share.url}?pwd=ab12"), ON_TIME)
     env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_MAILDIR": str(folder),
-           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "INTAKE_HOST_MAP": fake_netdisk.host_map}
 
     def intake(*args):
         return subprocess.run([sys.executable, "-m", "intake.cli", *args], env=env, cwd=ROOT,
@@ -329,13 +335,14 @@ def test_commands_submissions_show_override(tmp_path, database_url):
     assert intake("poll", "--once").stdout.strip() == "new messages: 0; processed: 0"
 
 
-def test_run_finishes_the_step_in_hand_on_sigterm(tmp_path):
+def test_run_finishes_the_step_in_hand_on_sigterm(tmp_path, fake_netdisk):
     database_url = f"sqlite:///{tmp_path / 'intake.sqlite3'}"
     folder = tmp_path / "Maildir"
-    for index, raw in enumerate(crash_corpus(tmp_path, 40)):
+    for index, raw in enumerate(crash_corpus(tmp_path, fake_netdisk, 40)):
         deliver_to_maildir(folder, raw, ON_TIME + timedelta(seconds=index))
     env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_MAILDIR": str(folder),
-           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "INTAKE_POLL_MINUTES": "60"}
+           "INTAKE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "INTAKE_POLL_MINUTES": "60",
+           "INTAKE_HOST_MAP": fake_netdisk.host_map}
     process = subprocess.Popen([sys.executable, "-m", "intake.cli", "run"], env=env, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -18,8 +18,9 @@ LATE = datetime(2024, 8, 1, 2, 0, tzinfo=timezone.utc)
 
 
 def imap_settings(tmp_path, database_url, proxy, **values):
+    # links are not fetched here (tests/test_fetching*.py fetch them): no request leaves the machine
     values = {"imap_host": "127.0.0.1", "imap_port": proxy.port, "imap_ssl": False, "imap_user": USER,
-              "imap_password": PASSWORD, **values}
+              "imap_password": PASSWORD, "fetch_links": False, **values}
     return daemon_settings(tmp_path, database_url, **values)
 
 

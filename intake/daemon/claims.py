@@ -20,7 +20,7 @@ from types import TracebackType
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.states import WORKABLE, State
+from intake.states import WAITING, WORKABLE
 from intake.store import Message, utcnow
 
 log = logging.getLogger("intake")
@@ -91,7 +91,10 @@ def claim(Session: sessionmaker, me: str) -> int | None:
             select(Message.id, Message.claimed_by, Message.claimed_at)
             .where(or_(
                 Message.state.in_([state.value for state in WORKABLE]),
-                (Message.state == State.FAILED.value) & (Message.next_attempt_at <= now),
+                # a failed message, or one waiting for its next fetch attempt, once due (a
+                # fetch in hand has none: a dead worker's is taken up at once)
+                Message.state.in_([state.value for state in WAITING])
+                & (Message.next_attempt_at.is_(None) | (Message.next_attempt_at <= now)),
             ))
             .order_by(Message.id)
             .limit(20)

@@ -1,5 +1,5 @@
 """What the digest asks staff to act on: messages waiting for a person (needs review,
-quarantined, unanswered), each with its reason and the commands that act on it, and
+quarantined, unanswered) or for their links (fetching, after a failure on our side), each with its reason and the commands that act on it, and
 outgoing mail that did not go out: refused for good (``failed``), held over the
 per-sender cap (``held``), or uncertain (left ``sending`` by a process that is gone, or
 a server that never answered: exactly what `intake outbox` calls uncertain,
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from intake.daemon.claims import aware, worker_id
 from intake.daemon.delivery import is_uncertain
+from intake.kernel.report import beijing_text
 from intake.notifier.digest_data import Attention, ReplyFailure
 from intake.states import OutboxState, State
 from intake.store import FindingRow, Message, Outbox
@@ -36,7 +37,7 @@ def attention(session: Session, messages: list[Message], now: datetime) -> list[
         item = _item(session, message, message.id in resendable)
         if item is not None:
             items.append(item)
-    order = {"已隔离": 0, "待人工核对": 1, "未回复": 2}
+    order = {"已隔离": 0, "待人工核对": 1, "等待下载": 2, "未回复": 3}
     return sorted(items, key=lambda item: order[item.kind])
 
 
@@ -55,6 +56,10 @@ def _item(session: Session, message: Message, resendable: bool) -> Attention | N
     if message.verdict == "needs_review":
         return item("待人工核对", _review_reason(session, message.id),
                     [show, f"intake reprocess {receipt}", f"intake override {receipt} --accept --note …"])
+    if message.state == State.FETCHING and message.last_error:  # its links wait for the next attempt
+        when = beijing_text(message.next_attempt_at) if message.next_attempt_at else "尽快"
+        return item("等待下载", f"网盘链接暂未下载成功（已尝试 {message.fetch_attempts} 次），将于北京时间 {when} "
+                    f"自动重试：{message.last_error}", [show])
     if message.verdict in (None, "ignored"):
         return None
     if message.state == State.DONE and not message.from_address:

@@ -18,6 +18,7 @@ import intake.budgeted
 from intake.daemon.claims import LeaseRenewal, aware, locked
 from intake.daemon.rules import find_unit, name_key, quota_finding, supersede
 from intake.daemon.transitions import LostClaim, move
+from intake.kernel.fetched import FetchedPackage
 from intake.kernel.findings import Finding
 from intake.kernel.report import Report
 from intake.states import State
@@ -27,9 +28,9 @@ if TYPE_CHECKING:  # the worker calls this stage; typing only, no import cycle
     from intake.daemon.worker import Worker
 
 
-def judge(worker: Worker, message_id: int) -> None:
-    """Unpack and judge one claimed message; save the outcome (or quarantine a message
-    that its workers died on ``max_attempts`` times)."""
+def judge(worker: Worker, message_id: int, fetched: FetchedPackage | None = None) -> None:
+    """Unpack and judge one claimed message, with what its links brought (``fetched``);
+    save the outcome (or quarantine a message that its workers died on ``max_attempts`` times)."""
     with worker.Session.begin() as session:
         message = locked(session, message_id)
         if message.claimed_by != worker.me:
@@ -41,15 +42,16 @@ def judge(worker: Worker, message_id: int) -> None:
             return
         message.attempts += 1  # counted when work starts: a crash counts too
         move(session, message, State.UNPACKING, worker.me, attempt=message.attempts)
-    report, attachments = _judged(worker, message)
+    report, attachments = _judged(worker, message, fetched)
     with worker.Session.begin() as session:
         message = locked(session, message_id)
         if message.report is not None or message.claimed_by != worker.me:
             raise LostClaim(f"message {message_id} was judged or taken over meanwhile")  # never twice
-        _save(session, worker.me, message, report, attachments)
+        _save(session, worker.me, message, report, attachments, fetched)
 
 
-def _judged(worker: Worker, message: Message) -> tuple[Report, list[tuple[str, str, int]]]:
+def _judged(worker: Worker, message: Message,
+            fetched: FetchedPackage | None) -> tuple[Report, list[tuple[str, str, int]]]:
     # a folder of its own: two workers may share a pid (containers) and a data folder
     workdir = worker.settings.data_dir / "work" / f"{message.receipt or message.id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     shutil.rmtree(workdir, ignore_errors=True)
@@ -57,14 +59,17 @@ def _judged(worker: Worker, message: Message) -> tuple[Report, list[tuple[str, s
     try:
         with LeaseRenewal(worker.Session, message.id, worker.me):  # judged in a child, under the budget
             report = intake.budgeted.check_message_within(Path(message.raw_path), worker.policy, received, workdir,
-                                                          worker.judges)
+                                                          worker.judges, fetched)
         return report, _attachment_digests(workdir / "attachments")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _save(session: Session, me: str, message: Message, report: Report, attachments: list[tuple[str, str, int]]) -> None:
+def _save(session: Session, me: str, message: Message, report: Report, attachments: list[tuple[str, str, int]],
+          fetched: FetchedPackage | None = None) -> None:
     data = report.to_json()
+    if fetched is not None:  # each link's outcome, the listing and our side's errors, for staff
+        data["fetch"] = fetched.summary()
     unit = find_unit(session, message.from_address, report.unit)
     message.unit_id = unit.id if unit else None
     message.unit_name = unit.name if unit else report.unit

@@ -3,6 +3,8 @@ the queries behind `intake submissions`, `show`, `quarantine` and `status`."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,12 +53,26 @@ def details(Session: sessionmaker, receipt: str) -> dict:
         data = submission(message)
         data.update({
             "state": message.state, "attempts": message.attempts, "last_error": message.last_error,
+            "fetch_attempts": message.fetch_attempts, "next_attempt_at": _iso(message.next_attempt_at),
             "override": message.override, "override_note": message.override_note,
             "subject": message.subject, "from_header": message.from_header,
             "findings": (message.report or {}).get("findings", []),
+            # each link's outcome: files fetched, the sender's problem, or ours (why, the listing)
+            "fetch": (message.report or {}).get("fetch"),
             "reply": _reply_of(session, message.id),
         })
     return data
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return aware(moment).isoformat() if moment is not None else None
+
+
+def fetching(session: Session) -> list[dict]:
+    """Messages whose links are being fetched or wait for the next attempt, and why."""
+    rows = session.scalars(select(Message).where(Message.state == State.FETCHING.value).order_by(Message.id)).all()
+    return [{"receipt": m.receipt, "from": m.from_address, "fetch_attempts": m.fetch_attempts,
+             "next_attempt_at": _iso(m.next_attempt_at), "last_error": m.last_error} for m in rows]
 
 
 def _reply_of(session: Session, message_id: int) -> dict | None:
@@ -85,4 +101,5 @@ def status(Session: sessionmaker) -> dict:
         parts = {row.name: {"ok": row.ok, "detail": row.detail, "at": row.at.isoformat(),
                             "last_ok_at": row.last_ok_at.isoformat() if row.last_ok_at else None}
                  for row in session.scalars(select(ServiceStatus))}
-    return {"mailbox": parts.get("mailbox"), "smtp": parts.get("smtp"), "states": states}
+        waiting = fetching(session)
+    return {"mailbox": parts.get("mailbox"), "smtp": parts.get("smtp"), "states": states, "fetching": waiting}

@@ -38,7 +38,7 @@ def reprocess(Session: sessionmaker, receipt: str, actor: str = "staff") -> Mess
         # stays and is never repeated
         dropped = session.execute(delete(Outbox).where(Outbox.message_id == message.id, Outbox.state.not_in(KEPT)))
         message.report, message.verdict = None, None
-        message.attempts, message.next_attempt_at = 0, None
+        message.attempts, message.next_attempt_at, message.fetch_attempts = 0, None, 0
         move(session, message, State.RECEIVED, actor, staff=True, action="reprocess",
              unsent_reply_dropped=bool(dropped.rowcount))
     with Session() as session:

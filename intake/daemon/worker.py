@@ -1,5 +1,5 @@
 """The worker: claims messages one at a time and takes each through its stages
-(judging, then deciding and queueing the reply). Any failure is recorded and retried
+(fetching its linked files, judging, then deciding and queueing the reply). Any failure is recorded and retried
 with backoff; a permanent one, or too many, quarantines the message for staff. When
 the queue is drained, one delivery pass sends every due outgoing mail."""
 
@@ -12,10 +12,11 @@ from datetime import timedelta
 
 from sqlalchemy.orm import sessionmaker
 
-from intake.daemon import delivery, judging, replying
+from intake.daemon import delivery, fetching, judging, replying
 from intake.daemon.claims import claim, locked, worker_id
 from intake.daemon.transitions import LostClaim, move
-from intake.kernel.errors import PermanentError, TransientError
+from intake.fetchers.base import Fetcher
+from intake.kernel.errors import ConfigError, PermanentError, TransientError
 from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import Policy
 from intake.notifier.transport import Transport, make_transport
@@ -36,6 +37,8 @@ class Worker:
         self.transport = transport or make_transport(settings)
         self.delivery = delivery.Delivery()  # what the last delivery pass did
         self.judges = JudgingChild()  # one judging child per drain, not a fork per message
+        self.fetchers: dict[str, Fetcher] | None = None  # made when the first link is fetched
+        self.fetchers_broken: ConfigError | None = None  # the Baidu route's settings are wrong
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Process every message that needs work, then deliver every due outgoing mail
@@ -72,7 +75,10 @@ class Worker:
             with self.Session() as session:
                 judged = session.get(Message, message_id).report is not None
             if not judged:
-                judging.judge(self, message_id)
+                waiting, fetched = fetching.fetch(self, message_id)
+                if waiting:
+                    return  # stays in fetching until its next attempt is due
+                judging.judge(self, message_id, fetched)
                 with self.Session() as session:
                     if session.get(Message, message_id).state != State.JUDGED:
                         return  # quarantined as poison

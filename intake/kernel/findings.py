@@ -57,6 +57,8 @@ SEVERITY: dict[str, str] = {
     "package.too_complex": ERROR,
     "message.too_deep": ERROR,
     "link.too_many": WARNING,
+    # linked packages: a reply whose only links, in quoted text, came with an earlier submission
+    "link.already_received": INFO,
     "document.read_partly": WARNING,
     "quota.exceeded": WARNING,
     "duplicate.resubmission": INFO,

@@ -59,7 +59,7 @@ class UnitLine:
 class Attention:
     """A message staff must look at, why, and the commands that act on it."""
 
-    kind: str  # 待人工核对 | 已隔离 | 未回复
+    kind: str  # 待人工核对 | 已隔离 | 等待下载 | 未回复
     receipt: str
     unit: str | None
     sender: str | None

@@ -104,11 +104,12 @@ def safe_name(name: str, fallback: str = "附件") -> str:
 # ---------------------------------------------------------------- the walk
 
 class _Walker:
-    def __init__(self, result: ParsedMessage, attachments_dir: Path, raw: RawMessage = b"", marker: str = "",
+    def __init__(self, result: ParsedMessage, attachments_dir: Path | None, raw: RawMessage = b"", marker: str = "",
                  bodies: dict[int, BigBody] | None = None) -> None:
         self.result = result
-        self.dir = attachments_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = attachments_dir  # None: the bodies only, attachments are not written
+        if self.dir is not None:
+            self.dir.mkdir(parents=True, exist_ok=True)
         self.names: set[str] = set()
         self.raw = raw
         self.marker = marker
@@ -147,7 +148,7 @@ class _Walker:
                     self.result.shown.insert(position, name)
                 return
         if content_type in ("application/ms-tnef", "application/vnd.ms-tnef") or (name or "").lower() == "winmail.dat":
-            if self.tnef(part):
+            if self.dir is None or self.tnef(part):
                 return
         if content_type in ("text/plain", "text/html") and not name and disposition != "attachment":
             big = self.big_body(part)
@@ -241,6 +242,9 @@ class _Walker:
     def save(self, part: email.message.Message, name: str | None, content_type: str) -> None:
         decoded_name = name or f"附件{len(self.result.attachments) + 1}{_extension(content_type)}"
         file_name = self.unique(safe_name(decoded_name))
+        if self.dir is None:  # bodies only: the attachment is listed, never decoded
+            self.result.shown.append(file_name)
+            return
         target = self.dir / file_name
         big = self.big_body(part)
         size: int | None
@@ -258,6 +262,9 @@ class _Walker:
 
     def store(self, name: str, data: bytes, content_type: str) -> None:
         file_name = self.unique(safe_name(name))
+        if self.dir is None:
+            self.result.shown.append(file_name)
+            return
         target = self.dir / file_name
         target.write_bytes(data)
         self.result.attachments.append(Attachment(file_name, target, len(data), content_type))
@@ -302,8 +309,10 @@ def _parse_bounded(raw: bytes, parse: Callable[[bytes], email.message.Message],
         return headers, too_deep or TooDeep("mime", MAX_MIME_DEPTH + 1, MAX_MIME_DEPTH)
 
 
-def parse_message(raw: RawMessage, attachments_dir: Path) -> ParsedMessage:
-    """``raw``: the message's bytes (bytes, or an mmap of the stored file)."""
+def parse_message(raw: RawMessage, attachments_dir: Path | None) -> ParsedMessage:
+    """``raw``: the message's bytes (bytes, or an mmap of the stored file). With
+    ``attachments_dir`` None only the headers and the text bodies are read (the links):
+    attachments are listed in ``shown`` but neither decoded nor written."""
     slim_raw, marker, bodies = slim(raw) if len(raw) > LARGE_BODY else (bytes(raw), "", {})
     message, too_deep = _parse_bounded(slim_raw, _load)
     result = ParsedMessage(too_deep=[too_deep] if too_deep else [])
@@ -316,7 +325,8 @@ def parse_message(raw: RawMessage, attachments_dir: Path) -> ParsedMessage:
     result.ignored_reason = ignored_reason(message, result.from_address)
     if result.ignored_reason is None:
         try:
-            _Walker(result, Path(attachments_dir), raw, marker, bodies).walk(message)
+            folder = Path(attachments_dir) if attachments_dir is not None else None
+            _Walker(result, folder, raw, marker, bodies).walk(message)
         except RecursionError:  # the bound makes this unreachable; a crash it must never be
             result.too_deep.append(TooDeep("mime", MAX_MIME_DEPTH + 1, MAX_MIME_DEPTH))
     return result

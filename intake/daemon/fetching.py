@@ -1,0 +1,224 @@
+"""The fetching stage: before judging, the files a message links to (Baidu Netdisk, 163
+and QQ large attachments) are downloaded into its work folder, in this process (the
+downloads stream to disk; nothing is held in memory).
+
+- The links are read from the stored message as the core reads them (bodies only).
+  A message without fetchable links never enters ``fetching``.
+- Each link's outcome is saved (``<data>/work/<receipt>/fetched/outcome.json``, its files
+  in ``fetched/<n>/``) as soon as it is known, so a later attempt, a crash or a
+  reprocess never fetches a link again that was fetched or was the sender's problem;
+  a download cut short resumes from its ``.part`` file. The files stay after judging
+  (a reprocess judges them again).
+- Not fetched at all: a link in quoted text that the unit's earlier, recorded message
+  already brought (``quoted``), and every link of a message received after the deadline
+  (``late``: it is void whatever the links hold).
+- Our side's failure (``TransientError``, a ``ConfigError`` the operator must mend, an
+  unexpected error): the message stays in ``fetching`` until ``next_attempt_at`` (the
+  error's ``retry_after``, at least a backoff of 1, 2, 4 … minutes up to 6 hours), with
+  ``last_error`` for staff. Each attempt is counted when it starts (``fetch_attempts``,
+  apart from the judging attempts); after INTAKE_FETCH_ATTEMPTS the links still missing
+  are ``failed`` and the message is judged: ``needs_review`` with ``link.fetch_failed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import mmap
+import traceback
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from intake.daemon.claims import LeaseRenewal, aware, locked
+from intake.daemon.rules import find_unit
+from intake.daemon.transitions import LostClaim, move
+from intake.fetchers import download_limits, make_fetchers
+from intake.fetchers.base import Fetcher, Progress, ProgressEvent
+from intake.fetchers.message import DISABLED, GAVE_UP, failed, fetch_link, in_order, message_limits
+from intake.kernel.errors import ConfigError, TransientError
+from intake.kernel.fetched import FAILED, LATE, QUOTED, FetchedPackage, LinkFetch
+from intake.kernel.policy import is_late
+from intake.parsers.links import Link
+from intake.parsers.message_links import message_links
+from intake.states import State
+from intake.store import Message, utcnow
+
+if TYPE_CHECKING:  # the worker calls this stage; typing only, no import cycle
+    from intake.daemon.worker import Worker
+
+log = logging.getLogger("intake")
+MAX_WAIT = 6 * 3600.0  # seconds: the backoff's ceiling (an error's own retry_after may be longer)
+CONFIG_RETRY = 3600.0  # a setting the operator must mend (a missing cookie, no tokens): hourly
+
+
+def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]:
+    """Fetch the message's links. Returns (waiting, package): waiting when it stays in
+    ``fetching`` for a later attempt; the package to judge with otherwise (None: no
+    fetchable links)."""
+    with worker.Session() as session:
+        message = session.get(Message, message_id)
+        raw_path, state, name = Path(message.raw_path), State(message.state), message.receipt or str(message.id)
+    links = _fetchable(raw_path)
+    if not links:
+        return False, None
+    root = worker.settings.data_dir / "work" / name / "fetched"
+    package = FetchedPackage.load(root, root / "outcome.json")
+    if state == State.RECEIVED:  # a fresh start (staff reprocessed it): what failed is tried again
+        package.links = {n: link for n, link in package.links.items() if link.outcome != FAILED}
+    with worker.Session() as session:
+        _settle_without_fetching(worker, session, session.get(Message, message_id), package, links)
+    pending = [(n, link) for n, link in in_order(links) if n not in package.links]
+    if not pending:
+        package.save(root / "outcome.json")
+        return False, package
+    attempt = _start(worker, message_id)
+    if attempt is None:  # the attempts ran out (the last one was cut short by a crash)
+        _give_up(package, pending, None)
+        return False, package
+    try:
+        with LeaseRenewal(worker.Session, message_id, worker.me):
+            _fetch_pending(worker, package, pending, name)
+    except LostClaim:
+        raise
+    except Exception as err:  # ours: a rate limit, the network, a setting, a bug; tried again later
+        if attempt >= worker.settings.fetch_attempts:
+            _give_up(package, pending, err)
+            return False, package
+        _defer(worker, message_id, err, attempt)
+        return True, None
+    return False, package
+
+
+def _fetchable(raw_path: Path) -> list[tuple[int, Link]]:
+    with open(raw_path, "rb") as fh:
+        if raw_path.stat().st_size == 0:
+            return []
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as raw:  # no heap copy of large mail
+            found = message_links(raw)
+    return [] if found.ignored else found.fetchable()
+
+
+def _settle_without_fetching(worker: Worker, session: Session, message: Message, package: FetchedPackage,
+                             links: list[tuple[int, Link]]) -> None:
+    """Outcomes that need no download: quoted links already received, a late message,
+    fetching switched off (INTAKE_FETCH_LINKS=false)."""
+    known = _already_received(session, message, [(n, link) for n, link in links if link.quoted])
+    late = message.received_at is not None and is_late(aware(message.received_at), worker.policy)
+    for n, link in links:
+        if n in package.links:
+            continue
+        if n in known:
+            package.links[n] = LinkFetch(link.provider, link.url, QUOTED, earlier=known[n])
+        elif late:
+            package.links[n] = LinkFetch(link.provider, link.url, LATE)
+        elif not worker.settings.fetch_links:
+            package.links[n] = failed(link, DISABLED)
+
+
+def _already_received(session: Session, message: Message, quoted: list[tuple[int, Link]]) -> dict[int, str]:
+    """position -> receipt of the unit's earlier, recorded message that carried the same
+    link (same sender address, or the same unit by its contacts)."""
+    if not quoted:
+        return {}
+    same = []
+    if message.from_address:
+        same.append(func.lower(Message.from_address) == message.from_address.lower())
+        unit = find_unit(session, message.from_address, None)
+        if unit is not None:
+            same += [Message.unit_id == unit.id, Message.unit_name == unit.name]
+    if not same:
+        return {}
+    earlier = session.scalars(select(Message).where(Message.id < message.id, Message.report.is_not(None), or_(*same))
+                              .order_by(Message.id)).all()
+    found: dict[int, str] = {}
+    for row in earlier:
+        urls = {link.get("url") for link in ((row.report or {}).get("message") or {}).get("links", [])}
+        for n, link in quoted:
+            if link.url in urls and n not in found:
+                found[n] = row.receipt or str(row.id)
+    return found
+
+
+def _start(worker: Worker, message_id: int) -> int | None:
+    """Count the attempt (when it starts: a crash counts too) and move to ``fetching``;
+    None when the attempts have run out."""
+    with worker.Session.begin() as session:
+        message = locked(session, message_id)
+        if message.claimed_by != worker.me:
+            raise LostClaim(f"message {message_id} was taken over")
+        if message.fetch_attempts >= worker.settings.fetch_attempts:
+            return None
+        message.fetch_attempts += 1
+        message.next_attempt_at = None
+        move(session, message, State.FETCHING, worker.me, attempt=message.fetch_attempts)
+        return message.fetch_attempts
+
+
+def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[int, Link]], name: str) -> None:
+    fetchers, broken = _fetchers(worker)
+    limits = message_limits(download_limits(worker.settings), package)  # one budget for the message
+    for n, link in pending:
+        if link.provider == "baidu" and broken is not None:
+            raise broken  # the route's settings are wrong: tried again once mended
+        log.info("%s: fetching %s link %s", name, link.provider, link.url)
+        package.links[n] = fetch_link(fetchers[link.provider], link, package.root / str(n), limits,
+                                      _progress(name), key=name)
+        package.save(package.root / "outcome.json")
+
+
+def _fetchers(worker: Worker) -> tuple[dict[str, Fetcher], ConfigError | None]:
+    """The worker's fetchers, made once. Settings the Baidu route lacks leave the 163 and
+    QQ fetchers working (they need none); Baidu links wait for the mended settings."""
+    if worker.fetchers is None:
+        try:
+            worker.fetchers, worker.fetchers_broken = make_fetchers(worker.settings), None
+        except ConfigError as err:
+            log.error("netdisk links cannot be fetched: %s", err)
+            probe = dataclasses.replace(worker.settings, netdisk_route="probe")
+            worker.fetchers, worker.fetchers_broken = make_fetchers(probe), err
+    return worker.fetchers, worker.fetchers_broken
+
+
+def _progress(name: str) -> Progress:
+    """One log line per file, when it is complete and checked."""
+    def report(event: ProgressEvent) -> None:
+        if event.finished:
+            log.info("%s: fetched %s (%d bytes)", name, event.path, event.done)
+    return report
+
+
+def _give_up(package: FetchedPackage, pending: list[tuple[int, Link]], err: BaseException | None) -> None:
+    for n, link in pending:
+        if n not in package.links:
+            package.links[n] = failed(link, GAVE_UP, err)
+    package.save(package.root / "outcome.json")
+
+
+def _defer(worker: Worker, message_id: int, err: Exception, attempt: int) -> None:
+    """Stay in ``fetching`` until the next attempt is due; staff see why."""
+    delay = max(_retry_after(err), min(60.0 * 2 ** (attempt - 1), MAX_WAIT))
+    log.warning("message %s: fetching failed (attempt %d of %d), next attempt in %d min: %s",
+                message_id, attempt, worker.settings.fetch_attempts, delay // 60, err)
+    with worker.Session.begin() as session:
+        message = locked(session, message_id)
+        if message.claimed_by != worker.me:
+            raise LostClaim(f"message {message_id} was taken over")
+        message.last_error = f"fetching, attempt {attempt} of {worker.settings.fetch_attempts}: {type(err).__name__}: {err}"
+        message.traceback = traceback.format_exc()
+        message.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        move(session, message, State.FETCHING, worker.me, release=True, action="fetch_deferred",
+             error=message.last_error, next_attempt_at=_iso(message.next_attempt_at))
+
+
+def _retry_after(err: Exception) -> float:
+    if isinstance(err, TransientError):
+        return err.retry_after or 0.0
+    return CONFIG_RETRY if isinstance(err, ConfigError) else 0.0
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()

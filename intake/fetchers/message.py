@@ -1,0 +1,106 @@
+"""Fetching one message's links, link by link, into outcomes the core can judge with
+(``intake.kernel.fetched``): what the daemon's ``fetching`` stage and ``intake check``
+share.
+
+- Order: ``by_expiry`` (163 links that expire soonest first).
+- Size: INTAKE_DOWNLOAD_MAX_GB is the whole message's: one ``DownloadLimits`` per message
+  attempt goes to the fetch of each link (it counts the bytes), charged first with the
+  files of links fetched at an earlier attempt.
+- Outcomes: files (``fetched``), the sender's problem (``sender``: the fetcher's
+  findings), or ours that only staff can settle (``failed``: no account, over the size
+  cap, a configuration Baidu reports) with a reason in Chinese and the listing.
+  ``TransientError`` and ``ConfigError`` are raised: the daemon tries again later,
+  ``intake check`` says so at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from intake.fetchers.base import (PARTS_DIR, DownloadLimits, DownloadTooLarge, Fetched, Fetcher, NeedsStaff, NoAccount,
+                                  Progress)
+from intake.kernel.errors import ConfigError, IntakeError, PermanentError, TransientError
+from intake.kernel.fetched import FAILED, FETCHED, SENDER, FetchedPackage, LinkFetch
+from intake.parsers.links import Link, by_expiry
+
+MIB = 1024 * 1024
+GAVE_UP = "多次尝试自动下载均未成功，原因在网络或网盘服务一方"
+TRY_LATER = "自动下载暂时未能完成，原因在网络或网盘服务一方"
+DISABLED = "本系统未开启网盘链接自动下载"
+
+
+def in_order(links: list[tuple[int, Link]]) -> list[tuple[int, Link]]:
+    """(position, link) in the order to fetch them: soonest expiry first."""
+    ordered = by_expiry([link for _, link in links])
+    position = {id(link): n for n, link in links}
+    return [(position[id(link)], link) for link in ordered]
+
+
+def message_limits(limits: DownloadLimits, package: FetchedPackage) -> DownloadLimits:
+    """``limits`` (a new object for this attempt) charged with the files of the links
+    fetched before it: the cap is the message's, whichever attempt fetched what."""
+    for folder in package.folders():
+        limits.used_bytes += sum(path.stat().st_size for path in folder.rglob("*")
+                                 if path.is_file() and PARTS_DIR not in path.relative_to(folder).parts)
+    return limits
+
+
+def fetch_link(fetcher: Fetcher, link: Link, dest: Path, limits: DownloadLimits,
+               progress: Progress | None = None, key: str | None = None) -> LinkFetch:
+    """One link's outcome. Raises TransientError and ConfigError (ours, for later).
+    ``limits``: the message's (the same object for each of its links)."""
+    try:
+        fetched = fetcher.fetch(link, dest, limits, progress, key=key)
+    except (TransientError, ConfigError):
+        raise
+    except NeedsStaff as err:
+        return failed(link, _reason(err, limits), err, [(f.path, f.size) for f in err.listing])
+    except PermanentError as err:
+        return failed(link, "自动下载时遇到需要工作人员处理的问题", err)
+    return _outcome(link, dest, fetched)
+
+
+def _outcome(link: Link, dest: Path, fetched: Fetched) -> LinkFetch:
+    listing = [(f.path, f.size) for f in fetched.listing]
+    if fetched.files:
+        return LinkFetch(link.provider, link.url, FETCHED, dest.name, list(fetched.findings), listing=listing)
+    if fetched.findings:
+        return LinkFetch(link.provider, link.url, SENDER, None, list(fetched.findings), listing=listing)
+    return LinkFetch(link.provider, link.url, FETCHED, dest.name, [], listing=listing)  # an empty share
+
+
+def failed(link: Link, reason: str, err: BaseException | None = None,
+           listing: list[tuple[str, int]] | None = None) -> LinkFetch:
+    detail = f"{type(err).__name__}: {err}" if err is not None else None
+    return LinkFetch(link.provider, link.url, FAILED, reason=reason, detail=detail, listing=listing or [])
+
+
+def _reason(err: NeedsStaff, limits: DownloadLimits) -> str:
+    files, size = len(err.listing), sum(f.size for f in err.listing) / MIB
+    if isinstance(err, NoAccount):
+        return f"系统未配置百度网盘账号，无法自动下载；链接和提取码有效，共 {files} 个文件、{size:.1f} MB"
+    if isinstance(err, DownloadTooLarge):
+        return f"文件共 {size:.1f} MB，超过系统自动下载的大小上限"
+    return "自动下载时遇到需要工作人员处理的问题"
+
+
+def fetch_now(fetchers: dict[str, Fetcher], links: list[tuple[int, Link]], root: Path, limits: DownloadLimits,
+              progress: Progress | None = None) -> FetchedPackage:
+    """Every link once, now (``intake check``; ``limits``: a new object for the message):
+    a failure on our side is a ``failed``
+    outcome at once, and the links of a host that failed so are not tried again."""
+    package = FetchedPackage(root)
+    down: dict[str, str] = {}  # provider -> why it could not be reached
+    for n, link in in_order(links):
+        if link.provider in down:
+            package.links[n] = failed(link, TRY_LATER, None)
+            package.links[n].detail = down[link.provider]
+            continue
+        try:
+            package.links[n] = fetch_link(fetchers[link.provider], link, root / str(n), limits, progress)
+        except TransientError as err:
+            down[link.provider] = f"{type(err).__name__}: {err}"
+            package.links[n] = failed(link, TRY_LATER, err)
+        except IntakeError:
+            raise  # a ConfigError: one line naming the setting
+    return package
