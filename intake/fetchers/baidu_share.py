@@ -115,12 +115,12 @@ def error_for(kind: str | None, endpoint: str, code: int | str, url: str, settin
     shown = url or "该链接"
     if kind == CODE_WRONG:
         return WrongCode(f"百度网盘链接 {shown} 的提取码不正确或缺失。请核对后重新发送链接和正确的提取码。")
+    gone = (f"百度网盘链接 {shown} 已失效（分享已取消、删除或不存在）。"
+            "请重新分享后发送新的链接和提取码，或将材料直接作为附件发送。")
     if kind == MISSING:
-        return Missing(f"百度网盘链接 {shown} 已失效（分享已取消、删除或不存在）。"
-                       "请重新分享后发送新的链接和提取码，或将材料直接作为附件发送。")
+        return Missing(gone)
     if kind == GONE:
-        return LinkGone(f"百度网盘链接 {shown} 已失效（分享已取消、删除或不存在）。"
-                        "请重新分享后发送新的链接和提取码，或将材料直接作为附件发送。")
+        return LinkGone(gone)
     if kind == EXPIRED:
         return LinkGone(f"百度网盘链接 {shown} 的分享已过期。请重新分享（有效期请选择“永久有效”）后发送新的链接和提取码。")
     if kind == BLOCKED:

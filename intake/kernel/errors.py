@@ -37,3 +37,11 @@ class LoginRejected(ConfigError):
     """The mailbox refused our login: wrong user or password. `intake run` keeps going
     (it tries again each round, so a mended password is picked up); a one-shot command
     stops."""
+
+
+def unverified_certificate(setting: str, where: str, reason: str) -> ConfigError:
+    """A server certificate that did not verify (IMAP, SMTP): never advise turning TLS off."""
+    return ConfigError(
+        f"{setting}: the certificate of {where} could not be verified ({reason}); check the host name, "
+        "this server's clock and its CA certificates (a proxy that intercepts TLS needs its CA installed); "
+        "do not turn TLS off")

@@ -35,7 +35,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import parseaddr
 from types import TracebackType
 
-from intake.kernel.errors import ConfigError, LoginRejected, PermanentError, TransientError
+from intake.kernel.errors import ConfigError, LoginRejected, PermanentError, TransientError, unverified_certificate
 from intake.notifier.transport import ConnectionLost, DeliveryUncertain, Outgoing, Refusals, SenderRefused
 from intake.settings import Settings
 
@@ -165,10 +165,8 @@ class SMTPConnection:
                     raise
             return client
         except ssl.SSLCertVerificationError as err:  # never advise turning TLS off for this
-            raise ConfigError(
-                f"INTAKE_SMTP_HOST: the certificate of {self._where()} could not be verified "
-                f"({err.verify_message or err.reason}); check the host name, this server's clock and its CA "
-                "certificates (a proxy that intercepts TLS needs its CA installed); do not turn TLS off") from None
+            raise unverified_certificate("INTAKE_SMTP_HOST", self._where(),
+                                       err.verify_message or err.reason) from None
         except ssl.SSLError as err:
             if (err.reason or "") not in PLAIN_PORT_REASONS:
                 raise TransientError(f"SMTP {self._where()}: TLS failed ({err.reason or err})") from err

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
-from intake.kernel.errors import ConfigError, LoginRejected, TransientError
+from intake.kernel.errors import ConfigError, LoginRejected, TransientError, unverified_certificate
 from intake.settings import Settings
 from intake.sources.base import Fetched
 
@@ -73,10 +73,8 @@ class ImapSource:
         try:
             client = IMAPClient(s.imap_host, port=s.imap_port, ssl=s.imap_ssl, timeout=60)
         except ssl.SSLCertVerificationError as err:  # never advise turning TLS off for this
-            raise ConfigError(
-                f"INTAKE_IMAP_HOST: the certificate of {s.imap_host}:{s.imap_port} could not be verified "
-                f"({err.verify_message or err.reason}); check the host name, this server's clock and its CA "
-                "certificates (a proxy that intercepts TLS needs its CA installed); do not turn TLS off") from None
+            raise unverified_certificate("INTAKE_IMAP_HOST", f"{s.imap_host}:{s.imap_port}",
+                                       err.verify_message or err.reason) from None
         except ssl.SSLError as err:
             if not _plain_port(err):
                 raise  # a handshake cut short by the network: retried like any drop
