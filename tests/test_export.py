@@ -3,6 +3,8 @@ videos made by ffmpeg, Word and Excel files), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import zipfile
 from datetime import datetime, timedelta, timezone
@@ -22,6 +24,9 @@ from intake.sources import deliver_to_maildir
 from intake.store import Project
 from intake.units import import_units
 from tests.conftest import daemon_settings, simple_mail
+from tests.fakes import fake_netdisk  # noqa: F401  (the fixture)
+from tests.fetching_support import COURSE, Daemon, build_package, share_files
+from tests.fetching_support import mail as fetch_mail
 
 ON_TIME = datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc)
 
@@ -156,12 +161,18 @@ def test_export_lays_out_indexes_and_updates(tmp_path, database_url, video):
     assert any(r[3] == "hb2:课程乙:首题" for r in bank)
     assert snapshot(target)["湖北省总工会/课程甲/视频.mp4"] == before["湖北省总工会/课程甲/视频.mp4"]
 
-    # 湖南's project is overruled by staff: its folder goes, and so does the unit's
     from intake.daemon.staff import override
 
+    # staff accept 湖南's whole message: its project without a question bank is exported too
+    override(service.Session, "WX2024-000002", "accepted", "题库另行提交")
+    accepted = run_export(service, target)
+    assert accepted.projects == 4 and accepted.copied == 2
+    assert sorted(p.name for p in (target / "湖南省总工会" / "课程丁").iterdir()) == ["文档.docx", "视频.mp4"]
+
+    # and then reject it: its folders go, and so does the unit's
     override(service.Session, "WX2024-000002", "rejected", "材料不实")
     last = run_export(service, target)
-    assert last.projects == 2 and last.removed == 3
+    assert last.projects == 2 and last.removed == 5
     assert not (target / "湖南省总工会").exists()
     assert sorted(p.name for p in target.iterdir()) == sorted([MANIFEST, "湖北省总工会", "题库汇总.xlsx", "项目索引.xlsx"])
 
@@ -170,7 +181,8 @@ def test_hostile_course_names_and_planted_symlinks_stay_inside(tmp_path, databas
     courses = {"课程一": 20, "课程二": 20, "课程三": 20, "课程四": 20}
     service, _ = service_with(tmp_path, database_url, [mail(1, "hb@126.com", package(tmp_path, video, "湖北省总工会", courses, "x"))])
     poll_and_process(service)
-    hostile = {"课程一": "../../逃逸", "课程二": "甲/乙", "课程三": "甲_乙", "课程四": "长" * 300 + "\x00尾"}
+    control = "\x00" if database_url.startswith("sqlite") else "\x07"  # PostgreSQL text holds no NUL
+    hostile = {"课程一": "../../逃逸", "课程二": "甲/乙", "课程三": "甲_乙", "课程四": "长" * 300 + control + "尾"}
     with service.Session.begin() as session:
         for old, new in hostile.items():
             session.execute(update(Project).where(Project.name == old).values(name=new))
@@ -185,7 +197,7 @@ def test_hostile_course_names_and_planted_symlinks_stay_inside(tmp_path, databas
     made = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_dir())
     unit = "湖北省总工会"
     longest = next(m for m in made if m.startswith(f"{unit}/长"))
-    assert len(longest.split("/")[1].encode()) <= MAX_NAME_BYTES and "\x00" not in longest
+    assert len(longest.split("/")[1].encode()) <= MAX_NAME_BYTES and control not in longest
     assert f"{unit}/逃逸" in made and f"{unit}/甲_乙" in made
     with service.Session() as session:
         number = session.scalar(select(Project.id).where(Project.name == "甲_乙"))
@@ -232,3 +244,44 @@ def test_safe_name_and_allocation():
     # a name kept from last time stays while it is still wanted, whoever comes first now
     assert allocate({"b": "X", "c": "Y"}, {"b": "X (项目2)"}, ordinal) == {"b": "X (项目2)", "c": "Y"}
     assert allocate({"a": "X", "b": "X"}, {"a": "X", "b": "X (项目2)"}, ordinal) == {"a": "X", "b": "X (项目2)"}
+
+
+def test_intake_export_over_a_fetched_baidu_share(fake_netdisk, tmp_path, database_url):
+    """The command line, on a package the daemon fetched from a share (its files are
+    kept in the work folder, the mail itself has no attachment)."""
+    package_root = build_package(tmp_path / "package")
+    share = fake_netdisk.add_share(share_files(package_root), "ab12")
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
+                    INTAKE_BAIDU_COOKIE=account.cookie)
+    daemon.deliver(fetch_mail(1, f"链接: {share.url} 提取码: ab12"))
+    daemon.poll()
+    assert daemon.messages()[0].verdict == "accepted"
+    target = tmp_path / "给专家"
+    done = daemon.intake("export", str(target))
+    assert done.returncode == 0, done.stderr
+    assert "项目 1 个；复制文件 3 个，未变化 0 个，移除 0 个。" in done.stdout
+    course = target / "湖北省总工会" / COURSE
+    assert (course / "视频.mp4").read_bytes() == (package_root / f"01-{COURSE}" / f"{COURSE}.mp4").read_bytes()
+    assert len(rows_of(target / "题库汇总.xlsx", "题库汇总")) == 1 + 20
+    again = daemon.intake("export", str(target))
+    assert again.returncode == 0 and "复制文件 0 个，未变化 3 个" in again.stdout
+    # one export into a folder at a time
+    held = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        busy = daemon.intake("export", str(target))
+    finally:
+        os.close(held)
+    assert busy.returncode == 2 and "another export" in busy.stderr
+    # the fetched video gone from the work folder: said, on every run, and exit 1
+    receipt = daemon.messages()[0].receipt
+    next((tmp_path / "data" / "work" / receipt / "fetched").rglob("*.mp4")).unlink()
+    for _ in range(2):
+        partly = daemon.intake("export", str(tmp_path / "另一份"))
+        assert partly.returncode == 1 and f"未导出：湖北省总工会“{COURSE}”（回执号 {receipt}）：重新解包后未找到文件" in partly.stdout
+    assert sorted(p.name for p in (tmp_path / "另一份" / "湖北省总工会" / COURSE).iterdir()) == ["文档.docx", "题库.xlsx"]
+    (tmp_path / "a-file").write_text("x")
+    refused = daemon.intake("export", str(tmp_path / "a-file"))
+    assert refused.returncode == 2 and refused.stderr.strip().startswith("intake: export:")
+    assert "Traceback" not in refused.stderr

@@ -39,6 +39,7 @@ class ExportResult:
 def export(Session: sessionmaker, data_dir: Path, policy: Policy, target: Path) -> ExportResult:
     root = tree.open_root(target)
     try:
+        tree.lock(root, target)
         return _export(Session, data_dir, policy, Path(target), root)
     finally:
         os.close(root)
@@ -92,6 +93,8 @@ def _unchanged(root: int, entry: dict[str, Any] | None, folder: tuple[str, str],
     """The project was exported from the same files into the same folder, and what is
     there is as the export left it (size and modification time): not unpacked again."""
     if entry is None or tuple(entry["folder"]) != folder or entry.get("source") != project.files:
+        return False
+    if len(entry["files"]) != len(project.files):  # a file was missing last time: try again, say so again
         return False
     try:
         with tree.subdir(root, folder, create=False) as fd:

@@ -11,6 +11,7 @@ ever removed.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -48,6 +49,14 @@ def open_root(target: Path) -> int:
         raise ConfigError(f"export: {target} exists and is not a folder") from None
     except PermissionError:
         raise ConfigError(f"export: no permission to write in {target}") from None
+
+
+def lock(root: int, target: Path) -> None:
+    """One export into a folder at a time (released when ``root`` is closed)."""
+    try:
+        fcntl.flock(root, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ConfigError(f"export: another export into {target} is running; try again when it has finished") from None
 
 
 @contextmanager
