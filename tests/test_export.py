@@ -134,11 +134,12 @@ def test_export_lays_out_indexes_and_updates(tmp_path, database_url, video):
     assert summary == {"湖北省总工会": (3, 2, "尚缺 1 个"), "湖南省总工会": (1, 1, "已报满"),
                        "北京市总工会": (2, 0, "尚缺 2 个")}
 
-    # again, nothing changed: no file copied, same inodes and times
+    # again, nothing changed: no file copied, same inodes and times (a killed export's scratch swept)
+    (target / ".intake-export-work-1-dead" / "unpacked").mkdir(parents=True)
     before = snapshot(target)
     again = run_export(service, target)
     assert (again.projects, again.copied, again.unchanged, again.removed) == (3, 0, 9, 0)
-    assert snapshot(target) == before
+    assert snapshot(target) == before and not (target / ".intake-export-work-1-dead").exists()
 
     # a file an expert overwrote is put back; the others stay as they were
     (course / "文档.docx").write_bytes(b"changed")
@@ -186,6 +187,7 @@ def test_hostile_course_names_and_planted_symlinks_stay_inside(tmp_path, databas
     with service.Session.begin() as session:
         for old, new in hostile.items():
             session.execute(update(Project).where(Project.name == old).values(name=new))
+        session.execute(update(Project).values(unit_name="../湖北/省总工会"))  # the form's 上报单位 is the sender's too
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "keep.txt").write_text("mine")
@@ -195,7 +197,8 @@ def test_hostile_course_names_and_planted_symlinks_stay_inside(tmp_path, databas
     done = run_export(service, target)
     assert done.projects == 4 and done.problems == []
     made = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_dir())
-    unit = "湖北省总工会"
+    unit = "湖北_省总工会"
+    assert [p.name for p in target.iterdir() if p.is_dir()] == [unit]
     longest = next(m for m in made if m.startswith(f"{unit}/长"))
     assert len(longest.split("/")[1].encode()) <= MAX_NAME_BYTES and control not in longest
     assert f"{unit}/逃逸" in made and f"{unit}/甲_乙" in made
@@ -244,6 +247,8 @@ def test_safe_name_and_allocation():
     # a name kept from last time stays while it is still wanted, whoever comes first now
     assert allocate({"b": "X", "c": "Y"}, {"b": "X (项目2)"}, ordinal) == {"b": "X (项目2)", "c": "Y"}
     assert allocate({"a": "X", "b": "X"}, {"a": "X", "b": "X (项目2)"}, ordinal) == {"a": "X", "b": "X (项目2)"}
+    # the export's own workbooks beside the unit folders are never a unit's name
+    assert allocate({"a": "项目索引.XLSX"}, {}, ordinal, ("题库汇总.xlsx", "项目索引.xlsx")) == {"a": "项目索引.XLSX (项目1)"}
 
 
 def test_intake_export_over_a_fetched_baidu_share(fake_netdisk, tmp_path, database_url):

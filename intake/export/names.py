@@ -43,16 +43,18 @@ def fold(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold()
 
 
-def allocate(wanted: dict[str, str], previous: dict[str, str], ordinal: dict[str, int]) -> dict[str, str]:
+def allocate(wanted: dict[str, str], previous: dict[str, str], ordinal: dict[str, int],
+             reserved: tuple[str, ...] = ()) -> dict[str, str]:
     """A distinct folder name for each key (key -> name wanted, already safe).
 
     ``previous``: the names the keys had in the last export; a key keeps its name while
     that still is what it wants and no other key had it first. The rest take names in
     the order of ``ordinal`` (the project's number, stable across runs): the first gets
     the plain name, the next ``名称 (项目N)`` with its own number, so a name never
-    depends on which other projects happen to be exported."""
+    depends on which other projects happen to be exported. ``reserved``: names the
+    export's own files have beside these folders (a unit may call itself 项目索引.xlsx)."""
     names: dict[str, str] = {}
-    taken: set[str] = set()
+    taken: set[str] = {fold(name) for name in reserved}
     for key in sorted(wanted, key=lambda k: ordinal[k]):
         old = previous.get(key)
         if old is not None and _base(old, ordinal[key]) == wanted[key] and fold(old) not in taken:

@@ -40,6 +40,7 @@ def export(Session: sessionmaker, data_dir: Path, policy: Policy, target: Path) 
     root = tree.open_root(target)
     try:
         tree.lock(root, target)
+        tree.sweep_work(root)
         return _export(Session, data_dir, policy, Path(target), root)
     finally:
         os.close(root)
@@ -79,7 +80,7 @@ def _folders(projects: list[ExportProject], old: dict[str, dict[str, Any]]) -> d
     for project in projects:
         first.setdefault(project.unit, project.number)
     previous_units = {entry["unit"]: entry["folder"][0] for entry in old.values()}
-    unit_dirs = allocate({unit: safe_name(unit) for unit in first}, previous_units, first)
+    unit_dirs = allocate({unit: safe_name(unit) for unit in first}, previous_units, first, (BANK_BOOK, INDEX_BOOK))
     folders = {}
     for unit, unit_dir in unit_dirs.items():
         mine = [p for p in projects if p.unit == unit]

@@ -175,3 +175,11 @@ def workdir(root: int, target: Path) -> Iterator[Path]:
         yield Path(target) / name
     finally:
         shutil.rmtree(name, dir_fd=root, ignore_errors=True)
+
+
+def sweep_work(root: int) -> None:
+    """Scratch folders left by an export that was killed (none runs now: the lock)."""
+    with os.scandir(root) as entries:
+        stale = [e.name for e in entries if e.name.startswith(WORK) and e.is_dir(follow_symlinks=False)]
+    for name in stale:
+        shutil.rmtree(name, dir_fd=root, ignore_errors=True)
