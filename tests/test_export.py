@@ -108,6 +108,7 @@ def test_export_lays_out_indexes_and_updates(tmp_path, database_url, video):
     course = target / "湖北省总工会" / "课程甲"
     assert sorted(p.name for p in course.iterdir()) == ["文档.docx", "视频.mp4", "题库.xlsx"]
     assert (course / "视频.mp4").read_bytes() == video.read_bytes()
+    assert (course / "视频.mp4").stat().st_nlink == 1  # linked from the scratch copy, which is gone
     assert sorted(p.name for p in (target / "湖南省总工会").iterdir()) == ["课程丙"]  # 课程丁 was rejected
 
     bank = rows_of(target / "题库汇总.xlsx", "题库汇总")
@@ -147,6 +148,16 @@ def test_export_lays_out_indexes_and_updates(tmp_path, database_url, video):
     assert (mended.copied, mended.unchanged) == (1, 8)
     assert (course / "文档.docx").read_bytes() != b"changed"
     assert snapshot(target)["湖北省总工会/课程乙/视频.mp4"] == before["湖北省总工会/课程乙/视频.mp4"]
+
+    # a folder where a file goes: that project is said, the others stay
+    (course / "文档.docx").unlink()
+    (course / "文档.docx").mkdir()
+    blocked = run_export(service, target)
+    assert len(blocked.problems) == 1 and "课程甲" in blocked.problems[0] and "写入失败" in blocked.problems[0]
+    assert blocked.projects == 2 and blocked.removed == 0 and (course / "视频.mp4").is_file()  # its files stay
+    assert "课程甲" not in {row[1] for row in rows_of(target / "项目索引.xlsx", "项目")}
+    (course / "文档.docx").rmdir()
+    assert run_export(service, target).problems == [] and (course / "文档.docx").is_file()
 
     # 湖北 sends 课程乙 again: the earlier one is superseded and leaves the tree
     deliver_to_maildir(maildir, mail(3, "hb@126.com", package(tmp_path, video, "湖北省总工会", {"课程乙": 25}, "hb2")),
@@ -269,6 +280,8 @@ def test_intake_export_over_a_fetched_baidu_share(fake_netdisk, tmp_path, databa
     course = target / "湖北省总工会" / COURSE
     assert (course / "视频.mp4").read_bytes() == (package_root / f"01-{COURSE}" / f"{COURSE}.mp4").read_bytes()
     assert len(rows_of(target / "题库汇总.xlsx", "题库汇总")) == 1 + 20
+    kept = next((tmp_path / "data" / "work").rglob(f"{COURSE}.mp4"))  # the daemon's fetched copy
+    assert (course / "视频.mp4").stat().st_ino != kept.stat().st_ino and kept.stat().st_nlink == 1  # copied, not linked
     again = daemon.intake("export", str(target))
     assert again.returncode == 0 and "复制文件 0 个，未变化 3 个" in again.stdout
     # one export into a folder at a time

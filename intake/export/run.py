@@ -34,6 +34,7 @@ class ExportResult:
     unchanged: int = 0  # files left as they were
     removed: int = 0  # files of projects that no longer stand
     problems: list[str] = field(default_factory=list)  # in Chinese, one line each
+    failed: set[str] = field(default_factory=set)  # keys of the projects not exported this time
 
 
 def export(Session: sessionmaker, data_dir: Path, policy: Policy, target: Path) -> ExportResult:
@@ -66,9 +67,12 @@ def _export(Session: sessionmaker, data_dir: Path, policy: Policy, target: Path,
                 todo.append(project)
         if todo:
             _refresh(root, target, todo, folders, policy, entries, result)
+    for key in result.failed & set(old):
+        entries[key] = old[key]  # what an earlier export put there stays until it can be redone
     result.removed = _remove_stale(root, old, entries)
-    result.projects = len(entries)
-    _write_workbooks(Session, root, target, [p for p in projects if p.key in entries], entries)
+    exported = [p for p in projects if p.key in entries and p.key not in result.failed]
+    result.projects = len(exported)
+    _write_workbooks(Session, root, target, exported, entries)
     tree.save_manifest(root, {"version": 1, "projects": entries, "files": [BANK_BOOK, INDEX_BOOK]})
     return result
 
@@ -117,16 +121,22 @@ def _refresh(root: int, target: Path, group: list[ExportProject], folders: dict[
         found = extract(Path(first.raw_path), first.fetched_root, wanted, policy, scratch)
         if found.problem:
             result.problems += [f"{p.unit}“{p.course}”（回执号 {p.receipt}）：{found.problem}" for p in group]
+            result.failed.update(p.key for p in group)
             return
         for project in group:
             try:
-                entries[project.key] = _place_project(root, project, folders[project.key], found, result)
+                entries[project.key] = _place_project(root, project, folders[project.key], found, scratch, result)
             except tree.NotOurs as err:
                 result.problems.append(f"{project.unit}“{project.course}”（回执号 {project.receipt}）：导出目录中"
                                        f"“{err}”不是普通文件夹（可能是符号链接），未写入；请检查后重新导出。")
+                result.failed.add(project.key)
+            except OSError as err:  # a folder where a file goes, a full disk: this project, said
+                result.problems.append(f"{project.unit}“{project.course}”（回执号 {project.receipt}）：写入失败"
+                                       f"（{err.strerror or err}），请检查导出目录后重新导出。")
+                result.failed.add(project.key)
 
 
-def _place_project(root: int, project: ExportProject, folder: tuple[str, str], found: Extracted,
+def _place_project(root: int, project: ExportProject, folder: tuple[str, str], found: Extracted, scratch: Path,
                    result: ExportResult) -> dict[str, Any]:
     files: dict[str, dict[str, Any]] = {}
     video_seconds = None
@@ -143,7 +153,7 @@ def _place_project(root: int, project: ExportProject, folder: tuple[str, str], f
             if there is not None and there.st_size == source.stat().st_size and tree.sha256_of(name, fd) == digest:
                 result.unchanged += 1
             else:
-                tree.place(fd, name, source)
+                tree.place(fd, name, source, scratch)
                 result.copied += 1
             info = tree.regular(fd, name)
             assert info is not None  # just placed, in a folder opened without following links

@@ -101,12 +101,16 @@ def sha256_of(path: Path | str, dir_fd: int | None = None) -> str:
     return digest.hexdigest()
 
 
-def place(dir_fd: int, name: str, source: Path) -> None:
-    """``source`` as ``name`` in the folder: hard-linked when it can be (the unpacked
-    copy lives on the same file system), else copied; renamed into place, so a symlink
-    at ``name`` is replaced, never written through."""
+def place(dir_fd: int, name: str, source: Path, scratch: Path) -> None:
+    """``source`` as ``name`` in the folder, renamed into place (a symlink at ``name`` is
+    replaced, never written through). Hard-linked when it is the scratch folder's own
+    copy (same file system, nothing else links to it); copied otherwise: a file the
+    daemon keeps (a fetched share's file, linked into the package) must never share its
+    bytes with a copy that an expert may edit."""
     temporary = f".{uuid.uuid4().hex}.tmp"
     try:
+        if scratch not in source.parents or os.stat(source, follow_symlinks=False).st_nlink != 1:
+            raise OSError("not the scratch folder's own file")
         os.link(source, temporary, dst_dir_fd=dir_fd, follow_symlinks=False)
     except OSError:
         out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
