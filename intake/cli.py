@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     database = daemon_command("db", "database schema")
     database.add_argument("action", choices=["upgrade"])
     daemon_command("demo", "run the daemon once over a sample mailbox the project builds")
+    daemon_command("export", "lay out the current accepted projects in DIR for the expert panel (again: update it)"
+                   ).add_argument("directory", type=Path, metavar="DIR")
     netdisk = daemon_command("netdisk", "the Baidu Netdisk account of the openapi route")
     netdisk.add_argument("action", choices=["login"], help="device-code login; stores the tokens in the data folder")
     return parser
