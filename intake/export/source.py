@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from intake.daemon.claims import aware
+from intake.daemon.ledger import raw_file
 from intake.kernel.budget import reading, within
 from intake.kernel.fetched import FetchedPackage
 from intake.kernel.policy import Policy
@@ -72,7 +73,7 @@ def current_projects(Session: sessionmaker, data_dir: Path) -> list[ExportProjec
                 course=project.name, receipt=receipt,
                 received_at=aware(message.received_at) if message.received_at else None,
                 files={kind: path for kind in KINDS if isinstance(path := (project.files or {}).get(kind), str)},
-                raw_path=message.raw_path, fetched_root=data_dir / "work" / receipt / "fetched"))
+                raw_path=str(raw_file(data_dir, message)), fetched_root=data_dir / "work" / receipt / "fetched"))
     return found
 
 
