@@ -66,10 +66,10 @@ def check_tools() -> list[Check]:
         title = f"外部工具 {name}"
         missing = [program for program in programs if shutil.which(program) is None]
         if missing:
-            checks.append(failed(f"tool.{name}", title, f"找不到程序 {'、'.join(missing)}（用于 {use}）：" +
+            checks.append(failed(f"tool.{name}", title, f"找不到程序 {'、'.join(missing)}（用途：{use}）：" +
                                  INSTALL.format(package=package)))
         else:
-            checks.append(passed(f"tool.{name}", title, f"{shutil.which(programs[0])}（用于 {use}）"))
+            checks.append(passed(f"tool.{name}", title, f"{shutil.which(programs[0])}（用途：{use}）"))
     checks.append(_mediainfo())
     return checks
 
@@ -141,13 +141,13 @@ def check_clock(context: Context) -> Check:
             if -ahead > CLOCK_TOLERANCE:
                 return failed(CLOCK, CLOCK_TITLE, f"本机时钟比{seen.source}慢约 {-ahead / 60:.0f} 分钟：请校准系统时间"
                               "（启用 NTP，例如 systemd-timesyncd 或 chrony）；否则每日汇总和定时任务会错时。" + zone)
-            compared.append(f"不早于{seen.source}")
+            compared.append(f"不早于{seen.source}（此项只能发现本机时钟偏慢）")
         elif abs(ahead) > CLOCK_TOLERANCE + seen.error:
             way = "快" if ahead > 0 else "慢"
-            return failed(CLOCK, CLOCK_TITLE, f"本机时钟比{seen.source}{way}约 {abs(ahead) / 60:.0f} 分钟：请校准系统时间"
+            return failed(CLOCK, CLOCK_TITLE, f"本机时钟比 {seen.source} {way}约 {abs(ahead) / 60:.0f} 分钟：请校准系统时间"
                           "（启用 NTP，例如 systemd-timesyncd 或 chrony）；否则每日汇总和定时任务会错时。" + zone)
         else:
-            compared.append(f"与{seen.source}相差 {abs(ahead):.0f} 秒")
+            compared.append(f"与 {seen.source} 相差 {abs(ahead):.0f} 秒")
     checked = ("本机时钟" + "，".join(compared) + f"（允许误差 {CLOCK_TOLERANCE / 60:.0f} 分钟）") if compared else (
         "未能取得服务器时间，未核对本机时钟是否准确（请确认已启用 NTP）")
     return passed(CLOCK, CLOCK_TITLE, f"{checked}；{zone}；截止时间以邮件服务器的接收时间（INTERNALDATE）为准")
