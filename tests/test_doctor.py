@@ -277,11 +277,25 @@ def test_openapi_tokens_near_their_end_are_refreshed_and_stored(environment, fak
     assert TokenStore.in_data_dir(setup.settings.data_dir).load() == stored
 
 
-def test_openapi_without_tokens_or_with_a_spent_refresh_token(environment, fake_netdisk, tmp_path):
+def test_openapi_a_refused_access_token_is_refreshed_once(environment, fake_netdisk, tmp_path):
     setup = OpenApiSetup(fake_netdisk, tmp_path)
+    tokens, _ = setup.login()
+    fake_netdisk.expire_access_token(tokens.access_token)  # Baidu answers 111 although it has not expired
     environment(INTAKE_NETDISK_ROUTE="openapi", INTAKE_HOST_MAP=fake_netdisk.host_map, **setup.environ)
     check = by_name(run_checks(None))["netdisk"]
-    assert not check.ok and "intake netdisk login" in check.detail
+    assert check.ok and "不再认可原访问令牌，已刷新" in check.detail, check.detail
+    assert setup.store.load().refresh_token != tokens.refresh_token
+
+
+def test_openapi_without_the_app_id_or_tokens_or_with_a_spent_refresh_token(environment, fake_netdisk, tmp_path):
+    setup = OpenApiSetup(fake_netdisk, tmp_path)
+    environment(INTAKE_NETDISK_ROUTE="openapi", INTAKE_HOST_MAP=fake_netdisk.host_map,
+                **{**setup.environ, "INTAKE_BAIDU_APP_ID": ""})
+    check = by_name(run_checks(None))["netdisk"]
+    assert not check.ok and "请设置 INTAKE_BAIDU_APP_ID" in check.detail
+    environment(INTAKE_BAIDU_APP_ID=setup.environ["INTAKE_BAIDU_APP_ID"])
+    check = by_name(run_checks(None))["netdisk"]
+    assert not check.ok and "intake netdisk login" in check.detail and "尚未授权" in check.detail
     tokens, _ = setup.login()
     fake_netdisk.refresh_tokens[tokens.refresh_token].valid = False
     fake_netdisk.expire_access_token(tokens.access_token)

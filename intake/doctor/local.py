@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from pymediainfo import MediaInfo
+
 from intake.doctor.model import Check, Context, ServerTime, failed, passed
 from intake.fetchers import make_http
 from intake.kernel.errors import IntakeError
@@ -77,10 +79,8 @@ def check_tools() -> list[Check]:
 def _mediainfo() -> Check:
     name, title = "tool.mediainfo", "外部工具 MediaInfo"
     try:
-        from pymediainfo import MediaInfo
-
         usable = MediaInfo.can_parse()
-    except Exception:  # an import or library load failure is this check's answer, not a crash
+    except Exception:  # a library that fails to load is this check's answer, not a crash
         usable = False
     if usable:
         return passed(name, title, "MediaInfo 库可用（用于核对视频时长、分辨率和音频格式）")

@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 
 from intake.doctor.model import Check, Context, failed, not_needed, passed
-from intake.fetchers import lock_folder, make_http, refresh_lock
+from intake.fetchers import lock_folder, make_http
 from intake.fetchers.baidu_cookie import CookieFetcher
 from intake.fetchers.baidu_openapi import OpenApiFetcher
 from intake.fetchers.baidu_share import AuthDead
@@ -75,18 +75,21 @@ def _openapi(settings: Settings, http: Http) -> Check:
         return failed(NAME, TITLE, f"线路 openapi 的设置不完整：请设置 {setting}。详情：{err}")
     if tokens is None:
         return failed(NAME, TITLE, f"线路 openapi 尚未授权（{store.path} 不存在）：{LOGIN_HINT}")
-    refreshed = ""
     try:
-        if tokens.expires_at - EARLY < time.time():
-            tokens = oauth.refresh(store, refresh_lock(settings))  # stored before it is used
-            refreshed = "访问令牌临近到期，已刷新并保存新令牌；"
-        fetcher.tokens = tokens
-        fetcher.account()  # a dead token is refreshed once more by the route itself
-    except (AuthDead, ConfigError) as err:
+        # the route's own call: a token near its end (or refused) is refreshed by the route,
+        # the new pair stored under the cross-process lock before it is used
+        fetcher.account()
+    except AuthDead as err:
         return failed(NAME, TITLE, f"百度网盘不再认可已保存的令牌：{LOGIN_HINT}。详情：{err}")
+    except ConfigError as err:
+        return failed(NAME, TITLE, "百度网盘开放平台拒绝了本应用：请核对 INTAKE_BAIDU_APP_KEY、INTAKE_BAIDU_SECRET_KEY、"
+                      f"INTAKE_BAIDU_APP_ID 及应用的网盘权限。详情：{err}")
     except TransientError as err:
         return failed(NAME, TITLE, f"无法访问百度网盘开放平台核对令牌：请检查网络（及 INTAKE_HOST_MAP）。详情：{err}")
     current = fetcher.tokens or tokens
+    refreshed = "" if current.access_token == tokens.access_token else (
+        "访问令牌已到期或临近到期，已刷新并保存新令牌；" if tokens.expires_at - EARLY < time.time()
+        else "百度网盘不再认可原访问令牌，已刷新并保存新令牌；")
     until = datetime.fromtimestamp(current.expires_at, timezone.utc)
     stored = datetime.fromtimestamp(store.path.stat().st_mtime, timezone.utc)
     days = (current.expires_at - time.time()) / 86400
