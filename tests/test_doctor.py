@@ -346,3 +346,15 @@ def test_a_message_received_in_our_future_means_our_clock_is_slow(working, mailb
 def test_no_server_time_is_said_not_claimed(environment):
     check = by_name(run_checks(None))["clock"]
     assert check.ok and "未核对本机时钟是否准确" in check.detail and "北京时间" in check.detail
+
+
+def test_the_settings_file_is_read_as_the_daemon_reads_it(environment, tmp_path):
+    config = tmp_path / "intake.toml"
+    config.write_text('disk_reserve_gb = 0\nimap_pasword = "typo"\n', encoding="utf-8")
+    proc = run_cli("doctor", "--config", str(config))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("[需处理] 设置") and "imap_pasword" in first
+    config.write_text("disk_reserve_gb = 0\n", encoding="utf-8")
+    checks = by_name(run_checks(str(config)))
+    assert checks["settings"].ok and "保留空间 INTAKE_DISK_RESERVE_GB=0 GB" in checks["disk"].detail

@@ -11,11 +11,11 @@ from dataclasses import replace
 from typing import TextIO
 
 from intake.doctor.database import NAME as DATABASE, TITLE as DATABASE_TITLE, check_database
-from intake.doctor.local import check_clock, check_disk, check_settings, check_tools, http_date
+from intake.doctor.local import (CLOCK, CLOCK_TITLE, DISK, DISK_TITLE, check_clock, check_disk, check_settings,
+                                 check_tools, http_date)
 from intake.doctor.mail import IMAP, IMAP_TITLE, SMTP, SMTP_TITLE, check_imap, check_smtp
 from intake.doctor.model import Check, Context, ServerTime, failed
 from intake.doctor.netdisk import NAME as NETDISK, TITLE as NETDISK_TITLE, check_netdisk
-from intake.doctor.local import CLOCK, CLOCK_TITLE, DISK, DISK_TITLE
 from intake.fetchers.tokens import TokenStore
 from intake.kernel.errors import IntakeError
 from intake.settings import Settings
