@@ -358,3 +358,19 @@ def test_the_settings_file_is_read_as_the_daemon_reads_it(environment, tmp_path)
     config.write_text("disk_reserve_gb = 0\n", encoding="utf-8")
     checks = by_name(run_checks(str(config)))
     assert checks["settings"].ok and "保留空间 INTAKE_DISK_RESERVE_GB=0 GB" in checks["disk"].detail
+
+
+def test_what_the_configuration_does_not_need_is_not_a_failure(environment, tmp_path):
+    maildir = tmp_path / "maildir"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    store.upgrade(store.make_engine(f"sqlite:///{tmp_path / 'data' / 'intake.sqlite3'}"))
+    environment(INTAKE_MAILDIR=str(maildir), INTAKE_DISK_RESERVE_GB="0")
+    checks = run_checks(None)
+    assert failing(checks) == []
+    unneeded = {check.name for check in checks if not check.required}
+    assert unneeded == {"imap", "smtp", "netdisk"}  # a Maildir, the outbox folder, the probe route
+    assert "outbox" in by_name(checks)["smtp"].detail
+    environment(INTAKE_MAILDIR=str(tmp_path))  # not a Maildir
+    check = by_name(run_checks(None))["imap"]
+    assert check.required and not check.ok and "INTAKE_MAILDIR" in check.detail
