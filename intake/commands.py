@@ -20,6 +20,7 @@ from intake.daemon import digest as digests
 from intake.daemon.claims import worker_id
 from intake.demo import build_demo_maildir
 from intake.export import export
+from intake.doctor import run_doctor
 from intake.fetchers import make_http, refresh_lock
 from intake.fetchers.tokens import OAuth, TokenStore, device_login
 from intake.kernel.errors import ConfigError, IntakeError, LoginRejected, PermanentError, TransientError
@@ -38,6 +39,8 @@ def dispatch(args: Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "doctor":  # before the settings are read: a bad one is its first line
+        return run_doctor(args.config, args.json)
     settings = load_settings(args.config)
     if args.command == "demo":
         return demo(settings)
