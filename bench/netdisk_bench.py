@@ -42,8 +42,6 @@ from intake.settings import load_settings  # noqa: E402
 from tests.fakes import FakeNetdisk, FileContent, GeneratedContent  # noqa: E402
 from tests.fakes.filehost import download_url  # noqa: E402
 
-import netdisk_daemon_bench  # noqa: E402  (bench/, beside this file)
-
 MIB = 1024 * 1024
 UNLIMITED = DownloadLimits(max_total_bytes=1 << 50, reserve_bytes=0)
 
@@ -251,6 +249,7 @@ def main() -> None:
         if "rss" in parts:
             peak_rss(args.rss_gb, work)
     if "daemon" in parts:
+        import netdisk_daemon_bench  # bench/, beside this file; not before: the RSS child imports this module
         print(netdisk_daemon_bench.measure(args.rss_gb), flush=True)
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
