@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import sys
 import time
 from argparse import Namespace
 from datetime import datetime, timezone
@@ -15,6 +14,7 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from intake import log_config
 from intake.daemon import delivery, queries, staff
 from intake.daemon import digest as digests
 from intake.daemon.claims import worker_id
@@ -34,10 +34,9 @@ log = logging.getLogger("intake")
 
 
 def dispatch(args: Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    for noisy in ("alembic", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_settings(args.config)
+    log_config.configure(settings, debug=bool(getattr(args, "debug", False)))
+    log_config.say_start(args.command, settings, loud=args.command in ("run", "poll", "digest", "demo"))
     if args.command == "demo":
         return demo(settings)
     if args.command == "netdisk":  # needs no database
