@@ -36,12 +36,13 @@ log = logging.getLogger("intake")
 def dispatch(args: Namespace) -> int:
     settings = load_settings(args.config)
     log_config.configure(settings, debug=bool(getattr(args, "debug", False)))
-    log_config.say_start(args.command, settings, loud=args.command in ("run", "poll", "digest", "demo"))
     if args.command == "demo":
         return demo(settings)
     if args.command == "netdisk":  # needs no database
         return netdisk_login(settings)
     service = open_service(settings)
+    if args.command != "run":  # `intake run` says it once its settings pass the preflight
+        log_config.say_start(args.command, settings, loud=args.command in ("poll", "digest"))
     handler = {
         "run": run, "poll": poll_once, "submissions": submissions, "show": show, "quarantine": quarantine,
         "status": status, "reprocess": reprocess, "override": override, "resend": resend, "units": units,
@@ -113,6 +114,7 @@ def _preflight(service: Service) -> None:
         log.warning("mailbox not reachable at start-up (%s); trying again at each round", err)
     finally:
         source.close()
+    log_config.say_start("run", service.settings, loud=True)
     _say_transport(service)
 
 
@@ -279,6 +281,7 @@ def demo(settings: Settings) -> int:
         settings.maildir = build_demo_maildir(settings.data_dir / "demo-maildir")
         settings.fetch_links = False  # the sample's Baidu link is made up: no request leaves the machine
     service = open_service(settings)
+    log_config.say_start("demo", settings, loud=False)  # the demo prints its own summary
     fetched, processed = poll_and_process(service)
     print(f"数据目录：{settings.data_dir.resolve()}")
     print(f"新邮件 {fetched} 封，本次处理 {processed} 封。")
