@@ -185,6 +185,7 @@ def setup(log_format: str = "text", secrets: Iterable[str | None] = (), debug: b
     logging.getLogger("intake").setLevel(logging.DEBUG if debug else logging.INFO)
     for noisy in QUIET:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.captureWarnings(True)  # a library's warning is one event too, not two raw lines
     return handler
 
 

@@ -202,10 +202,11 @@ def _give_up(package: FetchedPackage, pending: list[tuple[int, Link]], err: Base
 def _defer(worker: Worker, message_id: int, err: Exception, attempt: int) -> None:
     """Stay in ``fetching`` until the next attempt is due; staff see why."""
     delay = max(_retry_after(err), min(60.0 * 2 ** (attempt - 1), MAX_WAIT))
-    log.warning("message %s: fetching failed (attempt %d of %d), next attempt in %d min: %s",
-                message_id, attempt, worker.settings.fetch_attempts, delay // 60, err, exc_info=err)
     with worker.Session.begin() as session:
         message = locked(session, message_id)
+        log.warning("message %s: fetching failed (attempt %d of %d), next attempt in %d min: %s",
+                    message_id, attempt, worker.settings.fetch_attempts, delay // 60, err, exc_info=err,
+                    extra=about(message.receipt, message.message_id))
         if message.claimed_by != worker.me:
             raise LostClaim(f"message {message_id} was taken over")
         message.last_error = f"fetching, attempt {attempt} of {worker.settings.fetch_attempts}: {type(err).__name__}: {err}"
