@@ -68,7 +68,8 @@ def run(service: Service, args: Namespace) -> int:
             fetched, processed = poll_and_process(service, lambda: bool(signalled))
             log.info("round: %d new, %d processed", fetched, processed)
         except IntakeError as err:  # an operator's matter (a password, the server): one line
-            log.error("round failed: %s; trying again at the next round", err)
+            log.error("round failed: %s; trying again at the next round", err,
+                      exc_info=log.isEnabledFor(logging.DEBUG))  # the traceback with --debug
         except Exception:  # logged with its traceback; the next round tries again
             log.exception("round failed; trying again at the next round")
 

@@ -101,9 +101,14 @@ def _field(value: object) -> str | None:
     return None if value is None else str(value)[:FIELD_LIMIT]
 
 
+# what some readers take for a line break beyond \n and \r (str.splitlines does)
+LINE_BREAKS = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
 def _one_line(text: str) -> str:
     """Control characters escaped (newlines as \\n): the event stays one line."""
     text = text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+    text = LINE_BREAKS.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
     return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m[0]):02x}", text)
 
 
@@ -137,7 +142,8 @@ class JsonFormatter(logging.Formatter):
         self.redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(event_fields(record, self.redact, self), ensure_ascii=False)
+        line = json.dumps(event_fields(record, self.redact, self), ensure_ascii=False)
+        return LINE_BREAKS.sub(lambda m: f"\\u{ord(m[0]):04x}", line)  # still the same JSON
 
 
 class StderrHandler(logging.StreamHandler):

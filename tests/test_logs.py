@@ -50,6 +50,7 @@ def restore_logging():
         root.removeHandler(handler)
     root.setLevel(levels[0])
     intake.setLevel(levels[1])
+    logging.captureWarnings(False)
 
 
 def lines_logged(capsys) -> list[str]:
@@ -91,6 +92,19 @@ def test_json_is_one_object_per_line_with_the_message_fields(capsys, monkeypatch
     assert failed["exc"].startswith("Traceback") and failed["exc"].endswith("RuntimeError: boom")
     assert failed["time"].endswith("+08:00")
     assert polled["receipt"] is None and polled["exc"] is None and polled["event"] == "poll of imap:x: 2 new"
+
+
+@pytest.mark.parametrize("log_format", logs.FORMATS)
+def test_a_hostile_message_id_stays_inside_its_event(capsys, log_format):
+    hostile = "<a\rb\nc\x00d\x0be\x85f\u2028g\u2029h\x1bi@x>" + "j" * 10_000
+    logs.setup(log_format)
+    logging.getLogger("intake").info("message 1 received", extra=logs.about("WX2024-000001", hostile))
+    (line,) = capsys.readouterr().err.splitlines()  # str.splitlines breaks at \x85 and \u2028 too
+    assert len(line) < 1000  # a sender's Message-ID is cut short
+    if log_format == "json":
+        assert json.loads(line)["message_id"] == hostile[:logs.FIELD_LIMIT]
+    else:
+        assert "message_id=<a\\rb\\nc\\x00d\\u000be\\u0085f\\u2028g\\u2029h\\x1bi@x>jjj" in line
 
 
 def test_under_journald_the_line_carries_the_priority_and_no_time(tmp_path, monkeypatch):
