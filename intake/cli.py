@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
+from intake import logs
 from intake.budgeted import check_message_within, check_package_within
 from intake.kernel.errors import ConfigError, IntakeError
 from intake.kernel.policy import available_policies, load_policy, parse_instant
@@ -124,21 +125,29 @@ def main(argv: list[str] | None = None) -> int:
         # (SQLAlchemy, Alembic, APScheduler) that only the daemon commands need
         from intake import commands
 
+        args.debug = debug
         return commands.dispatch(args)
     except IntakeError as err:  # an operator's matter: one line that names what to fix
         if debug:
-            traceback.print_exc()
-        print(f"intake: {err}", file=sys.stderr)
+            _traceback(f"{type(err).__name__}: {err}")
+        print(f"intake: {logs.clean(str(err))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR
     except Exception as err:  # an internal error still exits 2; the traceback on request
         if debug:
-            traceback.print_exc()
-        detail = " ".join(str(err).split())[:300]
+            _traceback(f"internal error: {type(err).__name__}")
+        detail = logs.clean(" ".join(str(err).split())[:300])
         print(f"intake: internal error: {type(err).__name__}: {detail} (run with --debug or INTAKE_DEBUG=1 "
               "for the traceback)", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _traceback(summary: str) -> None:
+    """The traceback as one event of the daemon's log (cleaned of secrets), once the
+    daemon commands have set it up; before that, as Python prints it."""
+    if not logs.log_traceback(summary):
+        traceback.print_exc()
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import sys
 import time
 from argparse import Namespace
 from datetime import datetime, timezone
@@ -15,6 +14,7 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from intake import log_config
 from intake.daemon import delivery, queries, staff
 from intake.daemon import digest as digests
 from intake.daemon.claims import worker_id
@@ -36,17 +36,17 @@ log = logging.getLogger("intake")
 
 
 def dispatch(args: Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    for noisy in ("alembic", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "doctor":  # before the settings are read: a bad one is its first line
         return run_doctor(args.config, args.json)
     settings = load_settings(args.config)
+    log_config.configure(settings, debug=bool(getattr(args, "debug", False)))
     if args.command == "demo":
         return demo(settings)
     if args.command == "netdisk":  # needs no database
         return netdisk_login(settings)
     service = open_service(settings)
+    if args.command != "run":  # `intake run` says it once its settings pass the preflight
+        log_config.say_start(args.command, settings, loud=args.command in ("poll", "digest"))
     handler = {
         "run": run, "poll": poll_once, "submissions": submissions, "show": show, "quarantine": quarantine,
         "status": status, "reprocess": reprocess, "override": override, "resend": resend, "units": units,
@@ -72,7 +72,8 @@ def run(service: Service, args: Namespace) -> int:
             fetched, processed = poll_and_process(service, lambda: bool(signalled))
             log.info("round: %d new, %d processed", fetched, processed)
         except IntakeError as err:  # an operator's matter (a password, the server): one line
-            log.error("round failed: %s; trying again at the next round", err)
+            log.error("round failed: %s; trying again at the next round", err,
+                      exc_info=log.isEnabledFor(logging.DEBUG))  # the traceback with --debug
         except Exception:  # logged with its traceback; the next round tries again
             log.exception("round failed; trying again at the next round")
 
@@ -118,6 +119,7 @@ def _preflight(service: Service) -> None:
         log.warning("mailbox not reachable at start-up (%s); trying again at each round", err)
     finally:
         source.close()
+    log_config.say_start("run", service.settings, loud=True)
     _say_transport(service)
 
 
@@ -294,6 +296,7 @@ def demo(settings: Settings) -> int:
         settings.maildir = build_demo_maildir(settings.data_dir / "demo-maildir")
         settings.fetch_links = False  # the sample's Baidu link is made up: no request leaves the machine
     service = open_service(settings)
+    log_config.say_start("demo", settings, loud=False)  # the demo prints its own summary
     fetched, processed = poll_and_process(service)
     print(f"数据目录：{settings.data_dir.resolve()}")
     print(f"新邮件 {fetched} 封，本次处理 {processed} 封。")

@@ -40,6 +40,7 @@ from intake.daemon.transitions import LostClaim, move
 from intake.fetchers import download_limits, make_fetchers
 from intake.fetchers.base import Fetcher, Progress, ProgressEvent
 from intake.fetchers.message import DISABLED, GAVE_UP, failed, fetch_link, in_order, message_limits
+from intake.logs import about
 from intake.kernel.errors import ConfigError, TransientError
 from intake.kernel.fetched import FAILED, LATE, QUOTED, FetchedPackage, LinkFetch
 from intake.kernel.policy import is_late
@@ -165,7 +166,7 @@ def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[
     for n, link in pending:
         if link.provider == "baidu" and broken is not None:
             raise broken  # the route's settings are wrong: tried again once mended
-        log.info("%s: fetching %s link %s", name, link.provider, link.url)
+        log.info("%s: fetching %s link %s", name, link.provider, link.url, extra=about(name))
         package.links[n] = fetch_link(fetchers[link.provider], link, package.root / str(n), limits,
                                       _progress(name), key=name)
         package.save(package.root / "outcome.json")
@@ -188,7 +189,7 @@ def _progress(name: str) -> Progress:
     """One log line per file, when it is complete and checked."""
     def report(event: ProgressEvent) -> None:
         if event.finished:
-            log.info("%s: fetched %s (%d bytes)", name, event.path, event.done)
+            log.info("%s: fetched %s (%d bytes)", name, event.path, event.done, extra=about(name))
     return report
 
 
@@ -202,10 +203,11 @@ def _give_up(package: FetchedPackage, pending: list[tuple[int, Link]], err: Base
 def _defer(worker: Worker, message_id: int, err: Exception, attempt: int) -> None:
     """Stay in ``fetching`` until the next attempt is due; staff see why."""
     delay = max(_retry_after(err), min(60.0 * 2 ** (attempt - 1), MAX_WAIT))
-    log.warning("message %s: fetching failed (attempt %d of %d), next attempt in %d min: %s",
-                message_id, attempt, worker.settings.fetch_attempts, delay // 60, err)
     with worker.Session.begin() as session:
         message = locked(session, message_id)
+        log.warning("message %s: fetching failed (attempt %d of %d), next attempt in %d min: %s",
+                    message_id, attempt, worker.settings.fetch_attempts, delay // 60, err, exc_info=err,
+                    extra=about(message.receipt, message.message_id))
         if message.claimed_by != worker.me:
             raise LostClaim(f"message {message_id} was taken over")
         message.last_error = f"fetching, attempt {attempt} of {worker.settings.fetch_attempts}: {type(err).__name__}: {err}"

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.logs import about
 from intake.kernel.errors import TransientError
 from intake.settings import Settings
 from intake.parsers.mail_headers import decode_header, raw_header, sender_of
@@ -170,6 +171,7 @@ def poll(settings: Settings, Session: sessionmaker, source_factory: Callable[[],
         try:
             source.connect()
             total += _poll_batches(settings, Session, source)
+            log.info("poll of %s: %d new", settings.mailbox_name, total)
             return total
         except TransientError as err:
             source.close()  # before the wait (close is idempotent)
@@ -229,10 +231,13 @@ def _record_batch(session: Session, mailbox: str, uidvalidity: int, stored: list
     for item, raw in stored:
         try:
             with session.begin_nested():  # another worker may record it first
-                if record(session, mailbox, uidvalidity, item, raw) is not None:
-                    count += 1
+                message = record(session, mailbox, uidvalidity, item, raw)
         except IntegrityError:
             continue
+        if message is not None:
+            count += 1
+            log.info("message %s received: UID %s, %d bytes", message.id, item.uid, raw.size,
+                     extra=about(message.receipt, message.message_id))
     return count
 
 

@@ -17,6 +17,7 @@ from intake.daemon.claims import claim, locked, worker_id
 from intake.daemon.transitions import LostClaim, move
 from intake.fetchers.base import Fetcher
 from intake.kernel.errors import ConfigError, PermanentError, TransientError
+from intake.logs import about
 from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import Policy
 from intake.notifier.transport import Transport, make_transport
@@ -89,9 +90,10 @@ class Worker:
             self.failed(message_id, err)
 
     def failed(self, message_id: int, err: Exception) -> None:
-        log.error("message %s failed: %s", message_id, err)
         with self.Session.begin() as session:
             message = locked(session, message_id)
+            log.error("message %s failed: %s", message_id, err, exc_info=err,
+                      extra=about(message.receipt, message.message_id))
             if message.claimed_by != self.me or message.state in (State.DONE, State.QUARANTINED):
                 return  # someone else's now (reprocess, a takeover): not ours to mark
             if message.report is not None:
