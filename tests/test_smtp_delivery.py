@@ -131,7 +131,7 @@ def test_poll_once_delivers_each_reply_exactly_once_over_one_connection(tmp_path
     assert len(server.messages) == 3 and len(server.connections) == 1  # nothing due: no connection at all
     service = open_service(daemon_settings(tmp_path, database_url))
     assert [(r.state, r.attempts, r.last_error) for r in rows(service)] == [("sent", 0, None)] * 3
-    status = json.loads(intake(env, "status").stdout)
+    status = json.loads(intake(env, "status", "--json").stdout)
     assert status["smtp"]["ok"] and status["smtp"]["detail"] == "3 sent, 0 refused, 0 to retry, 0 uncertain"
     listing = intake(env, "outbox")
     assert listing.returncode == 0 and listing.stdout.strip() == "没有未发送的邮件。"
@@ -237,9 +237,9 @@ def test_a_refused_login_stops_poll_once_with_one_line_naming_the_setting(tmp_pa
     assert "客户端授权码" in last and "Traceback" not in done.stderr and "the-web-password" not in done.stderr
     service = open_service(daemon_settings(tmp_path, database_url))
     assert [r.state for r in rows(service)] == ["queued"]  # kept for the next round
-    shown = json.loads(intake(env, "show", "WX2024-000001").stdout)
+    shown = json.loads(intake(env, "show", "WX2024-000001", "--json").stdout)
     assert shown["state"] == "done" and shown["reply"]["state"] == "queued"
-    status = intake(env, "status")
+    status = intake(env, "status", "--json")
     assert status.returncode == 1 and "INTAKE_SMTP_PASSWORD" in json.loads(status.stdout)["smtp"]["detail"]
     assert server.messages == []
 
