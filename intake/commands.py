@@ -271,10 +271,9 @@ def demo(settings: Settings) -> int:
     fetched, processed = poll_and_process(service)
     print(f"数据目录：{settings.data_dir.resolve()}")
     print(f"新邮件 {fetched} 封，本次处理 {processed} 封。")
-    for message in queries.judged_messages(service.Session):
-        item = queries.submission(message)
-        projects = "；".join(f"{p['name']}（{p['verdict']}）" for p in item["projects"]) or "—"
-        print(f"  {item['receipt']}  {item['verdict']:<12} {item['from']}  {projects}")
+    messages = queries.judged_messages(service.Session)
+    print_tables(submissions_table([queries.submission(m) for m in messages], [m.from_header for m in messages]),
+                 sys.stdout)
     outbox = settings.data_dir / "outbox"
     replies = sorted(outbox.glob("*.eml")) if outbox.is_dir() else []
     print(f"回复邮件 {len(replies)} 封，已写入 {outbox.resolve()}")
