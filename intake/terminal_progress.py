@@ -7,6 +7,7 @@ they printed before, nothing more.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TextIO
@@ -34,8 +35,7 @@ class RoundProgress:
         self._moved: list[tuple[logging.StreamHandler, TextIO]] = []
 
     def __enter__(self) -> RoundProgress:
-        import sys
-
+        # imported here: rich is needed only when a person watches a terminal
         from rich.console import Console
         from rich.progress import Progress as Bars, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -77,7 +77,7 @@ def judging_spinner(stream: TextIO, text: str = "正在审核……") -> Iterato
     if not stream.isatty():
         yield
         return
-    from rich.console import Console
+    from rich.console import Console  # imported here: only a terminal needs it
 
     with Console(file=stream, highlight=False).status(text):
         yield
