@@ -105,7 +105,8 @@ def show_tables(data: dict) -> list[Table | str]:
     if links:
         table = _table("链接下载", "序号", "链接", "结果", "说明")
         for link in links:
-            _row(table, link.get("n"), link["url"], LINK_OUTCOMES.get(link["outcome"], link["outcome"]),
+            number = link.get("n")  # counted from 0 in the report; staff count from 1
+            _row(table, number + 1 if isinstance(number, int) else None, link["url"], LINK_OUTCOMES.get(link["outcome"], link["outcome"]),
                  _link_note(link))
         parts.append(table)
     return parts

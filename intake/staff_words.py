@@ -34,9 +34,14 @@ KIND_NAMES = {
     "NeedsStaff": "需要工作人员处理", "SenderProblem": "发件人提供的内容有误", "AuthDead": "网盘登录已失效",
     "StaleSign": "网盘签名已过期", "ConnectionLost": "连接中断", "DeliveryUncertain": "发送结果不明",
     "SenderRefused": "服务器拒绝发件人", "TimeoutError": "超时", "MemoryError": "内存不足",
+    # what the network libraries raise, named in a detail such as "answer cut (ReadTimeoutError)"
+    "ReadTimeoutError": "读取超时", "ConnectTimeoutError": "连接超时", "ConnectionResetError": "连接被重置",
+    "ConnectionRefusedError": "连接被拒绝", "ConnectionError": "连接错误", "ProtocolError": "协议错误",
+    "SSLError": "TLS 错误", "ChunkedEncodingError": "传输中断", "OSError": "系统错误",
 }
 _KIND = re.compile(r"(?<![\w.])([A-Z][A-Za-z0-9]*(?:Error|Exception|Rejected|Lost|Uncertain|Problem|Dead|Sign|"
                    r"Staff|Refused|Move|Exit|Interrupt)): ")
+_NAMED = re.compile(r" ?\(([A-Z][A-Za-z0-9]*(?:Error|Exception))\)")  # "(ReadTimeoutError)"
 _FRAMES = [  # how the daemon frames a failure, in Chinese
     (re.compile(r"fetching, attempt (\d+) of (\d+): "), r"第 \1 次下载（共 \2 次）失败："),
     (re.compile(r"gave up after (\d+) attempts: "), r"已尝试 \1 次，不再自动重试："),
@@ -59,6 +64,7 @@ def staff_reason(text: str | None) -> str | None:
                         for part in parts)
     for pattern, words in _FRAMES:
         text = pattern.sub(words, text)
+    text = _NAMED.sub(lambda found: f"（{kind_name(found.group(1))}）", text)
     return _KIND.sub(lambda found: f"{kind_name(found.group(1))}：", text)
 
 

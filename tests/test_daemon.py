@@ -436,6 +436,7 @@ def test_the_readme_demo_on_embedded_defaults(tmp_path):
                         "gdzgh@163.com": "needs_review", "jszgh@163.com": "ignored"}
     late = next(m for m in messages_of(service) if m.from_address == "hnzgh@163.com")
     assert [f["code"] for f in late.report["findings"]] == ["deadline.late"]
+    assert late.unit_name == "湖南省总工会"  # its own unit's package, not Hubei's under Hunan's name
 
 
 def test_a_late_resubmission_replaces_nothing(tmp_path, database_url):

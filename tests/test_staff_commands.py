@@ -79,7 +79,8 @@ def test_the_readme_mentions_every_command():
     ("TransientError: imap.163.com: connection timed out", "暂时性故障：", "imap.163.com: connection timed out"),
     ("LoginRejected: INTAKE_IMAP_PASSWORD: rejected", "登录被拒绝：", "INTAKE_IMAP_PASSWORD"),
     ("fetching, attempt 2 of 10: NetworkError: pan.baidu.com: ConnectionResetError: reset",
-     "第 2 次下载（共 10 次）失败：网络故障：pan.baidu.com: 程序内部错误：", "reset"),
+     "第 2 次下载（共 10 次）失败：网络故障：pan.baidu.com: 连接被重置：", "reset"),
+    ("NetworkError: pan.baidu.com: answer cut (IncompleteReadError)", "网络故障：", "answer cut（程序内部错误）"),
     ("gave up after 5 attempts: 451 MI:DMC 当前连接发送的邮件数量超出限制", "已尝试 5 次，不再自动重试：", "451 MI:DMC"),
     ("uncertain: RuntimeError: boom", "发送结果不明：程序内部错误：", "boom"),
     ("3 sent, 0 refused, 1 to retry, 0 uncertain", "已发送 3 封，被拒收 0 封，待重试 1 封，结果不明 0 封", ""),
@@ -248,3 +249,31 @@ def test_each_demo_message_carries_its_own_units_package(tmp_path):
                 pass
     assert folders == {"湖北省总工会": "湖北省总工会", "湖南省总工会": "湖南省总工会", "四川省总工会": "四川省总工会"}
     assert forms == {"湖北省总工会": "湖北省总工会", "湖南省总工会": "湖南省总工会"}  # 上报单位 on the form
+
+
+def test_show_lists_findings_and_each_links_outcome():
+    import io
+
+    from intake.staff_tables import print_tables, show_tables
+
+    details = {
+        "receipt": "WX2024-000003", "message_id": "<m3@x>", "from": "gdzgh@163.com", "verdict": "needs_review",
+        "received_at": "2024-07-30T04:00:00+00:00", "unit": "广东省总工会", "projects": [], "state": "done",
+        "attempts": 1, "last_error": None, "fetch_attempts": 10, "next_attempt_at": None, "override": "rejected",
+        "override_note": "链接已失效", "subject": "网盘链接", "from_header": "gdzgh@163.com",
+        "findings": [{"code": "link.fetch_failed", "severity": "error", "message": "百度网盘链接暂未能自动下载",
+                      "project": None, "path": None}],
+        "fetch": [{"n": 0, "provider": "baidu", "url": "https://pan.baidu.com/s/1AbC", "outcome": "failed",
+                   "folder": None, "findings": [], "reason": "网盘接口限流", "earlier": None,
+                   "detail": "NetworkError: pan.baidu.com: answer cut (ReadTimeoutError)",
+                   "listing": [{"path": "作品/视频.mp4", "size": 1000}]}],
+        "reply": {"state": "queued", "recipient": "gdzgh@163.com", "last_error": None, "sent_at": None},
+    }
+    out = io.StringIO()
+    print_tables(show_tables(details), out)
+    text = out.getvalue()
+    assert re.search(r"结论\s+待人工核对（人工改判为未通过：链接已失效）", text)
+    assert re.search(r"错误\s+link\.fetch_failed\s+—\s+百度网盘链接暂未能自动下载", text)
+    assert re.search(r"1\s+https://pan\.baidu\.com/s/1AbC\s+未能下载（我方）\s+网盘接口限流；网络故障：pan\.baidu\.com", text)
+    assert "网盘中共 1 个文件" in text and re.search(r"回复\s+待发送，收件人 gdzgh@163\.com", text)
+    assert "answer cut（读取超时）" in text and not CLASS_NAME.search(text), text
