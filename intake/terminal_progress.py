@@ -51,9 +51,10 @@ class RoundProgress:
                 handler.setStream(sys.stderr)  # rich's proxy while the display is live
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, failure: type[BaseException] | None, *exc: object) -> None:
         assert self.bars is not None and self.task is not None
-        self.bars.update(self.task, description=f"本轮结束，共处理 {self.count} 封邮件。")
+        ended = "本轮中断" if failure is not None else "本轮结束"  # the error itself follows on stderr
+        self.bars.update(self.task, description=f"{ended}，共处理 {self.count} 封邮件。")
         self.bars.stop()
         for handler, stream in self._moved:
             handler.setStream(stream)

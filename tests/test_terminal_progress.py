@@ -106,3 +106,11 @@ def test_check_shows_a_spinner_on_a_terminal_only(tmp_path):
     code, shown = run_in_pty(["check", str(empty)], env, tmp_path)
     assert code == 1 and "正在审核" in shown
     assert piped.stdout.splitlines()[0] in shown  # the same report, the spinner only added
+
+
+def test_a_refused_login_on_a_terminal_ends_the_live_line_and_says_the_one_line(tmp_path, mailbox_163):
+    env = {**_mailbox_env(tmp_path, mailbox_163, 1), "INTAKE_IMAP_PASSWORD": "wrong"}
+    code, shown = run_in_pty(["poll", "--once"], env, tmp_path)
+    assert code == 2, shown
+    assert "本轮中断，共处理 0 封邮件。" in shown and "Traceback" not in shown
+    assert re.search(r"intake: INTAKE_IMAP_PASSWORD", shown), shown
