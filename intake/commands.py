@@ -29,7 +29,10 @@ from intake.notifier.smtp import from_mismatch
 from intake.notifier.transport import make_transport
 from intake.service import Service, open_service, poll_and_process
 from intake.settings import Settings, load_settings
+from intake.staff_tables import (outbox_table, print_tables, quarantine_table, show_tables, status_tables,
+                                 submissions_table)
 from intake.sources import make_source
+from intake.terminal_progress import RoundProgress
 from intake.units import import_units
 
 log = logging.getLogger("intake")
@@ -56,7 +59,11 @@ def dispatch(args: Namespace) -> int:
 
 
 def poll_once(service: Service, args: Namespace) -> int:
-    fetched, processed = poll_and_process(service)
+    if sys.stderr.isatty():  # a person is watching: a line per message (piped: nothing extra)
+        with RoundProgress(sys.stderr, lambda message_id: queries.outline(service.Session, message_id)) as shown:
+            fetched, processed = poll_and_process(service, on_message=shown.on_message)
+    else:
+        fetched, processed = poll_and_process(service)
     print(f"new messages: {fetched}; processed: {processed}")
     return 0
 
@@ -148,36 +155,44 @@ def submissions(service: Service, args: Namespace) -> int:
     messages = queries.judged_messages(service.Session, args.unit, args.verdict)
     items = [queries.submission(m) for m in messages]
     if args.json:
-        print(json.dumps(items, ensure_ascii=False, indent=2))
-        return 0
-    for message, item in zip(messages, items):
-        projects = "；".join(f"{p['name']}（{p['verdict']}）" for p in item["projects"])
-        # mail with no single sender address is answered nowhere: staff see what it said
-        sender = item["from"] or f"发件地址无法识别，未回复（From: {message.from_header or '无'}）"
-        print(f"{item['receipt']}  {item['received_at']}  {item['verdict']:<12} {item['unit'] or '单位未识别'}  "
-              f"{sender}  {projects}")
+        return _print_json(items)
+    print_tables(submissions_table(items, [m.from_header for m in messages]), sys.stdout)
     return 0
 
 
 def show(service: Service, args: Namespace) -> int:
-    print(json.dumps(queries.details(service.Session, args.receipt), ensure_ascii=False, indent=2))
+    found = queries.details(service.Session, args.receipt)
+    if args.json:
+        return _print_json(found)
+    print_tables(show_tables(found), sys.stdout)
     return 0
 
 
 def quarantine(service: Service, args: Namespace) -> int:
     """Messages that failed INTAKE_MAX_ATTEMPTS times (or permanently): staff look at
     them with `intake show` and replay them with `intake reprocess` (or `resend`)."""
-    print(json.dumps(queries.quarantined(service.Session), ensure_ascii=False, indent=2))
+    rows = queries.quarantined(service.Session)
+    if args.json:
+        return _print_json(rows)
+    print_tables(quarantine_table(rows), sys.stdout)
     return 0
 
 
 def status(service: Service, args: Namespace) -> int:
     """The last poll's and delivery's outcome (a rejected password shows here while
-    `intake run` keeps trying each round) and how many messages are in each state (JSON);
+    `intake run` keeps trying each round) and how many messages are in each state;
     exit 1 while either fails."""
     found = queries.status(service.Session)
-    print(json.dumps(found, ensure_ascii=False, indent=2))
+    if args.json:
+        _print_json(found)
+    else:
+        print_tables(status_tables(found), sys.stdout)
     return 0 if all((found[part] or {}).get("ok", True) for part in ("mailbox", "smtp")) else 1
+
+
+def _print_json(data: object) -> int:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+    return 0
 
 
 def reprocess(service: Service, args: Namespace) -> int:
@@ -205,42 +220,15 @@ def resend(service: Service, args: Namespace) -> int:
     return 0
 
 
-OUTBOX_STATES = {"queued": "待发送", "failed": "被拒收", "held": "已暂缓（超过每个地址 24 小时内的回复上限）",
-                 "sent": "已发送，但部分收件人被拒收"}
-KIND_NAMES = {"reply": "回复", "digest": "每日汇总", "alert": "告警"}
-
-
 def outbox(service: Service, args: Namespace) -> int:
     """Every outgoing mail not sent: queued (with its next attempt), being sent or
     uncertain, refused (with the server's answer), held (over the per-sender cap); and
     sent mail that some of its recipients refused (their answers)."""
     rows = delivery.unsent(service.Session, worker_id())
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
-    if not rows:
-        print("没有未发送的邮件。")
-    for row in rows:
-        print(outbox_line(row))
+        return _print_json(rows)
+    print_tables(outbox_table(rows), sys.stdout)
     return 0
-
-
-def outbox_line(row: dict) -> str:
-    """One unsent mail for staff, in Chinese (times in Beijing time)."""
-    who = row["receipt"] or f"#{row['id']}（{KIND_NAMES.get(row['kind'], row['kind'])}）"
-    if row["state"] == "sending":
-        state = ("发送结果不明：发送过程中断，邮件可能已送达，系统不会自动重发；核实后可用 "
-                 f"intake resend {row['receipt'] or row['id']} 重新发送") if row["uncertain"] else "正在发送"
-    elif row["state"] == "queued":
-        when = beijing_text(datetime.fromisoformat(row["next_attempt_at"])) if row["next_attempt_at"] else "下一轮"
-        tried = f"已失败 {row['attempts']} 次，" if row["attempts"] else ""
-        state = f"待发送（{tried}将于{when}发送）"
-    else:
-        state = OUTBOX_STATES[row["state"]]
-    line = f"{who}  {state}  收件人：{row['recipient']}  主题：{row['subject']}"
-    if row["last_error"] and row["state"] != "sending":
-        line += f"  {'原因' if row['state'] == 'held' else '服务器答复'}：{row['last_error']}"
-    return line
 
 
 def units(service: Service, args: Namespace) -> int:
@@ -300,10 +288,9 @@ def demo(settings: Settings) -> int:
     fetched, processed = poll_and_process(service)
     print(f"数据目录：{settings.data_dir.resolve()}")
     print(f"新邮件 {fetched} 封，本次处理 {processed} 封。")
-    for message in queries.judged_messages(service.Session):
-        item = queries.submission(message)
-        projects = "；".join(f"{p['name']}（{p['verdict']}）" for p in item["projects"]) or "—"
-        print(f"  {item['receipt']}  {item['verdict']:<12} {item['from']}  {projects}")
+    messages = queries.judged_messages(service.Session)
+    print_tables(submissions_table([queries.submission(m) for m in messages], [m.from_header for m in messages]),
+                 sys.stdout)
     outbox = settings.data_dir / "outbox"
     replies = sorted(outbox.glob("*.eml")) if outbox.is_dir() else []
     print(f"回复邮件 {len(replies)} 封，已写入 {outbox.resolve()}")

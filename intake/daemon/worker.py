@@ -40,6 +40,9 @@ class Worker:
         self.judges = JudgingChild()  # one judging child per drain, not a fork per message
         self.fetchers: dict[str, Fetcher] | None = None  # made when the first link is fetched
         self.fetchers_broken: ConfigError | None = None  # the Baidu route's settings are wrong
+        # told (message id, finished?) around each message: `intake poll --once` draws
+        # its progress from it on a terminal
+        self.on_message: Callable[[int, bool], None] = lambda message_id, finished: None
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Process every message that needs work, then deliver every due outgoing mail
@@ -67,8 +70,10 @@ class Worker:
                     locked(session, message_id).claimed_by = None
                 return done
             seen.add(message_id)
+            self.on_message(message_id, False)
             self.process(message_id)
             done += 1
+            self.on_message(message_id, True)
         return done
 
     def process(self, message_id: int) -> None:
