@@ -46,13 +46,20 @@ def test_every_setting_the_loader_knows_is_in_the_example():
 
 
 def test_the_settings_left_at_their_defaults_load_too(tmp_path):
-    """Uncommented, the "# key = …" lines are still keys the loader knows, in valid TOML."""
+    """Uncommented, the "# key = …" lines are keys the loader knows, with values it takes
+    (each secret file pointing at a file of this test instead of /etc/intake/secrets/)."""
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    lines = [re.sub(r"^# (?=[a-z][a-z0-9_]* = )", "", line) for line in example_lines()]
+    lines = [re.sub(r'^([a-z0-9_]+_file) = ".*"$', rf'\1 = "{secret}"', line) for line in lines]
     uncommented = tmp_path / "all.toml"
-    uncommented.write_text("\n".join(re.sub(r"^# (?=[a-z][a-z0-9_]* = )", "", line)
-                                     for line in example_lines()) + "\n", encoding="utf-8")
+    uncommented.write_text("\n".join(lines) + "\n", encoding="utf-8")
     data, overrides = read_config(str(uncommented))
     assert {setting_name(key) for key in data} == KNOWN
     assert overrides == {}
+    settings = load_settings(str(uncommented), environ={})
+    assert settings.imap_password == settings.baidu_cookie == "s3cret"
+    assert settings.database_url and settings.maildir and settings.reply_since and settings.host_map
 
 
 def test_every_setting_is_explained_by_a_comment_above_it():

@@ -69,10 +69,12 @@ def test_hadolint_finds_nothing():
 def test_the_image_runs_intake_as_a_user_of_its_own_with_the_data_folder_a_volume():
     stage = final_stage()
     (user,) = values(stage, "USER")
-    uid = user.split(":")[0]
+    uid, _, gid = user.partition(":")
     assert uid.isdigit() and int(uid) != 0  # numeric: a runtime can check it is not root
+    assert gid.isdigit() and int(gid) != 0
     created = " ".join(values(stage, "RUN"))
-    assert re.search(rf"useradd [^&]*--uid {uid}\b", created), "USER is the user the image creates"
+    assert re.search(rf"useradd [^&]*--uid {uid} --gid intake\b", created), "USER is the user the image creates"
+    assert re.search(rf"groupadd [^&]*--gid {gid} intake\b", created), "and its group"
     data_dir = stage_env(stage)["INTAKE_DATA_DIR"]
     (volume,) = values(stage, "VOLUME")
     assert yaml.safe_load(volume) == [data_dir]
