@@ -4,7 +4,8 @@
 #   deploy/bootstrap.sh          tools for running intake
 #   deploy/bootstrap.sh --test   plus what the tests need (LibreOffice makes .doc/.xls; Dovecot
 #                                is the IMAP server the tests start on loopback; systemd gives
-#                                systemd-analyze, which checks deploy/intake.service)
+#                                systemd-analyze, which checks deploy/intake.service;
+#                                docker-compose checks deploy/compose.yaml, no engine needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 # split sets). fonts-wqy-microhei: a CJK font, so that the digest's chart draws unit names.
 packages=(file unar 7zip libarchive-tools antiword ffmpeg python3-venv fonts-wqy-microhei)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libreoffice-writer-nogui libreoffice-calc-nogui zip dovecot-imapd systemd)
+  packages+=(libreoffice-writer-nogui libreoffice-calc-nogui zip dovecot-imapd systemd docker-compose)
 fi
 
 missing=()

@@ -135,6 +135,34 @@ def test_compose_runs_intake_with_postgresql_and_the_data_volume():
     assert url.password is None  # the password is a secret file, not part of the URL
 
 
+def compose_command() -> list[str] | None:
+    """Compose v2 (the docker plugin) or Debian 12's docker-compose 1.29: either checks
+    the file against the compose schema without a running engine."""
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,
+                                                 timeout=60).returncode == 0:
+        return ["docker", "compose"]
+    return ["docker-compose"] if shutil.which("docker-compose") else None
+
+
+@pytest.mark.parametrize("mistake", [None, ("depends_on:", "depend_on:")])
+def test_compose_reads_the_file_and_refuses_a_misspelt_one(tmp_path, mistake):
+    command = compose_command()
+    if command is None:
+        pytest.skip("no docker compose nor docker-compose (bootstrap --test installs docker-compose)")
+    text = (DEPLOY / "compose.yaml").read_text(encoding="utf-8")
+    if mistake:
+        assert mistake[0] in text
+        text = text.replace(mistake[0], mistake[1], 1)
+    copy = tmp_path / "compose.yaml"
+    copy.write_text(text, encoding="utf-8")
+    done = subprocess.run([*command, "-f", str(copy), "config", "--quiet"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    if mistake:
+        assert done.returncode != 0 and "depend_on" in done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+
+
 def test_compose_gives_every_secret_as_a_file():
     document = compose()
     declared = document["secrets"]
