@@ -68,6 +68,7 @@ def test_hadolint_finds_nothing():
 
 def test_the_image_runs_intake_as_a_user_of_its_own_with_the_data_folder_a_volume():
     stage = final_stage()
+    assert re.fullmatch(r"debian:[a-z]+-slim", values(stage, "FROM")[0])
     (user,) = values(stage, "USER")
     uid, _, gid = user.partition(":")
     assert uid.isdigit() and int(uid) != 0  # numeric: a runtime can check it is not root

@@ -104,8 +104,9 @@ def test_only_the_data_folder_is_writable_and_the_rest_is_hardened():
 
 
 def memory_bytes(value: str) -> int:
-    number, unit = re.fullmatch(r"(\d+)([KMGT]?)", value).groups()  # type: ignore[union-attr]
-    return int(number) << (10 * " KMGT".index(unit or " "))
+    parsed = re.fullmatch(r"(\d+)([KMGT]?)", value)
+    assert parsed, f"MemoryMax={value}: a size such as 3G"
+    return int(parsed.group(1)) << (10 * " KMGT".index(parsed.group(2) or " "))
 
 
 def test_the_memory_limit_leaves_room_for_the_largest_judgement():
