@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 # file: patool's type detection; unar: RAR incl. RAR5, encrypted and split sets;
 # 7zip: 7z and zip; antiword: legacy .doc. Never unrar-free (cannot decrypt, mangles
 # split sets). fonts-wqy-microhei: a CJK font, so that the digest's chart draws unit names.
-packages=(file unar 7zip libarchive-tools antiword ffmpeg python3-venv fonts-wqy-microhei)
+# sqlite3: the online backup of the SQLite database (docs/operations.md).
+packages=(file unar 7zip libarchive-tools antiword ffmpeg python3-venv fonts-wqy-microhei sqlite3)
 if [ "${1:-}" = "--test" ]; then
   packages+=(libreoffice-writer-nogui libreoffice-calc-nogui zip dovecot-imapd systemd docker-compose)
 fi

@@ -19,6 +19,8 @@ from intake.daemon import delivery, queries, staff
 from intake.daemon import digest as digests
 from intake.daemon.claims import worker_id
 from intake.demo import build_demo_maildir
+from intake.export import export
+from intake.doctor import run_doctor
 from intake.fetchers import make_http, refresh_lock
 from intake.fetchers.tokens import OAuth, TokenStore, device_login
 from intake.kernel.errors import ConfigError, IntakeError, LoginRejected, PermanentError, TransientError
@@ -37,6 +39,8 @@ def dispatch(args: Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "doctor":  # before the settings are read: a bad one is its first line
+        return run_doctor(args.config, args.json)
     settings = load_settings(args.config)
     if args.command == "demo":
         return demo(settings)
@@ -46,7 +50,7 @@ def dispatch(args: Namespace) -> int:
     handler = {
         "run": run, "poll": poll_once, "submissions": submissions, "show": show, "quarantine": quarantine,
         "status": status, "reprocess": reprocess, "override": override, "resend": resend, "units": units,
-        "outbox": outbox, "digest": digest, "db": lambda s, a: 0,
+        "outbox": outbox, "digest": digest, "db": lambda s, a: 0, "export": export_for_panel,
     }[args.command]
     return handler(service, args)
 
@@ -272,6 +276,16 @@ def digest(service: Service, args: Namespace) -> int:
     elif done.refused or done.uncertain:
         print("some mail was refused or may not have arrived; `intake outbox` lists it with the server's answer")
     return 1 if done.error or done.refused or done.uncertain else 0
+
+
+def export_for_panel(service: Service, args: Namespace) -> int:
+    """`intake export DIR` (issue #14 §4); exit 1 when some project could not be exported."""
+    done = export(service.Session, service.settings.data_dir, service.policy, args.directory)
+    print(f"导出目录：{Path(args.directory).resolve()}")
+    print(f"项目 {done.projects} 个；复制文件 {done.copied} 个，未变化 {done.unchanged} 个，移除 {done.removed} 个。")
+    for line in done.problems:
+        print(f"未导出：{line}")
+    return 1 if done.problems else 0
 
 
 def demo(settings: Settings) -> int:

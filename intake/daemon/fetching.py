@@ -34,6 +34,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from intake.daemon.claims import LeaseRenewal, aware, locked
+from intake.daemon.ledger import raw_file
 from intake.daemon.rules import find_unit
 from intake.daemon.transitions import LostClaim, move
 from intake.fetchers import download_limits, make_fetchers
@@ -61,7 +62,7 @@ def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]
     fetchable links)."""
     with worker.Session() as session:
         message = session.get(Message, message_id)
-        raw_path, state, name = Path(message.raw_path), State(message.state), message.receipt or str(message.id)
+        raw_path, state, name = raw_file(worker.settings.data_dir, message), State(message.state), message.receipt or str(message.id)
     links = _fetchable(raw_path)
     if not links:
         return False, None

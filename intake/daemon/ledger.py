@@ -43,6 +43,13 @@ def raw_path(data_dir: Path, digest: str) -> Path:
     return data_dir / "raw" / digest[:2] / digest[2:4] / f"{digest}.eml"
 
 
+def raw_file(data_dir: Path, message: Message) -> Path:
+    """The message's raw file under the data folder in force, found by its hash: a data folder
+    restored from a backup under another path still works (the recorded path names the old one)."""
+    path = raw_path(data_dir, message.sha256)
+    return path if path.exists() or not message.raw_path else Path(message.raw_path)
+
+
 @dataclass(frozen=True)
 class StoredRaw:
     digest: str  # SHA-256, hex
