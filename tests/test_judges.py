@@ -88,3 +88,77 @@ def test_the_child_goes_when_closed(judges):
     judges.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def stalling(pid_file: str) -> Report:
+    """A judgement that neither ends nor reads another file (so only the kernel's
+    parent-death signal can end it early)."""
+    import time
+
+    with open(pid_file + ".tmp", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.rename(pid_file + ".tmp", pid_file)
+    time.sleep(600)
+    return Report(Verdict.ACCEPTED, "stalled", None, None)
+
+
+_DAEMON = """
+import sys
+from intake.kernel.budget import Budget
+from intake.kernel.judges import JudgingChild
+from tests.test_judges import stalling
+JudgingChild().within(Budget(256 << 20, 600, 900.0), "roadshow", None, stalling, sys.argv[1])
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_child_dies_with_its_daemon_mid_judgement(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    daemon = subprocess.Popen([sys.executable, "-c", _DAEMON, str(pid_file)], cwd=root,
+                              env={**os.environ, "PYTHONPATH": root})
+    child = None
+    try:
+        deadline = time.monotonic() + 120  # a loaded machine starts Python slowly
+        while not pid_file.exists():
+            assert daemon.poll() is None, "the daemon ended before judging"
+            assert time.monotonic() < deadline, "the judgement never started"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert _alive(child)
+        daemon.kill()  # SIGKILL: no close(), no finally, nothing of the parent's runs
+        daemon.wait()
+        deadline = time.monotonic() + 30
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the judging child outlived its daemon"
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_child_whose_parent_is_already_gone_exits():
+    import multiprocessing
+
+    from intake.kernel.budget import die_with_parent
+
+    # what the child sees when its parent died between the fork and prctl: another parent
+    process = multiprocessing.get_context("fork").Process(target=die_with_parent, args=(os.getpid() + 1,))
+    process.start()
+    process.join(60)
+    assert process.exitcode == 1

@@ -17,7 +17,9 @@ message after message over a pipe. What a budget guarantees still holds per judg
   next judgement never inherits what it left behind. A child found dead before it took
   a judgement (killed while idle) is replaced and the judgement handed to the new one.
 
-The child exits when its parent goes (its end of the pipe closes), and is stopped by
+The child dies with its parent, mid-judgement too (``budget.die_with_parent``: SIGKILL
+by prctl, and the parent's pid checked before each judgement and at every file read);
+idle, it also sees its end of the pipe close. It is stopped by
 ``close()`` at the end of a drain; tests that patch the judging code do so before a
 worker starts, so a child always runs the code of the drain that forked it.
 """
@@ -34,7 +36,9 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 import intake.kernel.budget as budget_module
-from intake.kernel.budget import Budget, _address_space, _lower_only, _peak_address_space, _why, too_complex
+from intake.kernel.budget import (
+    Budget, _address_space, _lower_only, _peak_address_space, _why, die_with_parent, too_complex,
+)
 from intake.kernel.report import Report
 
 REUSE_FROM = 256 << 20  # smaller budgets: one judgement per child (see the module's text)
@@ -108,14 +112,16 @@ class JudgingChild:
         context = multiprocessing.get_context("fork")  # the child sees this process's code as it is
         self._marker = os.memfd_create("intake-reading")
         mine, theirs = context.Pipe()
-        process = context.Process(target=_serve, args=(theirs, mine, self._marker, budget), daemon=True)
+        process = context.Process(target=_serve, args=(theirs, mine, self._marker, budget, os.getpid()),
+                                  daemon=True)
         process.start()
         theirs.close()
         self._process, self._conn, self._budget = process, mine, budget
         self.forks += 1
 
 
-def _serve(conn: Connection, parents_end: Connection, marker: int, budget: Budget) -> None:
+def _serve(conn: Connection, parents_end: Connection, marker: int, budget: Budget, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     parents_end.close()  # else the parent's death would never close the pipe for us
     budget_module._marker_fd = marker
     base = _address_space()
@@ -127,6 +133,8 @@ def _serve(conn: Connection, parents_end: Connection, marker: int, budget: Budge
             try:
                 target, args = conn.recv()
             except EOFError:  # the parent closed us or died
+                return
+            if os.getppid() != parent_pid:  # orphaned: whatever came is not worth judging
                 return
             conn.send("started")
             used = resource.getrusage(resource.RUSAGE_SELF)
