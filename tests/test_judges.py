@@ -162,3 +162,35 @@ def test_a_child_whose_parent_is_already_gone_exits():
     process.start()
     process.join(60)
     assert process.exitcode == 1
+
+
+_LEFT_BEHIND: list[bytearray] = []  # in the child: what a judgement left mapped
+
+
+def leaving(mib: int) -> Report:
+    _LEFT_BEHIND.append(bytearray(mib << 20))  # touched: really mapped
+    return whose("leaving")
+
+
+def headroom() -> Report:
+    """The address space this judgement may still map, as the kernel will enforce it."""
+    import resource
+
+    from intake.kernel.budget import _address_space
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return Report(Verdict.ACCEPTED, f"{soft - _address_space()}:{os.getpid()}", None, None)
+
+
+def test_each_judgement_has_its_whole_memory_budget_and_no_more(judges):
+    """The limit is set per judgement: 24 MiB left mapped by one judgement (under the
+    retiring threshold of 256/8 MiB) are not taken from the next one's budget; and a
+    hostile judgement after it is still stopped by the limit."""
+    first = int(judges.within(BUDGET, "roadshow", None, headroom).policy.split(":")[0])
+    judges.within(BUDGET, "roadshow", None, leaving, 24)
+    room, pid = judges.within(BUDGET, "roadshow", None, headroom).policy.split(":")
+    assert judges.forks == 1 and pid != str(os.getpid())  # the same child, with 24 MiB more mapped
+    for left in (first, int(room)):
+        assert BUDGET.memory_bytes - (4 << 20) <= left <= BUDGET.memory_bytes
+    (finding,) = judges.within(BUDGET, "roadshow", None, hungry).findings  # 4 GiB asked for
+    assert finding.code == "package.too_complex" and "内存" in finding.message

@@ -5,11 +5,13 @@ Forking the daemon (about 100 MiB mapped) costs 15-50 ms on a small VM, as much 
 judging a one-project message; so the worker forks one child per drain and hands it
 message after message over a pipe. What a budget guarantees still holds per judgement:
 
-- memory: the child's ``RLIMIT_AS`` is its address space at fork plus the budget, as
-  before. A child retires (exits after answering; the next judgement gets a fresh fork)
-  as soon as its peak address space has grown by an eighth of the budget, so every
-  judgement starts with at least 7/8 of its budget free, and a peak at the ceiling can
-  only be the judgement in hand's (a budget under 256 MiB: one judgement per child);
+- memory: before each judgement the child's ``RLIMIT_AS`` is set to its address space
+  then plus the budget: each judgement has its whole budget, whatever the ones before
+  left mapped (caches, fragmentation). A child retires (exits after answering; the next
+  judgement gets a fresh fork) as soon as its peak address space has grown by an eighth
+  of the budget, so the child never holds more than its fork plus 9/8 of the budget,
+  and a peak at the ceiling can only be the judgement in hand's (a budget under
+  256 MiB: one judgement per child);
 - CPU seconds: ``RLIMIT_CPU`` is set again before each judgement to the CPU time the
   child has used so far plus the budget;
 - wall time: the parent kills the child when a judgement has not answered in time;
@@ -125,8 +127,6 @@ def _serve(conn: Connection, parents_end: Connection, marker: int, budget: Budge
     parents_end.close()  # else the parent's death would never close the pipe for us
     budget_module._marker_fd = marker
     base = _address_space()
-    # soft limits only, as in budget._child: extraction tools get their room back
-    limit = _lower_only(resource.RLIMIT_AS, base + budget.memory_bytes)
     retire_above = base + budget.memory_bytes // 8 if budget.memory_bytes >= REUSE_FROM else 0
     try:
         for count in range(1, MAX_JUDGEMENTS + 1):
@@ -137,6 +137,8 @@ def _serve(conn: Connection, parents_end: Connection, marker: int, budget: Budge
             if os.getppid() != parent_pid:  # orphaned: whatever came is not worth judging
                 return
             conn.send("started")
+            # soft limits only, as in budget._child: extraction tools get their room back
+            limit = _lower_only(resource.RLIMIT_AS, _address_space() + budget.memory_bytes)
             used = resource.getrusage(resource.RUSAGE_SELF)
             _lower_only(resource.RLIMIT_CPU, int(used.ru_utime + used.ru_stime) + 1 + budget.cpu_seconds)
             outcome = _judge(target, args, limit, budget)
