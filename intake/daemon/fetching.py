@@ -2,8 +2,10 @@
 and QQ large attachments) are downloaded into its work folder, in this process (the
 downloads stream to disk; nothing is held in memory).
 
-- The links are read from the stored message as the core reads them (bodies only).
-  A message without fetchable links never enters ``fetching``.
+- The links are read from the stored message as the core reads them (bodies only), in
+  the judging child under the policy's budget (``intake.budgeted.message_links_within``:
+  the sender's bytes are never parsed in the daemon; the child keeps what it parsed for
+  the judgement). A message without fetchable links never enters ``fetching``.
 - Each link's outcome is saved (``<data>/work/<receipt>/fetched/outcome.json``, its files
   in ``fetched/<n>/``) as soon as it is known, so a later attempt, a crash or a
   reprocess never fetches a link again that was fetched or was the sender's problem;
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import mmap
 import traceback
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+import intake.budgeted
 from intake.daemon.claims import LeaseRenewal, aware, locked
 from intake.daemon.rules import find_unit
 from intake.daemon.transitions import LostClaim, move
@@ -43,7 +45,6 @@ from intake.kernel.errors import ConfigError, TransientError
 from intake.kernel.fetched import FAILED, LATE, QUOTED, FetchedPackage, LinkFetch
 from intake.kernel.policy import is_late
 from intake.parsers.links import Link
-from intake.parsers.message_links import message_links
 from intake.states import State
 from intake.store import Message, utcnow
 
@@ -62,7 +63,9 @@ def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]
     with worker.Session() as session:
         message = session.get(Message, message_id)
         raw_path, state, name = Path(message.raw_path), State(message.state), message.receipt or str(message.id)
-    links = _fetchable(raw_path)
+    with LeaseRenewal(worker.Session, message_id, worker.me):  # read in the judging child, under the budget
+        found = intake.budgeted.message_links_within(raw_path, worker.policy, worker.judges)
+    links = [] if found is None or found.ignored else found.fetchable()  # None: the judgement says why
     if not links:
         return False, None
     root = worker.settings.data_dir / "work" / name / "fetched"
@@ -91,15 +94,6 @@ def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]
         _defer(worker, message_id, err, attempt)
         return True, None
     return False, package
-
-
-def _fetchable(raw_path: Path) -> list[tuple[int, Link]]:
-    with open(raw_path, "rb") as fh:
-        if raw_path.stat().st_size == 0:
-            return []
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as raw:  # no heap copy of large mail
-            found = message_links(raw)
-    return [] if found.ignored else found.fetchable()
 
 
 def _settle_without_fetching(worker: Worker, session: Session, message: Message, package: FetchedPackage,

@@ -61,6 +61,19 @@ class JudgingChild:
     def within(self, budget: Budget, policy_name: str, received_at: datetime | None,
                target: Callable[..., Report], *args: Any) -> Report:
         """As ``intake.kernel.budget.within``; ``target`` and ``args`` must pickle."""
+        kind, value, last, exitcode = self._run(budget, target, args)
+        if kind == "ok" and isinstance(value, Report):
+            return value
+        return too_complex(policy_name, received_at, last or None, _why(str(value), exitcode))
+
+    def call(self, budget: Budget, target: Callable[..., Any], *args: Any) -> Any:
+        """``target(*args)`` in the child under ``budget``, as a judgement: its value, or
+        None when it ran over the budget (errors are raised again here)."""
+        kind, value, _, _ = self._run(budget, target, args)
+        return value if kind == "ok" else None
+
+    def _run(self, budget: Budget, target: Callable[..., Any], args: tuple) -> tuple[str, Any, str, int | None]:
+        """(kind, value, the file being read at the end, the exit code of a child that ended)."""
         conn = self._hand_over(budget, (target, args))
         try:
             outcome = conn.recv() if conn.poll(budget.wall_seconds) else (("killed", "wall"), True)
@@ -70,11 +83,9 @@ class JudgingChild:
         assert self._marker is not None
         last = os.pread(self._marker, 512, 0).decode("utf-8", "replace").split("\n", 1)[0].strip()
         exitcode = self.close(kill=kind == "killed") if retire else None
-        if kind == "ok" and isinstance(value, Report):
-            return value
         if kind == "error" and isinstance(value, BaseException):
             raise value
-        return too_complex(policy_name, received_at, last or None, _why(str(value), exitcode))
+        return kind, value, last, exitcode
 
     def close(self, kill: bool = False) -> int | None:
         """Stop the child (if any; ``kill``: at once, it is stuck); its exit code."""
@@ -151,7 +162,7 @@ def _serve(conn: Connection, parents_end: Connection, marker: int, budget: Budge
         os._exit(0)  # no atexit handlers, no flushing of the parent's buffers twice
 
 
-def _judge(target: Callable[..., Report], args: tuple, limit: int, budget: Budget) -> tuple[str, Any]:
+def _judge(target: Callable[..., Any], args: tuple, limit: int, budget: Budget) -> tuple[str, Any]:
     try:
         report = target(*args)
     except MemoryError:
