@@ -37,14 +37,20 @@ def check_message_within(raw_path: Path, policy: Policy, received_at: datetime |
     return _with_lateness(report, policy, received_at)
 
 
-def message_links_within(raw_path: Path, policy: Policy, judges: JudgingChild) -> MessageLinks | None:
+def message_links_within(raw_path: Path, policy: Policy, judges: JudgingChild,
+                         received_at: datetime | None = None) -> MessageLinks | Report:
     """A stored message's links (the daemon's fetching stage), read in the judging child
     under the policy's budget, as the judgement reads the message: the sender's bytes are
     never parsed in the daemon itself, and the structure parsed here is kept in the
     child for the judgement of the same message that usually follows (one parse a
-    message, not two). None: reading them ran over the budget (the judgement says so)."""
-    found = judges.call(policy.budget, _stored_links, Path(raw_path))
-    return found if isinstance(found, MessageLinks) else None
+    message, not two). Over the budget: the message's judgement (package.too_complex),
+    which judging it again would only repeat at the cost of a second budget."""
+    found = judges.call(policy.budget, policy.name, received_at, _stored_links, Path(raw_path))
+    if isinstance(found, Report):
+        return _with_lateness(found, policy, received_at)
+    if isinstance(found, MessageLinks):
+        return found
+    raise TypeError(f"reading links returned {type(found).__name__}")
 
 
 # In the judging child: the structure of the message whose links were read last, by the

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 import intake.budgeted as budgeted
+import intake.core
 import intake.parsers.message_links
 import intake.parsers.messages as messages
 from intake.kernel.policy import load_policy
@@ -128,9 +129,12 @@ def test_a_hostile_body_is_read_under_the_budget_never_in_the_daemon(tmp_path, m
             out.write(f"{os.getpid()}\n")
         return find_links(*args)
 
-    monkeypatch.setattr(intake.parsers.message_links, "find_links", recorded)
+    monkeypatch.setattr(intake.parsers.message_links, "find_links", recorded)  # the links' read
+    monkeypatch.setattr(intake.core, "find_links", recorded)  # the judgement's
     assert poll_and_process(service) == (2, 2)
-    assert str(os.getpid()) not in readers.read_text().split()  # read in the child only
+    pids = readers.read_text().split()
+    assert str(os.getpid()) not in pids  # read in the child only
+    assert len(pids) == 3  # the normal message's links and judgement; the hostile one's once, not judged again
     with service.Session() as session:
         hostile, normal = session.scalars(select(Message).order_by(Message.id)).all()
     assert hostile.state == State.DONE and hostile.attempts == 1  # judged, not retried

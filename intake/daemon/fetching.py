@@ -44,6 +44,7 @@ from intake.fetchers.message import DISABLED, GAVE_UP, failed, fetch_link, in_or
 from intake.kernel.errors import ConfigError, TransientError
 from intake.kernel.fetched import FAILED, LATE, QUOTED, FetchedPackage, LinkFetch
 from intake.kernel.policy import is_late
+from intake.kernel.report import Report
 from intake.parsers.links import Link
 from intake.states import State
 from intake.store import Message, utcnow
@@ -63,9 +64,14 @@ def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]
     with worker.Session() as session:
         message = session.get(Message, message_id)
         raw_path, state, name = Path(message.raw_path), State(message.state), message.receipt or str(message.id)
+        received = aware(message.received_at) if message.received_at else None
+    worker.over_budget.pop(message_id, None)  # from an earlier round, if any: read again
     with LeaseRenewal(worker.Session, message_id, worker.me):  # read in the judging child, under the budget
-        found = intake.budgeted.message_links_within(raw_path, worker.policy, worker.judges)
-    links = [] if found is None or found.ignored else found.fetchable()  # None: the judgement says why
+        found = intake.budgeted.message_links_within(raw_path, worker.policy, worker.judges, received)
+    if isinstance(found, Report):  # over the budget: that is its judgement (judging.judge saves it)
+        worker.over_budget[message_id] = found
+        return False, None
+    links = [] if found.ignored else found.fetchable()
     if not links:
         return False, None
     root = worker.settings.data_dir / "work" / name / "fetched"

@@ -56,6 +56,9 @@ def _judged(worker: Worker, message: Message,
     workdir = worker.settings.data_dir / "work" / f"{message.receipt or message.id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     shutil.rmtree(workdir, ignore_errors=True)
     received = aware(message.received_at) if message.received_at else None
+    over_budget = worker.over_budget.pop(message.id, None)
+    if over_budget is not None:  # reading its links ran over the budget: judged already
+        return over_budget, []
     try:
         with LeaseRenewal(worker.Session, message.id, worker.me):  # judged in a child, under the budget
             report = intake.budgeted.check_message_within(Path(message.raw_path), worker.policy, received, workdir,

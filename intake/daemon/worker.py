@@ -19,6 +19,7 @@ from intake.fetchers.base import Fetcher
 from intake.kernel.errors import ConfigError, PermanentError, TransientError
 from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import Policy
+from intake.kernel.report import Report
 from intake.notifier.transport import Transport, make_transport
 from intake.settings import Settings
 from intake.states import State
@@ -37,6 +38,8 @@ class Worker:
         self.transport = transport or make_transport(settings)
         self.delivery = delivery.Delivery()  # what the last delivery pass did
         self.judges = JudgingChild()  # one judging child per drain, not a fork per message
+        # message id -> its judgement when reading its links already ran over the budget
+        self.over_budget: dict[int, Report] = {}
         self.fetchers: dict[str, Fetcher] | None = None  # made when the first link is fetched
         self.fetchers_broken: ConfigError | None = None  # the Baidu route's settings are wrong
 

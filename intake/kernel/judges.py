@@ -61,16 +61,20 @@ class JudgingChild:
     def within(self, budget: Budget, policy_name: str, received_at: datetime | None,
                target: Callable[..., Report], *args: Any) -> Report:
         """As ``intake.kernel.budget.within``; ``target`` and ``args`` must pickle."""
+        value = self.call(budget, policy_name, received_at, target, *args)
+        if isinstance(value, Report):
+            return value
+        raise TypeError(f"a judgement returned {type(value).__name__}, not a Report")
+
+    def call(self, budget: Budget, policy_name: str, received_at: datetime | None,
+             target: Callable[..., Any], *args: Any) -> Any:
+        """``target(*args)`` in the child under ``budget``, as a judgement: its value, or
+        the report of a package too complex to judge when it ran over the budget
+        (errors are raised again here)."""
         kind, value, last, exitcode = self._run(budget, target, args)
-        if kind == "ok" and isinstance(value, Report):
+        if kind == "ok":
             return value
         return too_complex(policy_name, received_at, last or None, _why(str(value), exitcode))
-
-    def call(self, budget: Budget, target: Callable[..., Any], *args: Any) -> Any:
-        """``target(*args)`` in the child under ``budget``, as a judgement: its value, or
-        None when it ran over the budget (errors are raised again here)."""
-        kind, value, _, _ = self._run(budget, target, args)
-        return value if kind == "ok" else None
 
     def _run(self, budget: Budget, target: Callable[..., Any], args: tuple) -> tuple[str, Any, str, int | None]:
         """(kind, value, the file being read at the end, the exit code of a child that ended)."""
