@@ -57,14 +57,13 @@ MAX_WAIT = 6 * 3600.0  # seconds: the backoff's ceiling (an error's own retry_af
 CONFIG_RETRY = 3600.0  # a setting the operator must mend (a missing cookie, no tokens): hourly
 
 
-def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]:
-    """Fetch the message's links. Returns (waiting, package): waiting when it stays in
-    ``fetching`` for a later attempt; the package to judge with otherwise (None: no
-    fetchable links)."""
-    with worker.Session() as session:
-        message = session.get(Message, message_id)
-        raw_path, state, name = Path(message.raw_path), State(message.state), message.receipt or str(message.id)
-        received = aware(message.received_at) if message.received_at else None
+def fetch(worker: Worker, message: Message) -> tuple[bool, FetchedPackage | None]:
+    """Fetch the links of ``message`` (the claimed row, as the worker read it; detached).
+    Returns (waiting, package): waiting when it stays in ``fetching`` for a later
+    attempt; the package to judge with otherwise (None: no fetchable links)."""
+    message_id, raw_path, state = message.id, Path(message.raw_path), State(message.state)
+    name = message.receipt or str(message.id)
+    received = aware(message.received_at) if message.received_at else None
     worker.over_budget.pop(message_id, None)  # from an earlier round, if any: read again
     with LeaseRenewal(worker.Session, message_id, worker.me):  # read in the judging child, under the budget
         found = intake.budgeted.message_links_within(raw_path, worker.policy, worker.judges, received)

@@ -76,15 +76,13 @@ class Worker:
     def process(self, message_id: int) -> None:
         try:
             with self.Session() as session:
-                judged = session.get(Message, message_id).report is not None
-            if not judged:
-                waiting, fetched = fetching.fetch(self, message_id)
+                message = session.get(Message, message_id)  # one read for the stages' plain fields
+            if message.report is None:
+                waiting, fetched = fetching.fetch(self, message)
                 if waiting:
                     return  # stays in fetching until its next attempt is due
-                judging.judge(self, message_id, fetched)
-                with self.Session() as session:
-                    if session.get(Message, message_id).state != State.JUDGED:
-                        return  # quarantined as poison
+                if not judging.judge(self, message_id, fetched):
+                    return  # quarantined as poison
             replying.reply(self, message_id)
         except LostClaim as lost:  # taken over or reprocessed meanwhile: nothing of ours to save
             log.info("%s", lost)
