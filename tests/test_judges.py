@@ -194,3 +194,62 @@ def test_each_judgement_has_its_whole_memory_budget_and_no_more(judges):
         assert BUDGET.memory_bytes - (4 << 20) <= left <= BUDGET.memory_bytes
     (finding,) = judges.within(BUDGET, "roadshow", None, hungry).findings  # 4 GiB asked for
     assert finding.code == "package.too_complex" and "内存" in finding.message
+
+
+_STALLING_RUN = """
+import os, runpy, sys, time
+import intake.core
+
+def stalling(raw, *args, **kwargs):  # the judgement of every message: never ends
+    path = os.environ["STALL_PID_FILE"]
+    with open(path + ".tmp", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.rename(path + ".tmp", path)
+    time.sleep(600)
+
+intake.core.check_message = stalling  # patched before the daemon starts: its judging child runs this
+sys.argv = ["intake", "run"]
+runpy.run_module("intake.cli", run_name="__main__")
+"""
+
+
+def test_intake_run_killed_mid_judgement_leaves_no_judging_child(tmp_path):
+    """The real daemon (`intake run` over a Maildir, SQLite), SIGKILLed while its
+    judging child is judging: the child goes too."""
+    import subprocess
+    import sys
+    import time
+    from datetime import datetime, timezone
+
+    from intake.sources import deliver_to_maildir
+    from tests.conftest import simple_mail
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    deliver_to_maildir(tmp_path / "Maildir", simple_mail(1), datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc))
+    pid_file = tmp_path / "child.pid"
+    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_MAILDIR": str(tmp_path / "Maildir"),
+           "INTAKE_DATABASE_URL": f"sqlite:///{tmp_path / 'intake.sqlite3'}", "PYTHONPATH": root,
+           "INTAKE_POLL_MINUTES": "60", "STALL_PID_FILE": str(pid_file)}
+    daemon = subprocess.Popen([sys.executable, "-c", _STALLING_RUN], env=env, cwd=root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    child = None
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists():
+            assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else "the daemon ended"
+            assert time.monotonic() < deadline, "the judgement never started"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert child != daemon.pid and _alive(child)
+        daemon.kill()
+        daemon.wait()
+        deadline = time.monotonic() + 30
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the judging child outlived intake run"
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
