@@ -140,3 +140,31 @@ def test_a_hostile_body_is_read_under_the_budget_never_in_the_daemon(tmp_path, m
     assert hostile.state == State.DONE and hostile.attempts == 1  # judged, not retried
     assert [f["code"] for f in hostile.report["findings"]] == ["package.too_complex"]
     assert normal.state == State.DONE and "package.too_complex" not in [f["code"] for f in normal.report["findings"]]
+
+
+def test_intake_check_reads_a_hostile_body_under_the_budget_too(tmp_path, monkeypatch):
+    from intake.check_links import fetch_for_check
+    from intake.kernel.judges import JudgingChild
+    from intake.settings import Settings
+
+    path = tmp_path / "flood.eml"
+    path.write_bytes(_hostile(400_000))
+    policy = load_policy("roadshow", {"budget": {"memory_mb": 256, "cpu_seconds": 1}})
+    readers = tmp_path / "readers"
+    find_links = intake.parsers.message_links.find_links
+
+    def recorded(*args):
+        with open(readers, "a") as out:
+            out.write(f"{os.getpid()}\n")
+        return find_links(*args)
+
+    monkeypatch.setattr(intake.parsers.message_links, "find_links", recorded)
+    judges = JudgingChild()  # started after the patch, as the command starts it
+    try:
+        fetched = fetch_for_check(path, Settings(data_dir=tmp_path / "data"), policy, None, tmp_path / "fetched",
+                                  judges)
+        report = budgeted.check_message_within(path, policy, None, tmp_path / "judged", judges, fetched)
+    finally:
+        judges.close()
+    assert fetched is None and [f.code for f in report.findings] == ["package.too_complex"]
+    assert str(os.getpid()) not in readers.read_text().split()  # never in the command's own process
