@@ -14,11 +14,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from intake.budgeted import message_links_within
 from intake.fetchers import download_limits, make_fetchers
 from intake.fetchers.base import ProgressEvent
 from intake.fetchers.message import DISABLED, failed, fetch_now
 from intake.kernel.fetched import FAILED, LATE, FetchedPackage, LinkFetch
+from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import Policy, is_late
+from intake.kernel.report import Report
 from intake.parsers.message_links import message_links
 from intake.settings import Settings
 
@@ -29,13 +32,22 @@ MIB = 1024 * 1024
 
 
 def fetch_for_check(path: Path, settings: Settings, policy: Policy, received_at: datetime | None,
-                    root: Path) -> FetchedPackage | None:
-    """The message's links fetched into ``root``; None when it has none to fetch."""
-    with open(path, "rb") as fh:
-        if path.stat().st_size == 0:
+                    root: Path, judges: JudgingChild | None = None) -> FetchedPackage | None:
+    """The message's links fetched into ``root``; None when it has none to fetch (or
+    reading them ran over the budget: the judgement says so). With ``judges``, the links
+    are read in its child under the policy's budget, which keeps the parsed message for
+    the judgement that follows (as the daemon does)."""
+    if judges is not None:
+        read = message_links_within(path, policy, judges, received_at)
+        if isinstance(read, Report):
             return None
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as raw:
-            found = message_links(raw)
+        found = read
+    else:
+        with open(path, "rb") as fh:
+            if path.stat().st_size == 0:
+                return None
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+                found = message_links(raw)
     links = [] if found.ignored else found.fetchable()
     if not links:
         return None

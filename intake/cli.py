@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from intake import logs
 from intake.budgeted import check_message_within, check_package_within
 from intake.kernel.errors import ConfigError, IntakeError
+from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import available_policies, load_policy, parse_instant
 from intake.kernel.verdicts import Verdict
 from intake.samples import build_sample_package
@@ -177,9 +178,14 @@ def _check(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="intake-check-") as tmp:
         if path.suffix.lower() == ".eml" and path.is_file():
             # its links are fetched first, with the daemon's settings (env, --config)
-            fetched = fetch_for_check(path, load_settings(args.config), policy, received_at, Path(tmp) / "fetched")
-            with judging_spinner(sys.stderr):
-                report = check_message_within(path, policy, received_at, Path(tmp) / "judged", fetched=fetched)
+            judges = JudgingChild()  # links read and judgement in one budgeted child: one parse
+            try:
+                fetched = fetch_for_check(path, load_settings(args.config), policy, received_at, Path(tmp) / "fetched",
+                                          judges)
+                with judging_spinner(sys.stderr):
+                    report = check_message_within(path, policy, received_at, Path(tmp) / "judged", judges, fetched)
+            finally:
+                judges.close()
             report.source = str(path)
         else:
             with judging_spinner(sys.stderr):

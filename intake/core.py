@@ -29,7 +29,7 @@ from intake.parsers.links import MAX_LINKS, find_links
 from intake.parsers.mail_large import RawMessage
 from intake.parsers.message_links import FETCHABLE
 from intake.parsers.package_folder import gather
-from intake.parsers.messages import parse_message
+from intake.parsers.messages import LoadedMessage, parse_message
 from intake.parsers.question_bank_header import looks_like_question_bank
 from intake.parsers.spreadsheets import SheetError
 from intake.validators.archive import archive_findings
@@ -57,20 +57,22 @@ def check_package(path: Path, policy: Policy, received_at: datetime | None = Non
 
 
 def check_message(raw: RawMessage, policy: Policy, received_at: datetime | None = None,
-                  workdir: Path | None = None, fetched: FetchedPackage | None = None) -> Report:
+                  workdir: Path | None = None, fetched: FetchedPackage | None = None,
+                  loaded: LoadedMessage | None = None) -> Report:
     """Judge one email: what it carries (attachments, links) is its package.
 
     received_at: the mailbox's time if known (``--received-at``, INTERNALDATE), else
     the newest Received: header, else Date:. ``fetched``: what fetching its links came
     to (the daemon's ``fetching`` stage, ``intake check``); the files fetched are judged
     with the attachments, as if attached. Without it a message with fetchable links is
-    ``needs_review`` and nothing else is judged.
+    ``needs_review`` and nothing else is judged. ``loaded``: the message's structure,
+    parsed before (``intake.parsers.messages.load_message``) when its links were read.
     """
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="intake-") as tmp:
-            return check_message(raw, policy, received_at, Path(tmp), fetched)
+            return check_message(raw, policy, received_at, Path(tmp), fetched, loaded)
     workdir = Path(workdir)
-    parsed = parse_message(raw, workdir / "attachments")
+    parsed = parse_message(raw, workdir / "attachments", loaded)
     found = [] if parsed.ignored_reason else find_links(parsed.texts, parsed.htmls)
     links = found[:MAX_LINKS]  # the rest: one link.too_many, not a finding per link
     moment = received_at or parsed.received or parsed.date

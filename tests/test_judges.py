@@ -88,3 +88,168 @@ def test_the_child_goes_when_closed(judges):
     judges.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def stalling(pid_file: str) -> Report:
+    """A judgement that neither ends nor reads another file (so only the kernel's
+    parent-death signal can end it early)."""
+    import time
+
+    with open(pid_file + ".tmp", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.rename(pid_file + ".tmp", pid_file)
+    time.sleep(600)
+    return Report(Verdict.ACCEPTED, "stalled", None, None)
+
+
+_DAEMON = """
+import sys
+from intake.kernel.budget import Budget
+from intake.kernel.judges import JudgingChild
+from tests.test_judges import stalling
+JudgingChild().within(Budget(256 << 20, 600, 900.0), "roadshow", None, stalling, sys.argv[1])
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_child_dies_with_its_daemon_mid_judgement(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    daemon = subprocess.Popen([sys.executable, "-c", _DAEMON, str(pid_file)], cwd=root,
+                              env={**os.environ, "PYTHONPATH": root})
+    child = None
+    try:
+        deadline = time.monotonic() + 120  # a loaded machine starts Python slowly
+        while not pid_file.exists():
+            assert daemon.poll() is None, "the daemon ended before judging"
+            assert time.monotonic() < deadline, "the judgement never started"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert _alive(child)
+        daemon.kill()  # SIGKILL: no close(), no finally, nothing of the parent's runs
+        daemon.wait()
+        deadline = time.monotonic() + 30
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the judging child outlived its daemon"
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_child_whose_parent_is_already_gone_exits():
+    import multiprocessing
+
+    from intake.kernel.budget import die_with_parent
+
+    # what the child sees when its parent died between the fork and prctl: another parent
+    process = multiprocessing.get_context("fork").Process(target=die_with_parent, args=(os.getpid() + 1,))
+    process.start()
+    process.join(60)
+    assert process.exitcode == 1
+
+
+_LEFT_BEHIND: list[bytearray] = []  # in the child: what a judgement left mapped
+
+
+def leaving(mib: int) -> Report:
+    _LEFT_BEHIND.append(bytearray(mib << 20))  # touched: really mapped
+    return whose("leaving")
+
+
+def headroom() -> Report:
+    """The address space this judgement may still map, as the kernel will enforce it."""
+    import resource
+
+    from intake.kernel.budget import _address_space
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return Report(Verdict.ACCEPTED, f"{soft - _address_space()}:{os.getpid()}", None, None)
+
+
+def test_each_judgement_has_its_whole_memory_budget_and_no_more(judges):
+    """The limit is set per judgement: 24 MiB left mapped by one judgement (under the
+    retiring threshold of 256/8 MiB) are not taken from the next one's budget; and a
+    hostile judgement after it is still stopped by the limit."""
+    first = int(judges.within(BUDGET, "roadshow", None, headroom).policy.split(":")[0])
+    judges.within(BUDGET, "roadshow", None, leaving, 24)
+    room, pid = judges.within(BUDGET, "roadshow", None, headroom).policy.split(":")
+    assert judges.forks == 1 and pid != str(os.getpid())  # the same child, with 24 MiB more mapped
+    for left in (first, int(room)):
+        assert BUDGET.memory_bytes - (4 << 20) <= left <= BUDGET.memory_bytes
+    (finding,) = judges.within(BUDGET, "roadshow", None, hungry).findings  # 4 GiB asked for
+    assert finding.code == "package.too_complex" and "内存" in finding.message
+
+
+_STALLING_RUN = """
+import os, runpy, sys, time
+import intake.core
+
+def stalling(raw, *args, **kwargs):  # the judgement of every message: never ends
+    path = os.environ["STALL_PID_FILE"]
+    with open(path + ".tmp", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.rename(path + ".tmp", path)
+    time.sleep(600)
+
+intake.core.check_message = stalling  # patched before the daemon starts: its judging child runs this
+sys.argv = ["intake", "run"]
+runpy.run_module("intake.cli", run_name="__main__")
+"""
+
+
+def test_intake_run_killed_mid_judgement_leaves_no_judging_child(tmp_path):
+    """The real daemon (`intake run` over a Maildir, SQLite), SIGKILLed while its
+    judging child is judging: the child goes too."""
+    import subprocess
+    import sys
+    import time
+    from datetime import datetime, timezone
+
+    from intake.sources import deliver_to_maildir
+    from tests.conftest import simple_mail
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    deliver_to_maildir(tmp_path / "Maildir", simple_mail(1), datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc))
+    pid_file = tmp_path / "child.pid"
+    env = {**os.environ, "INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_MAILDIR": str(tmp_path / "Maildir"),
+           "INTAKE_DATABASE_URL": f"sqlite:///{tmp_path / 'intake.sqlite3'}", "PYTHONPATH": root,
+           "INTAKE_POLL_MINUTES": "60", "STALL_PID_FILE": str(pid_file)}
+    daemon = subprocess.Popen([sys.executable, "-c", _STALLING_RUN], env=env, cwd=root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    child = None
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists():
+            assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else "the daemon ended"
+            assert time.monotonic() < deadline, "the judgement never started"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert child != daemon.pid and _alive(child)
+        daemon.kill()
+        daemon.wait()
+        deadline = time.monotonic() + 30
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the judging child outlived intake run"
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)

@@ -16,6 +16,7 @@ import subprocess
 import zipfile
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -452,3 +453,60 @@ def test_the_judging_budget_decides(tmp_path):
     assert within(tight, "roadshow", None, _extracted_by, big, tmp_path / "1").policy == "7zz"
     assert within(tight, "roadshow", None, _extracted_by, small, tmp_path / "2").policy == "zipfile"
     assert within(Budget(), "roadshow", None, _extracted_by, big, tmp_path / "3").policy == "zipfile"
+
+
+def _counting_zlib(produced: list[int]) -> SimpleNamespace:
+    """The zlib module as zip_extraction sees it, its inflaters counting their output."""
+    names = {name: getattr(zlib, name) for name in dir(zlib) if not name.startswith("__")}
+    return SimpleNamespace(**{**names, "decompressobj": lambda *a: _CountingInflater(zlib.decompressobj(*a), produced)})
+
+
+class _CountingInflater:
+    """zlib's decompressobj, counting what it produced."""
+
+    def __init__(self, real, produced: list[int]) -> None:
+        self._real, self._produced = real, produced
+
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+        out = self._real.decompress(data, max_length)
+        self._produced.append(len(out))
+        return out
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+
+def test_a_bomb_entry_stops_within_one_slice_of_its_declared_size(tmp_path, monkeypatch):
+    """Checked after every slice, not after the entry: 64 MiB of zeros whose headers
+    claim 1000 bytes inflate one slice at most before extraction stops."""
+    from intake.parsers import zip_extraction
+
+    archive = write_zip(tmp_path / "bomb.zip", {"zeros.bin": bytes(64 << 20)})
+    patch_sizes(archive, b"zeros.bin", 1000)
+    members = plan(archive, list_entries(archive, "zip"))
+    produced: list[int] = []
+    monkeypatch.setattr(zip_extraction, "zlib", _counting_zlib(produced))
+    outcome = extract_in_process(archive, tmp_path / "out", members, 1 << 30, 60)
+    assert not outcome.ok and "more data than the header says" in outcome.detail
+    assert len(produced) == 1 and sum(produced) <= zip_extraction.CHUNK  # one slice, not 64
+    assert disk_usage(tmp_path / "out") <= 1000
+
+
+def test_the_timeout_counts_slices_that_inflate_to_nothing(tmp_path, monkeypatch):
+    """A deflate stream of empty blocks (16 MiB that inflate to 0 bytes) is read slice by
+    slice, and the deadline is looked at after each: a clock that advances one second a
+    look stops it after a few slices, not at the end of the entry."""
+    from intake.parsers import zip_extraction
+
+    empty_blocks = b"\x00\x00\x00\xff\xff" * ((16 << 20) // 5) + b"\x03\x00"  # stored, len 0; then a final empty block
+    assert zlib.decompressobj(-15).decompress(empty_blocks) == b""
+    archive = raw_zip(tmp_path / "empty.zip", b"nothing.bin", zipfile.ZIP_DEFLATED, empty_blocks, 0, 0)
+    members = plan(archive, list_entries(archive, "zip"))
+    assert extract_in_process(archive, tmp_path / "whole", members, 1 << 30, 60).ok  # a valid, if odd, entry
+    looks = iter(range(10**6))
+    monkeypatch.setattr(zip_extraction, "time", SimpleNamespace(monotonic=lambda: float(next(looks))))
+    produced: list[int] = []
+    monkeypatch.setattr(zip_extraction, "zlib", _counting_zlib(produced))
+    outcome = extract_in_process(archive, tmp_path / "out", members, 1 << 30, 5)
+    assert not outcome.ok and outcome.reason == "timeout"
+    assert len(produced) <= 5  # slices read, of the 16 in the entry

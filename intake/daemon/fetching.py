@@ -2,8 +2,10 @@
 and QQ large attachments) are downloaded into its work folder, in this process (the
 downloads stream to disk; nothing is held in memory).
 
-- The links are read from the stored message as the core reads them (bodies only).
-  A message without fetchable links never enters ``fetching``.
+- The links are read from the stored message as the core reads them (bodies only), in
+  the judging child under the policy's budget (``intake.budgeted.message_links_within``:
+  the sender's bytes are never parsed in the daemon; the child keeps what it parsed for
+  the judgement). A message without fetchable links never enters ``fetching``.
 - Each link's outcome is saved (``<data>/work/<receipt>/fetched/outcome.json``, its files
   in ``fetched/<n>/``) as soon as it is known, so a later attempt, a crash or a
   reprocess never fetches a link again that was fetched or was the sender's problem;
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import mmap
 import traceback
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+import intake.budgeted
 from intake.daemon.claims import LeaseRenewal, aware, locked
 from intake.daemon.ledger import raw_file
 from intake.daemon.rules import find_unit
@@ -44,8 +46,8 @@ from intake.logs import about
 from intake.kernel.errors import ConfigError, TransientError
 from intake.kernel.fetched import FAILED, LATE, QUOTED, FetchedPackage, LinkFetch
 from intake.kernel.policy import is_late
+from intake.kernel.report import Report
 from intake.parsers.links import Link
-from intake.parsers.message_links import message_links
 from intake.states import State
 from intake.store import Message, utcnow
 
@@ -57,14 +59,20 @@ MAX_WAIT = 6 * 3600.0  # seconds: the backoff's ceiling (an error's own retry_af
 CONFIG_RETRY = 3600.0  # a setting the operator must mend (a missing cookie, no tokens): hourly
 
 
-def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]:
-    """Fetch the message's links. Returns (waiting, package): waiting when it stays in
-    ``fetching`` for a later attempt; the package to judge with otherwise (None: no
-    fetchable links)."""
-    with worker.Session() as session:
-        message = session.get(Message, message_id)
-        raw_path, state, name = raw_file(worker.settings.data_dir, message), State(message.state), message.receipt or str(message.id)
-    links = _fetchable(raw_path)
+def fetch(worker: Worker, message: Message) -> tuple[bool, FetchedPackage | None]:
+    """Fetch the links of ``message`` (the claimed row, as the worker read it; detached).
+    Returns (waiting, package): waiting when it stays in ``fetching`` for a later
+    attempt; the package to judge with otherwise (None: no fetchable links)."""
+    message_id, raw_path, state = message.id, raw_file(worker.settings.data_dir, message), State(message.state)
+    name = message.receipt or str(message.id)
+    received = aware(message.received_at) if message.received_at else None
+    worker.over_budget.pop(message_id, None)  # from an earlier round, if any: read again
+    with LeaseRenewal(worker.Session, message_id, worker.me):  # read in the judging child, under the budget
+        found = intake.budgeted.message_links_within(raw_path, worker.policy, worker.judges, received)
+    if isinstance(found, Report):  # over the budget: that is its judgement (judging.judge saves it)
+        worker.over_budget[message_id] = found
+        return False, None
+    links = [] if found.ignored else found.fetchable()
     if not links:
         return False, None
     root = worker.settings.data_dir / "work" / name / "fetched"
@@ -93,15 +101,6 @@ def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]
         _defer(worker, message_id, err, attempt)
         return True, None
     return False, package
-
-
-def _fetchable(raw_path: Path) -> list[tuple[int, Link]]:
-    with open(raw_path, "rb") as fh:
-        if raw_path.stat().st_size == 0:
-            return []
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as raw:  # no heap copy of large mail
-            found = message_links(raw)
-    return [] if found.ignored else found.fetchable()
 
 
 def _settle_without_fetching(worker: Worker, session: Session, message: Message, package: FetchedPackage,

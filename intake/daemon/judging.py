@@ -29,9 +29,10 @@ if TYPE_CHECKING:  # the worker calls this stage; typing only, no import cycle
     from intake.daemon.worker import Worker
 
 
-def judge(worker: Worker, message_id: int, fetched: FetchedPackage | None = None) -> None:
+def judge(worker: Worker, message_id: int, fetched: FetchedPackage | None = None) -> bool:
     """Unpack and judge one claimed message, with what its links brought (``fetched``);
-    save the outcome (or quarantine a message that its workers died on ``max_attempts`` times)."""
+    save the outcome (True), or quarantine a message that its workers died on
+    ``max_attempts`` times (False)."""
     with worker.Session.begin() as session:
         message = locked(session, message_id)
         if message.claimed_by != worker.me:
@@ -40,7 +41,7 @@ def judge(worker: Worker, message_id: int, fetched: FetchedPackage | None = None
             # it was in hand when its worker died, max_attempts times: a poison message
             message.last_error = "the worker died while processing this message"
             move(session, message, State.QUARANTINED, worker.me, release=True, error=message.last_error)
-            return
+            return False
         message.attempts += 1  # counted when work starts: a crash counts too
         move(session, message, State.UNPACKING, worker.me, attempt=message.attempts)
     report, attachments = _judged(worker, message, fetched)
@@ -49,6 +50,7 @@ def judge(worker: Worker, message_id: int, fetched: FetchedPackage | None = None
         if message.report is not None or message.claimed_by != worker.me:
             raise LostClaim(f"message {message_id} was judged or taken over meanwhile")  # never twice
         _save(session, worker.me, message, report, attachments, fetched)
+    return True
 
 
 def _judged(worker: Worker, message: Message,
@@ -57,6 +59,9 @@ def _judged(worker: Worker, message: Message,
     workdir = worker.settings.data_dir / "work" / f"{message.receipt or message.id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     shutil.rmtree(workdir, ignore_errors=True)
     received = aware(message.received_at) if message.received_at else None
+    over_budget = worker.over_budget.pop(message.id, None)
+    if over_budget is not None:  # reading its links ran over the budget: judged already
+        return over_budget, []
     try:
         with LeaseRenewal(worker.Session, message.id, worker.me):  # judged in a child, under the budget
             report = intake.budgeted.check_message_within(raw_file(worker.settings.data_dir, message), worker.policy, received, workdir,

@@ -20,6 +20,7 @@ from intake.kernel.errors import ConfigError, PermanentError, TransientError
 from intake.logs import about
 from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import Policy
+from intake.kernel.report import Report
 from intake.notifier.transport import Transport, make_transport
 from intake.settings import Settings
 from intake.states import State
@@ -38,6 +39,8 @@ class Worker:
         self.transport = transport or make_transport(settings)
         self.delivery = delivery.Delivery()  # what the last delivery pass did
         self.judges = JudgingChild()  # one judging child per drain, not a fork per message
+        # message id -> its judgement when reading its links already ran over the budget
+        self.over_budget: dict[int, Report] = {}
         self.fetchers: dict[str, Fetcher] | None = None  # made when the first link is fetched
         self.fetchers_broken: ConfigError | None = None  # the Baidu route's settings are wrong
         # told (message id, finished?) around each message: `intake poll --once` draws
@@ -79,15 +82,13 @@ class Worker:
     def process(self, message_id: int) -> None:
         try:
             with self.Session() as session:
-                judged = session.get(Message, message_id).report is not None
-            if not judged:
-                waiting, fetched = fetching.fetch(self, message_id)
+                message = session.get(Message, message_id)  # one read for the stages' plain fields
+            if message.report is None:
+                waiting, fetched = fetching.fetch(self, message)
                 if waiting:
                     return  # stays in fetching until its next attempt is due
-                judging.judge(self, message_id, fetched)
-                with self.Session() as session:
-                    if session.get(Message, message_id).state != State.JUDGED:
-                        return  # quarantined as poison
+                if not judging.judge(self, message_id, fetched):
+                    return  # quarantined as poison
             replying.reply(self, message_id)
         except LostClaim as lost:  # taken over or reprocessed meanwhile: nothing of ours to save
             log.info("%s", lost)

@@ -13,6 +13,7 @@ it) and what the sender can do (``package.too_complex``).
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import resource
@@ -28,6 +29,8 @@ from intake.kernel.report import Report
 from intake.kernel.verdicts import Verdict
 
 _marker_fd: int | None = None  # in a budgeted child: where reading() writes
+_parent_pid: int | None = None  # in a budgeted child: the process that forked it
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,26 @@ class _OverBudget(Exception):
 def reading(label: str) -> None:
     """Mark the file now being read (a package-relative path), so that a judgement
     stopped by its budget can name it. Does nothing outside a budgeted child."""
+    if _parent_pid is not None and os.getppid() != _parent_pid:
+        os._exit(1)  # orphaned (the parent died before prctl took hold, or not on Linux)
     if _marker_fd is not None:
         data = (label.replace("\n", " ")[:500] + "\n").encode("utf-8", "replace")
         os.pwrite(_marker_fd, data.ljust(512), 0)  # one fixed slot: the last mark wins
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In a judging child: be killed with SIGKILL when the parent dies (Linux), and exit
+    at once should it have died already; ``reading()`` notices a parent gone too. A
+    daemon killed mid-judgement must not leave a child working on for minutes, still
+    writing into a work folder its successor may be using."""
+    global _parent_pid
+    _parent_pid = parent_pid
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl (not Linux): the checks of os.getppid() remain
+        pass
+    if os.getppid() != parent_pid:  # it died between the fork and prctl
+        os._exit(1)
 
 
 def within(budget: Budget, policy_name: str, received_at: datetime | None,
@@ -57,7 +77,7 @@ def within(budget: Budget, policy_name: str, received_at: datetime | None,
     context = multiprocessing.get_context("fork")  # the child sees this process's code as it is
     marker = os.memfd_create("intake-reading")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(send, marker, budget, target, args), daemon=True)
+    child = context.Process(target=_child, args=(send, marker, budget, target, args, os.getpid()), daemon=True)
     try:
         child.start()
         send.close()
@@ -79,8 +99,10 @@ def within(budget: Budget, policy_name: str, received_at: datetime | None,
     return too_complex(policy_name, received_at, last or None, _why(str(value), child.exitcode))
 
 
-def _child(send: Connection, marker: int, budget: Budget, target: Callable[..., Report], args: tuple) -> None:
+def _child(send: Connection, marker: int, budget: Budget, target: Callable[..., Report], args: tuple,
+           parent_pid: int) -> None:
     global _marker_fd
+    die_with_parent(parent_pid)
     _marker_fd = marker
     limit = _address_space() + budget.memory_bytes  # on top of what the child inherited at fork
     # soft limits only: the hard ones stay as inherited, so that the extraction tools

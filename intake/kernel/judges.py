@@ -5,11 +5,13 @@ Forking the daemon (about 100 MiB mapped) costs 15-50 ms on a small VM, as much 
 judging a one-project message; so the worker forks one child per drain and hands it
 message after message over a pipe. What a budget guarantees still holds per judgement:
 
-- memory: the child's ``RLIMIT_AS`` is its address space at fork plus the budget, as
-  before. A child retires (exits after answering; the next judgement gets a fresh fork)
-  as soon as its peak address space has grown by an eighth of the budget, so every
-  judgement starts with at least 7/8 of its budget free, and a peak at the ceiling can
-  only be the judgement in hand's (a budget under 256 MiB: one judgement per child);
+- memory: before each judgement the child's ``RLIMIT_AS`` is set to its address space
+  then plus the budget: each judgement has its whole budget, whatever the ones before
+  left mapped (caches, fragmentation). A child retires (exits after answering; the next
+  judgement gets a fresh fork) as soon as its peak address space has grown by an eighth
+  of the budget, so the child never holds more than its fork plus 9/8 of the budget,
+  and a peak at the ceiling can only be the judgement in hand's (a budget under
+  256 MiB: one judgement per child);
 - CPU seconds: ``RLIMIT_CPU`` is set again before each judgement to the CPU time the
   child has used so far plus the budget;
 - wall time: the parent kills the child when a judgement has not answered in time;
@@ -17,7 +19,9 @@ message after message over a pipe. What a budget guarantees still holds per judg
   next judgement never inherits what it left behind. A child found dead before it took
   a judgement (killed while idle) is replaced and the judgement handed to the new one.
 
-The child exits when its parent goes (its end of the pipe closes), and is stopped by
+The child dies with its parent, mid-judgement too (``budget.die_with_parent``: SIGKILL
+by prctl, and the parent's pid checked before each judgement and at every file read);
+idle, it also sees its end of the pipe close. It is stopped by
 ``close()`` at the end of a drain; tests that patch the judging code do so before a
 worker starts, so a child always runs the code of the drain that forked it.
 """
@@ -34,7 +38,9 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 import intake.kernel.budget as budget_module
-from intake.kernel.budget import Budget, _address_space, _lower_only, _peak_address_space, _why, too_complex
+from intake.kernel.budget import (
+    Budget, _address_space, _lower_only, _peak_address_space, _why, die_with_parent, too_complex,
+)
 from intake.kernel.report import Report
 
 REUSE_FROM = 256 << 20  # smaller budgets: one judgement per child (see the module's text)
@@ -55,6 +61,23 @@ class JudgingChild:
     def within(self, budget: Budget, policy_name: str, received_at: datetime | None,
                target: Callable[..., Report], *args: Any) -> Report:
         """As ``intake.kernel.budget.within``; ``target`` and ``args`` must pickle."""
+        value = self.call(budget, policy_name, received_at, target, *args)
+        if isinstance(value, Report):
+            return value
+        raise TypeError(f"a judgement returned {type(value).__name__}, not a Report")
+
+    def call(self, budget: Budget, policy_name: str, received_at: datetime | None,
+             target: Callable[..., Any], *args: Any) -> Any:
+        """``target(*args)`` in the child under ``budget``, as a judgement: its value, or
+        the report of a package too complex to judge when it ran over the budget
+        (errors are raised again here)."""
+        kind, value, last, exitcode = self._run(budget, target, args)
+        if kind == "ok":
+            return value
+        return too_complex(policy_name, received_at, last or None, _why(str(value), exitcode))
+
+    def _run(self, budget: Budget, target: Callable[..., Any], args: tuple) -> tuple[str, Any, str, int | None]:
+        """(kind, value, the file being read at the end, the exit code of a child that ended)."""
         conn = self._hand_over(budget, (target, args))
         try:
             outcome = conn.recv() if conn.poll(budget.wall_seconds) else (("killed", "wall"), True)
@@ -64,11 +87,9 @@ class JudgingChild:
         assert self._marker is not None
         last = os.pread(self._marker, 512, 0).decode("utf-8", "replace").split("\n", 1)[0].strip()
         exitcode = self.close(kill=kind == "killed") if retire else None
-        if kind == "ok" and isinstance(value, Report):
-            return value
         if kind == "error" and isinstance(value, BaseException):
             raise value
-        return too_complex(policy_name, received_at, last or None, _why(str(value), exitcode))
+        return kind, value, last, exitcode
 
     def close(self, kill: bool = False) -> int | None:
         """Stop the child (if any; ``kill``: at once, it is stuck); its exit code."""
@@ -108,19 +129,19 @@ class JudgingChild:
         context = multiprocessing.get_context("fork")  # the child sees this process's code as it is
         self._marker = os.memfd_create("intake-reading")
         mine, theirs = context.Pipe()
-        process = context.Process(target=_serve, args=(theirs, mine, self._marker, budget), daemon=True)
+        process = context.Process(target=_serve, args=(theirs, mine, self._marker, budget, os.getpid()),
+                                  daemon=True)
         process.start()
         theirs.close()
         self._process, self._conn, self._budget = process, mine, budget
         self.forks += 1
 
 
-def _serve(conn: Connection, parents_end: Connection, marker: int, budget: Budget) -> None:
+def _serve(conn: Connection, parents_end: Connection, marker: int, budget: Budget, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     parents_end.close()  # else the parent's death would never close the pipe for us
     budget_module._marker_fd = marker
     base = _address_space()
-    # soft limits only, as in budget._child: extraction tools get their room back
-    limit = _lower_only(resource.RLIMIT_AS, base + budget.memory_bytes)
     retire_above = base + budget.memory_bytes // 8 if budget.memory_bytes >= REUSE_FROM else 0
     try:
         for count in range(1, MAX_JUDGEMENTS + 1):
@@ -128,7 +149,11 @@ def _serve(conn: Connection, parents_end: Connection, marker: int, budget: Budge
                 target, args = conn.recv()
             except EOFError:  # the parent closed us or died
                 return
+            if os.getppid() != parent_pid:  # orphaned: whatever came is not worth judging
+                return
             conn.send("started")
+            # soft limits only, as in budget._child: extraction tools get their room back
+            limit = _lower_only(resource.RLIMIT_AS, _address_space() + budget.memory_bytes)
             used = resource.getrusage(resource.RUSAGE_SELF)
             _lower_only(resource.RLIMIT_CPU, int(used.ru_utime + used.ru_stime) + 1 + budget.cpu_seconds)
             outcome = _judge(target, args, limit, budget)
@@ -141,7 +166,7 @@ def _serve(conn: Connection, parents_end: Connection, marker: int, budget: Budge
         os._exit(0)  # no atexit handlers, no flushing of the parent's buffers twice
 
 
-def _judge(target: Callable[..., Report], args: tuple, limit: int, budget: Budget) -> tuple[str, Any]:
+def _judge(target: Callable[..., Any], args: tuple, limit: int, budget: Budget) -> tuple[str, Any]:
     try:
         report = target(*args)
     except MemoryError:

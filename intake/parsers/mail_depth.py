@@ -20,7 +20,6 @@ from __future__ import annotations
 import email.parser
 import re
 from dataclasses import dataclass
-from itertools import islice
 
 from intake.parsers.mail_headers import TolerantMessage
 
@@ -28,7 +27,10 @@ MAX_MIME_DEPTH = 32  # real mail: 5 forwarded messages of 3–4 levels each, plu
 
 # Every way a part can become a container starts with one of these headers (a digest's
 # part without a Content-Type is message/rfc822: at most two levels per declaration).
-_CONTAINER = re.compile(rb"(?:(?<=[\r\n])|\A)content-type[ \t]*:\s*(?:multipart|message)/", re.I)
+# Counted over the lower-cased bytes, each "content-type" found by bytes.find: the same
+# matches as re.I with a look-behind, which sre cannot search by a literal prefix (it
+# tried every position: 1.6 ms of CPU for a 120 KB message, against 0.07 ms).
+_CONTAINER_REST = re.compile(rb"content-type[ \t]*:\s*(?:multipart|message)/")
 # feedparser's own rules: a header line, and a header block (up to the first line that is not one)
 _HEADER_LINES = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n|\Z))*")
 _BLANK = re.compile(rb"\r\n|\r|\n")
@@ -50,8 +52,7 @@ class TooDeep:
 def bound_depth(raw: bytes) -> tuple[bytes, TooDeep | None]:
     """``raw`` with every container part deeper than MAX_MIME_DEPTH emptied, and what
     was cut (None when nothing was)."""
-    declared = sum(1 for _ in islice(_CONTAINER.finditer(raw), MAX_MIME_DEPTH // 2 + 1))
-    if 2 * declared + 1 <= MAX_MIME_DEPTH:
+    if 2 * _containers_declared(raw, MAX_MIME_DEPTH // 2 + 1) + 1 <= MAX_MIME_DEPTH:
         return raw, None
     deepest, cuts = _walk(raw)
     if not cuts:
@@ -62,6 +63,18 @@ def bound_depth(raw: bytes) -> tuple[bytes, TooDeep | None]:
         position = end
     kept.append(raw[position:])
     return b"".join(kept), TooDeep("mime", deepest, MAX_MIME_DEPTH)
+
+
+def _containers_declared(raw: bytes, most: int) -> int:
+    """Header lines declaring a multipart/* or message/* part (counted up to ``most``):
+    a "content-type" at the start of a line (after CR or LF, or at the very start)."""
+    lowered = raw.lower()  # ASCII only, as re.I on bytes; a copy of what the parser expands 5-10x
+    count, at = 0, lowered.find(b"content-type")
+    while at != -1 and count < most:
+        if (at == 0 or lowered[at - 1] in b"\r\n") and _CONTAINER_REST.match(lowered, at):
+            count += 1
+        at = lowered.find(b"content-type", at + 1)
+    return count
 
 
 class _Stack:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from intake.parsers.links import MAX_LINKS, Link, find_links
 from intake.parsers.mail_large import RawMessage
-from intake.parsers.messages import parse_message
+from intake.parsers.messages import LoadedMessage, parse_message
 
 FETCHABLE = ("baidu", "netease", "qq")  # the hosts intake.fetchers download from
 
@@ -28,8 +28,9 @@ class MessageLinks:
         return [(n, link) for n, link in enumerate(self.links) if link.provider in FETCHABLE]
 
 
-def message_links(raw: RawMessage) -> MessageLinks:
-    parsed = parse_message(raw, None)
+def message_links(raw: RawMessage, loaded: LoadedMessage | None = None) -> MessageLinks:
+    """``loaded``: ``load_message(raw)``, to be walked again by the judgement."""
+    parsed = parse_message(raw, None, loaded)
     if parsed.ignored_reason:
         return MessageLinks(ignored=True)
     return MessageLinks(find_links(parsed.texts, parsed.htmls)[:MAX_LINKS], False, parsed.received or parsed.date)

@@ -47,7 +47,7 @@ from intake.parsers.mail_large import LARGE_BODY, MAX_NESTING, BigBody, RawMessa
 # Importable from here: the entry point and what it returns, and the header helpers
 # other modules imported from here before they moved to intake.parsers.mail_headers.
 __all__ = [
-    "Attachment", "ParsedMessage", "TooDeep", "parse_message", "safe_name",
+    "Attachment", "LoadedMessage", "ParsedMessage", "TooDeep", "load_message", "parse_message", "safe_name",
     "decode_header", "raw_header", "sender_of",
 ]
 
@@ -309,13 +309,34 @@ def _parse_bounded(raw: bytes, parse: Callable[[bytes], email.message.Message],
         return headers, too_deep or TooDeep("mime", MAX_MIME_DEPTH + 1, MAX_MIME_DEPTH)
 
 
-def parse_message(raw: RawMessage, attachments_dir: Path | None) -> ParsedMessage:
-    """``raw``: the message's bytes (bytes, or an mmap of the stored file). With
-    ``attachments_dir`` None only the headers and the text bodies are read (the links):
-    attachments are listed in ``shown`` but neither decoded nor written."""
+@dataclass(frozen=True)
+class LoadedMessage:
+    """A message's structure as parsed, before the walk: what a second walk of the same
+    stored message (links first, the judgement next) can reuse. Large bodies stay in the
+    raw bytes, at their offsets: walk it again over the same bytes only."""
+    message: email.message.Message
+    too_deep: TooDeep | None
+    marker: str
+    bodies: dict[int, BigBody]
+    size: int  # of the raw message it was loaded from
+
+
+def load_message(raw: RawMessage) -> LoadedMessage:
+    """Parse the structure of ``raw`` (large leaf bodies cut out, the depth bounded)."""
     slim_raw, marker, bodies = slim(raw) if len(raw) > LARGE_BODY else (bytes(raw), "", {})
     message, too_deep = _parse_bounded(slim_raw, _load)
-    result = ParsedMessage(too_deep=[too_deep] if too_deep else [])
+    return LoadedMessage(message, too_deep, marker, bodies, len(raw))
+
+
+def parse_message(raw: RawMessage, attachments_dir: Path | None, loaded: LoadedMessage | None = None) -> ParsedMessage:
+    """``raw``: the message's bytes (bytes, or an mmap of the stored file). With
+    ``attachments_dir`` None only the headers and the text bodies are read (the links):
+    attachments are listed in ``shown`` but neither decoded nor written. ``loaded``:
+    ``load_message`` of these same bytes, done before (the walk never changes it)."""
+    if loaded is None or loaded.size != len(raw):
+        loaded = load_message(raw)
+    message = loaded.message
+    result = ParsedMessage(too_deep=[loaded.too_deep] if loaded.too_deep else [])
     result.from_name, result.from_address = sender_of(message)
     result.subject = header(message, "Subject")
     result.message_id = header(message, "Message-ID") or None
@@ -326,7 +347,7 @@ def parse_message(raw: RawMessage, attachments_dir: Path | None) -> ParsedMessag
     if result.ignored_reason is None:
         try:
             folder = Path(attachments_dir) if attachments_dir is not None else None
-            _Walker(result, folder, raw, marker, bodies).walk(message)
+            _Walker(result, folder, raw, loaded.marker, loaded.bodies).walk(message)
         except RecursionError:  # the bound makes this unreachable; a crash it must never be
             result.too_deep.append(TooDeep("mime", MAX_MIME_DEPTH + 1, MAX_MIME_DEPTH))
     return result

@@ -14,7 +14,9 @@ once, a cell merged down repeated in every row it spans.
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 from lxml import etree
@@ -181,29 +183,36 @@ def _style_names(package: zipfile.ZipFile, main: str) -> dict[str, str] | None:
     part = related(package, main, "styles")
     if part is None:
         return None
-    info = package.getinfo(part)
-    if info.file_size > MAX_STYLES_BYTES:
+    if package.getinfo(part).file_size > MAX_STYLES_BYTES:
+        return {}
+    try:
+        data = package.read(part)  # at most the declared size; zipfile checks the CRC
+    except Exception:  # a damaged part only loses heading styles; the text is still read
         return {}
     # documents made from one template share its styles part (python-docx's is 350 KB,
-    # 20-40 ms to parse): known by its CRC and size, it is parsed once per process
-    key = (info.CRC, info.file_size)
-    if key in _STYLES_SEEN:
+    # 20-40 ms to parse): parsed once per process, known by the SHA-256 of its bytes
+    # (a CRC the sender can forge, and a forged one would give another sender's names)
+    key = hashlib.sha256(data).digest() if len(data) <= STYLES_CACHED_BYTES else None
+    if key is not None and key in _STYLES_SEEN:
+        _STYLES_SEEN.move_to_end(key)
         return _STYLES_SEEN[key]
-    names = _parse_style_names(package, part)
-    if names is not None:  # a part that did not read (a bad CRC: not what it claims) is not kept
-        if len(_STYLES_SEEN) >= 64:
-            _STYLES_SEEN.clear()
+    names = _parse_style_names(data)
+    if names is not None and key is not None:  # a part that did not parse is not kept
         _STYLES_SEEN[key] = names
+        while len(_STYLES_SEEN) > STYLES_CACHED:
+            _STYLES_SEEN.popitem(last=False)  # the least recently used
     return names or {}
 
 
-_STYLES_SEEN: dict[tuple[int, int], dict[str, str]] = {}
+STYLES_CACHED = 16  # styles parts remembered (most recently used); a few templates in practice
+STYLES_CACHED_BYTES = 512 << 10  # larger parts are parsed each time, never kept
+_STYLES_SEEN: OrderedDict[bytes, dict[str, str]] = OrderedDict()
 
 
-def _parse_style_names(package: zipfile.ZipFile, part: str) -> dict[str, str] | None:
+def _parse_style_names(data: bytes) -> dict[str, str] | None:
     try:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
-        root = etree.fromstring(package.read(part), parser)
+        root = etree.fromstring(data, parser)
     except Exception:  # broken styles only lose heading styles; the text is still read
         return None
     names = {}

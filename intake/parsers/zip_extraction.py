@@ -17,7 +17,9 @@ size that a patched CRC agrees with): the compressed bytes used exactly, the dec
 size exactly, then the CRC. The limits are the tool's: every entry is streamed to disk
 in 1 MiB slices, the bytes really written count against the disk cap (and no entry gets
 past its declared size: a header that understates a size is not trusted), and the
-wall-clock timeout is checked between slices. The work runs on the judging child's CPU
+wall-clock timeout is checked between slices; all three after every slice, so a bomb
+entry stops within one slice (1 MiB) of a limit, and a slice that inflates to nothing
+still counts for the timeout. The work runs on the judging child's CPU
 budget, so a zip is only unpacked here when even a slow machine would use at most half
 of the CPU time left; 7-Zip runs with its own. Any failure other than a limit is handed
 to 7-Zip, which decides whether the zip is damaged, as it always has.
@@ -337,8 +339,7 @@ def _entry_bytes(raw: BinaryIO, member: Member) -> Iterator[bytes]:
         if produced > info.file_size:
             raise _Damaged("more data than the header says")  # stopped at the declared size
         crc = zlib.crc32(chunk, crc)
-        if chunk:
-            yield chunk
+        yield chunk  # even empty: the writer checks the deadline after every slice read
         if inflater.eof if inflater is not None else not (left or pending):
             break
         if not (chunk or pending or left):
