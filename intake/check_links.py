@@ -46,9 +46,10 @@ def fetch_for_check(path: Path, settings: Settings, policy: Policy, received_at:
         return FetchedPackage(root, {n: failed(link, DISABLED) for n, link in links})
     fetchers = make_fetchers(settings)  # a route without its settings: one line naming them (exit 2)
     if not sys.stderr.isatty():
-        return fetch_now(fetchers, links, root, download_limits(settings))
+        return fetch_now(fetchers, links, root, download_limits(settings), package_cap=policy.archive.max_total_bytes)
     with _Bar() as bar:
-        return fetch_now(fetchers, links, root, download_limits(settings), bar.progress)
+        return fetch_now(fetchers, links, root, download_limits(settings), bar.progress,
+                         package_cap=policy.archive.max_total_bytes)
 
 
 class _Bar:

@@ -18,6 +18,11 @@ downloads stream to disk; nothing is held in memory).
   ``last_error`` for staff. Each attempt is counted when it starts (``fetch_attempts``,
   apart from the judging attempts); after INTAKE_FETCH_ATTEMPTS the links still missing
   are ``failed`` and the message is judged: ``needs_review`` with ``link.fetch_failed``.
+- One link the sender's problem (a wrong code, a dead share, too large) while another
+  fails on our side: nothing waits. The other links are tried in the same attempt (a
+  failure does not stop them), and when one is the sender's the message is judged at
+  once (rejected: they must send again); the links not fetched are ``failed`` with
+  ``RESEND`` as the reason, so the one reply asks for them in the new message too.
 """
 
 from __future__ import annotations
@@ -38,9 +43,9 @@ from intake.daemon.rules import find_unit
 from intake.daemon.transitions import LostClaim, move
 from intake.fetchers import download_limits, make_fetchers
 from intake.fetchers.base import Fetcher, Progress, ProgressEvent
-from intake.fetchers.message import DISABLED, GAVE_UP, failed, fetch_link, in_order, message_limits
+from intake.fetchers.message import DISABLED, GAVE_UP, RESEND, failed, fetch_link, in_order, message_limits
 from intake.kernel.errors import ConfigError, TransientError
-from intake.kernel.fetched import FAILED, LATE, QUOTED, FetchedPackage, LinkFetch
+from intake.kernel.fetched import FAILED, LATE, QUOTED, SENDER, FetchedPackage, LinkFetch
 from intake.kernel.policy import is_late
 from intake.parsers.links import Link
 from intake.parsers.message_links import message_links
@@ -81,16 +86,21 @@ def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]
         return False, package
     try:
         with LeaseRenewal(worker.Session, message_id, worker.me):
-            _fetch_pending(worker, package, pending, name)
+            err = _fetch_pending(worker, package, pending, name)
     except LostClaim:
         raise
-    except Exception as err:  # ours: a rate limit, the network, a setting, a bug; tried again later
-        if attempt >= worker.settings.fetch_attempts:
-            _give_up(package, pending, err)
-            return False, package
-        _defer(worker, message_id, err, attempt)
-        return True, None
-    return False, package
+    except Exception as unexpected:  # outside a link's fetch (the disk, a bug): tried again later too
+        err = unexpected
+    if err is None:
+        return False, package
+    if package.of(SENDER):  # the sender must send again anyway: told now, the rest not waited for
+        _give_up(package, pending, err, RESEND)
+        return False, package
+    if attempt >= worker.settings.fetch_attempts:
+        _give_up(package, pending, err)
+        return False, package
+    _defer(worker, message_id, err, attempt)
+    return True, None
 
 
 def _fetchable(raw_path: Path) -> list[tuple[int, Link]]:
@@ -158,16 +168,45 @@ def _start(worker: Worker, message_id: int) -> int | None:
         return message.fetch_attempts
 
 
-def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[int, Link]], name: str) -> None:
+def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[int, Link]],
+                   name: str) -> Exception | None:
+    """Fetch each pending link; return the first failure on our side (None: every link
+    has its outcome). A failure does not stop the other links, so that a wrong code or a
+    dead share in the same message is found, and told, now: a host that failed is not
+    asked to download again in this attempt, but Baidu links are still probed (share
+    page and code only) when the route failed or its settings are wrong; their download
+    waits for the next attempt."""
     fetchers, broken = _fetchers(worker)
     limits = message_limits(download_limits(worker.settings), package)  # one budget for the message
+    held: dict[str, Exception] = {"baidu": broken} if broken is not None else {}  # provider -> why it waits
+    first: Exception | None = None
     for n, link in pending:
-        if link.provider == "baidu" and broken is not None:
-            raise broken  # the route's settings are wrong: tried again once mended
-        log.info("%s: fetching %s link %s", name, link.provider, link.url)
-        package.links[n] = fetch_link(fetchers[link.provider], link, package.root / str(n), limits,
-                                      _progress(name), key=name)
+        why = held.get(link.provider)
+        if why is not None and link.provider != "baidu":
+            first = first or why
+            continue
+        fetcher = fetchers[link.provider] if why is None or broken is not None else _probe(worker)
+        log.info("%s: %s %s link %s", name, "probing" if why else "fetching", link.provider, link.url)
+        try:
+            outcome = fetch_link(fetcher, link, package.root / str(n), limits, _progress(name), key=name,
+                                 package_cap=worker.policy.archive.max_total_bytes)
+            if why is not None and outcome.outcome != SENDER:
+                raise why  # valid as far as the probe sees: downloaded at a later attempt
+        except LostClaim:
+            raise
+        except Exception as err:  # ours: a rate limit, the network, a setting, a bug; tried again later
+            log.warning("%s: %s link %s not fetched: %s: %s", name, link.provider, link.url, type(err).__name__, err)
+            first = first or err
+            held.setdefault(link.provider, err)
+            continue
+        package.links[n] = outcome
         package.save(package.root / "outcome.json")
+    return first
+
+
+def _probe(worker: Worker) -> Fetcher:
+    """The account-free Baidu fetcher: checks a link and its code without downloading."""
+    return make_fetchers(dataclasses.replace(worker.settings, netdisk_route="probe"))["baidu"]
 
 
 def _fetchers(worker: Worker) -> tuple[dict[str, Fetcher], ConfigError | None]:
@@ -191,10 +230,11 @@ def _progress(name: str) -> Progress:
     return report
 
 
-def _give_up(package: FetchedPackage, pending: list[tuple[int, Link]], err: BaseException | None) -> None:
+def _give_up(package: FetchedPackage, pending: list[tuple[int, Link]], err: BaseException | None,
+             reason: str = GAVE_UP) -> None:
     for n, link in pending:
         if n not in package.links:
-            package.links[n] = failed(link, GAVE_UP, err)
+            package.links[n] = failed(link, reason, err)
     package.save(package.root / "outcome.json")
 
 
@@ -208,7 +248,7 @@ def _defer(worker: Worker, message_id: int, err: Exception, attempt: int) -> Non
         if message.claimed_by != worker.me:
             raise LostClaim(f"message {message_id} was taken over")
         message.last_error = f"fetching, attempt {attempt} of {worker.settings.fetch_attempts}: {type(err).__name__}: {err}"
-        message.traceback = traceback.format_exc()
+        message.traceback = "".join(traceback.format_exception(err))
         message.next_attempt_at = utcnow() + timedelta(seconds=delay)
         move(session, message, State.FETCHING, worker.me, release=True, action="fetch_deferred",
              error=message.last_error, next_attempt_at=_iso(message.next_attempt_at))

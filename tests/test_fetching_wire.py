@@ -1,0 +1,199 @@
+"""The fetching stage's remaining cases, through `intake poll --once` (a subprocess, Maildir
+source) against the loopback fakes, on SQLite and PostgreSQL: a QQ large attachment judged
+to a verdict; a share beyond the policy's package limit (the sender's) and beyond only the
+operator's cap (staff's); the Baidu route's settings wrong or its login dead (the message
+waits in `fetching`, staff see why, the attempts run out, or the mended settings fetch it
+with its INTERNALDATE); one link ours to retry and another with a wrong code (told at
+once, in one reply over real SMTP)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import zipfile
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from intake.kernel.policy import load_policy
+from intake.samples import zip_folder
+from intake.states import State
+from tests.fakes import fake_netdisk  # noqa: F401  (the fixture)
+from tests.fetching_support import COURSE, SENDER, Daemon, build_package, codes, mail, share_files
+from tests.smtp_server import smtp_certificate, smtp_server  # noqa: F401  (fixtures)
+
+GIB = 1024 ** 3
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    """One package for the module: its video is made by ffmpeg."""
+    return build_package(tmp_path_factory.mktemp("package"))
+
+
+def findings(message) -> dict[str, str]:
+    return {f["code"]: f["message"] for f in message.report["findings"]}
+
+
+def test_a_qq_large_attachment_is_fetched_and_judged(fake_netdisk, tmp_path, database_url, package):
+    archive = zip_folder(package, tmp_path / "湖北省总工会报送材料.zip", zipfile.ZIP_STORED, keep_name=True)
+    attachment = fake_netdisk.add_attachment("qq", "湖北省总工会报送材料.zip", archive)
+    daemon = Daemon(tmp_path, database_url, fake_netdisk)  # the probe route: QQ needs no account
+    daemon.deliver(mail(1, "请查收附件。", f"<div>请查收附件。</div>{fake_netdisk.attachment_html(attachment)}"))
+    daemon.poll()
+    (message,) = daemon.messages()
+    assert message.state == State.DONE and message.verdict == "accepted", (message.last_error, message.report)
+    assert [p["name"] for p in message.report["projects"]] == [COURSE]
+    assert [(link["provider"], link["outcome"]) for link in message.report["fetch"]] == [("qq", "fetched")]
+    assert fake_netdisk.requests_to("wx.mail.qq.com") and fake_netdisk.server_errors == []
+    assert message.fetch_attempts == 1 and len(daemon.replies()) == 1
+
+
+def test_a_share_beyond_the_policys_package_limit_is_the_senders_to_mend(fake_netdisk, tmp_path, database_url):
+    limit = load_policy("roadshow").archive.max_total_bytes
+    share = fake_netdisk.add_share({"作品/视频.mp4": limit + GIB, "作品/说明.docx": b"doc"}, "ab12")
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
+                    INTAKE_BAIDU_COOKIE=account.cookie, INTAKE_DOWNLOAD_MAX_GB="20")
+    daemon.deliver(mail(1, f"链接: {share.url} 提取码: ab12"))
+    daemon.poll()
+    (message,) = daemon.messages()
+    # told at once: rejected with a finding naming the limit, nothing downloaded, no retry
+    assert message.state == State.DONE and message.verdict == "rejected" and codes(message) == ["archive.too_large"]
+    text = findings(message)["archive.too_large"]
+    assert share.url in text and "21.00 GB" in text and "20 GB" in text and "重新分享" in text
+    assert message.fetch_attempts == 1 and message.next_attempt_at is None
+    assert not fake_netdisk.requests_to("d.pcs.baidu.com")
+    (link,) = message.report["fetch"]
+    assert link["outcome"] == "sender" and ("作品/视频.mp4", limit + GIB) in [(f["path"], f["size"]) for f in link["listing"]]
+    (reply,) = daemon.replies()
+    body = email.message_from_bytes(reply.read_bytes(), policy=email.policy.default).get_body(("plain",)).get_content()
+    assert share.url in body and "超过单次报送材料总大小的上限" in body and "未通过" in body
+
+
+def test_a_share_beyond_only_the_operators_cap_goes_to_staff(fake_netdisk, tmp_path, database_url):
+    share = fake_netdisk.add_share({"作品/视频.mp4": 3 * 1024 * 1024}, "ab12")
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
+                    INTAKE_BAIDU_COOKIE=account.cookie, INTAKE_DOWNLOAD_MAX_GB="0.001")
+    daemon.deliver(mail(1, f"链接: {share.url} 提取码: ab12"))
+    daemon.poll()
+    (message,) = daemon.messages()
+    # 3 MB is within what the policy allows: the cap is ours, the sender need not resend
+    assert message.verdict == "needs_review" and codes(message) == ["link.fetch_failed"]
+    assert "超过系统自动下载的大小上限" in findings(message)["link.fetch_failed"]
+    assert "INTAKE_DOWNLOAD_MAX_GB" in daemon.show(message.receipt)["fetch"][0]["detail"]
+
+
+def test_a_missing_cookie_waits_hourly_and_the_mended_setting_fetches_it_in_time(fake_netdisk, tmp_path,
+                                                                                 database_url, package):
+    share = fake_netdisk.add_share(share_files(package), "ab12")
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie")  # no INTAKE_BAIDU_COOKIE
+    daemon.deliver(mail(1, f"链接: {share.url} 提取码: ab12"))
+    daemon.poll()
+    (message,) = daemon.messages()
+    assert message.state == State.FETCHING and message.report is None and message.claimed_by is None
+    now = datetime.now(timezone.utc)
+    assert now + timedelta(minutes=55) < message.next_attempt_at < now + timedelta(minutes=65)  # hourly
+    assert "INTAKE_BAIDU_COOKIE" in message.last_error and "attempt 1 of 10" in message.last_error
+    assert "ConfigError" in message.traceback
+    assert fake_netdisk.requests_to("pan.baidu.com", "/share/verify")  # the code was checked meanwhile
+    shown = daemon.show(message.receipt)
+    assert shown["state"] == "fetching" and "INTAKE_BAIDU_COOKIE" in shown["last_error"]
+    preview = tmp_path / "digest.html"
+    assert daemon.intake("digest", "--preview", str(preview)).returncode == 0
+    page = preview.read_text("utf-8")
+    assert "等待下载" in page and message.receipt in page and "INTAKE_BAIDU_COOKIE" in page
+    assert daemon.replies() == []
+    daemon.make_due()
+    daemon.poll(INTAKE_BAIDU_COOKIE=account.cookie)  # the operator mended the setting
+    (message,) = daemon.messages()
+    assert message.state == State.DONE and message.verdict == "accepted", (message.last_error, message.report)
+    # fetched long after the deadline, judged by its INTERNALDATE: not late
+    assert datetime.now(timezone.utc) > load_policy("roadshow").deadline and "deadline.late" not in codes(message)
+    assert message.fetch_attempts == 2 and message.last_error is None and len(daemon.replies()) == 1
+
+
+def test_a_dead_login_goes_to_staff_when_the_attempts_run_out(fake_netdisk, tmp_path, database_url):
+    share = fake_netdisk.add_share({"作品/视频.mp4": 1000}, "ab12")
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
+                    INTAKE_BAIDU_COOKIE="BDUSS=expired-session; STOKEN=expired-token", INTAKE_FETCH_ATTEMPTS="2")
+    daemon.deliver(mail(1, f"链接: {share.url} 提取码: ab12"))
+    daemon.poll()
+    (message,) = daemon.messages()
+    assert message.state == State.FETCHING and "INTAKE_BAIDU_COOKIE" in message.last_error
+    assert message.next_attempt_at > datetime.now(timezone.utc) + timedelta(minutes=5)
+    status = json.loads(daemon.intake("status").stdout)
+    assert [m["receipt"] for m in status["fetching"]] == [message.receipt]
+    daemon.make_due()
+    daemon.poll()
+    (message,) = daemon.messages()
+    assert message.state == State.DONE and message.verdict == "needs_review" and codes(message) == ["link.fetch_failed"]
+    assert "多次尝试自动下载均未成功" in findings(message)["link.fetch_failed"]
+    assert "INTAKE_BAIDU_COOKIE" in message.report["fetch"][0]["detail"] and message.fetch_attempts == 2
+    assert len(daemon.replies()) == 1
+
+
+def test_a_wrong_code_is_told_at_once_while_another_link_fails_on_our_side(fake_netdisk, tmp_path, database_url,
+                                                                           smtp_server):
+    server = smtp_server("none")
+    good = fake_netdisk.add_share({"作品一/视频.mp4": 1000}, "ab12")
+    wrong = fake_netdisk.add_share({"作品二/视频.mp4": 1000}, "cd34")
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",  # no cookie: ours
+                    **server.environment())
+    daemon.deliver(mail(1, f"作品一 链接: {good.url} 提取码: ab12\n作品二 链接: {wrong.url} 提取码: zz99"))
+    daemon.poll()
+    (message,) = daemon.messages()
+    # the sender must send again anyway: judged now, not left waiting behind our side's failure
+    assert message.state == State.DONE and message.verdict == "rejected", (message.last_error, message.report)
+    assert sorted(codes(message)) == ["link.code_wrong", "link.fetch_failed"]
+    assert [link["outcome"] for link in message.report["fetch"]] == ["failed", "sender"]
+    assert message.next_attempt_at is None and message.fetch_attempts == 1
+    (sent,) = server.messages
+    assert sent.recipients == [SENDER]
+    body = sent.message.get_body(("plain",)).get_content()
+    assert wrong.url in body and "提取码不正确" in body and "请核对后重新发送" in body  # the finding and how to fix it
+    assert good.url in body and "一并附上此链接" in body and "未再等待下载" in body and "您无需重新发送" not in body
+    assert "未通过" in sent.message["Subject"]
+    daemon.make_due()
+    assert daemon.poll().stdout.strip() == "new messages: 0; processed: 0"
+    assert len(server.messages) == 1  # one reply for the message, never a second
+
+
+def test_a_rate_limit_on_one_link_does_not_hide_a_wrong_code_on_the_next(fake_netdisk, tmp_path, database_url):
+    first = fake_netdisk.add_share({"作品一/视频.mp4": 1000}, "ab12")
+    second = fake_netdisk.add_share({"作品二/视频.mp4": 1000}, "cd34")
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
+                    INTAKE_BAIDU_COOKIE=account.cookie)
+    fake_netdisk.rate_limit(path="/share/transfer", times=-1)
+    daemon.deliver(mail(1, f"链接: {first.url} 提取码: ab12\n链接: {second.url} 提取码: zz99"))
+    daemon.poll()
+    (message,) = daemon.messages()
+    assert message.state == State.DONE and message.verdict == "rejected", (message.last_error, message.report)
+    assert [link["outcome"] for link in message.report["fetch"]] == ["failed", "sender"]
+    assert "31034" in message.report["fetch"][0]["detail"]
+    assert len(fake_netdisk.requests_to("pan.baidu.com", "/share/transfer")) == 1  # not asked again meanwhile
+    assert len(daemon.replies()) == 1
+
+
+def test_a_valid_second_link_waits_with_the_first_and_both_are_fetched_later(fake_netdisk, tmp_path, database_url):
+    first = fake_netdisk.add_share({"作品一/视频.mp4": 1000}, "ab12")
+    second = fake_netdisk.add_share({"作品二/视频.mp4": 1000}, "cd34")
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
+                    INTAKE_BAIDU_COOKIE=account.cookie)
+    fake_netdisk.rate_limit(path="/share/transfer", times=1)
+    daemon.deliver(mail(1, f"链接: {first.url} 提取码: ab12\n链接: {second.url} 提取码: cd34"))
+    daemon.poll()
+    (message,) = daemon.messages()
+    assert message.state == State.FETCHING and daemon.replies() == []
+    outcome = tmp_path / "data" / "work" / message.receipt / "fetched" / "outcome.json"
+    assert not outcome.exists() or json.loads(outcome.read_text("utf-8")) == {}  # nothing settled yet
+    daemon.make_due()
+    daemon.poll()
+    (message,) = daemon.messages()
+    assert message.state == State.DONE and [link["outcome"] for link in message.report["fetch"]] == ["fetched"] * 2
+    assert message.fetch_attempts == 2 and len(daemon.replies()) == 1
