@@ -197,3 +197,26 @@ def test_a_valid_second_link_waits_with_the_first_and_both_are_fetched_later(fak
     (message,) = daemon.messages()
     assert message.state == State.DONE and [link["outcome"] for link in message.report["fetch"]] == ["fetched"] * 2
     assert message.fetch_attempts == 2 and len(daemon.replies()) == 1
+
+
+def test_a_reply_quoting_a_link_still_waiting_to_be_fetched_does_not_fetch_it_again(fake_netdisk, tmp_path,
+                                                                                    database_url):
+    share = fake_netdisk.add_share({"作品/视频.mp4": 1000}, "ab12")
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
+                    INTAKE_BAIDU_COOKIE=account.cookie)
+    fake_netdisk.rate_limit(path="/share/transfer", times=-1)
+    original = f"链接: {share.url} 提取码: ab12"
+    daemon.deliver(mail(1, original))
+    daemon.poll()
+    assert [m.state for m in daemon.messages()] == [State.FETCHING]  # waits for Baidu
+    asked = len(fake_netdisk.hits)
+    quoted = "\n".join(f"> {line}" for line in ["发件人: hbzgh@126.com", original])
+    daemon.deliver(mail(2, f"请问材料是否收到？\n\n{quoted}"))  # the unit asks meanwhile
+    daemon.poll()
+    assert len(fake_netdisk.hits) == asked  # the quoted link is the first message's, not fetched again
+    first, second = daemon.messages()
+    assert first.state == State.FETCHING
+    assert second.state == State.DONE and second.verdict == "ignored" and codes(second) == ["link.already_received"]
+    assert second.report["fetch"][0]["outcome"] == "quoted" and second.report["fetch"][0]["earlier"] == first.receipt
+    assert daemon.replies() == []

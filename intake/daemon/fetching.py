@@ -10,7 +10,7 @@ downloads stream to disk; nothing is held in memory).
   a download cut short resumes from its ``.part`` file. The files stay after judging
   (a reprocess judges them again).
 - Not fetched at all: a link in quoted text that the unit's earlier, recorded message
-  already brought (``quoted``), and every link of a message received after the deadline
+  already brought (``quoted``; judged or still waiting to be fetched), and every link of a message received after the deadline
   (``late``: it is void whatever the links hold).
 - Our side's failure (``TransientError``, a ``ConfigError`` the operator must mend, an
   unexpected error): the message stays in ``fetching`` until ``next_attempt_at`` (the
@@ -142,15 +142,29 @@ def _already_received(session: Session, message: Message, quoted: list[tuple[int
             same += [Message.unit_id == unit.id, Message.unit_name == unit.name]
     if not same:
         return {}
-    earlier = session.scalars(select(Message).where(Message.id < message.id, Message.report.is_not(None), or_(*same))
+    earlier = session.scalars(select(Message).where(Message.id < message.id, or_(*same))
                               .order_by(Message.id)).all()
     found: dict[int, str] = {}
     for row in earlier:
-        urls = {link.get("url") for link in ((row.report or {}).get("message") or {}).get("links", [])}
+        urls = _links_of(row)
         for n, link in quoted:
             if link.url in urls and n not in found:
                 found[n] = row.receipt or str(row.id)
     return found
+
+
+def _links_of(row: Message) -> set[str]:
+    """The URLs an earlier message brought: from its report once judged; read from the
+    stored mail while it still waits (in ``fetching``, say): a reply quoting a link that
+    is still being fetched for the first message must not fetch it a second time."""
+    if row.report is not None:
+        return {link.get("url") for link in (row.report.get("message") or {}).get("links", [])}
+    if row.state == State.QUARANTINED or not row.raw_path:
+        return set()
+    try:
+        return {link.url for _, link in _fetchable(Path(row.raw_path))}
+    except (OSError, ValueError):  # its stored mail is gone or unreadable: nothing to match
+        return set()
 
 
 def _start(worker: Worker, message_id: int) -> int | None:
