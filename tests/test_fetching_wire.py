@@ -11,6 +11,10 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from datetime import datetime, timedelta, timezone
 
@@ -20,10 +24,10 @@ from intake.kernel.policy import load_policy
 from intake.samples import zip_folder
 from intake.states import State
 from tests.fakes import fake_netdisk  # noqa: F401  (the fixture)
-from tests.fetching_support import COURSE, SENDER, Daemon, build_package, codes, mail, share_files
+from tests.fetching_support import COURSE, ROOT, SENDER, Daemon, build_package, codes, mail, share_files
 from tests.smtp_server import smtp_certificate, smtp_server  # noqa: F401  (fixtures)
 
-GIB = 1024 ** 3
+MIB, GIB = 1024 ** 2, 1024 ** 3
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +224,44 @@ def test_a_reply_quoting_a_link_still_waiting_to_be_fetched_does_not_fetch_it_ag
     assert second.state == State.DONE and second.verdict == "ignored" and codes(second) == ["link.already_received"]
     assert second.report["fetch"][0]["outcome"] == "quoted" and second.report["fetch"][0]["earlier"] == first.receipt
     assert daemon.replies() == []
+
+
+def test_a_kill_mid_download_resumes_from_the_part_file_and_answers_once(fake_netdisk, tmp_path, database_url):
+    size, cut = 24 * MIB, 8 * MIB
+    share = fake_netdisk.add_share({"作品/视频.mp4": size}, "ab12")
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
+                    INTAKE_BAIDU_COOKIE=account.cookie)
+    fake_netdisk.cut(cut)  # the first download is cut after 8 MiB ...
+    held = fake_netdisk.slow("d.pcs.baidu.com", 20)  # ... and its resumption held: the kill lands there
+    daemon.deliver(mail(1, f"链接: {share.url} 提取码: ab12"))
+    process = subprocess.Popen([sys.executable, "-m", "intake.cli", "poll", "--once"], env=daemon.env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while held.hits == 0 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert held.hits == 1, "the resumed download never reached the file host"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    parts = list((tmp_path / "data" / "work").rglob("*.part"))
+    assert [part.stat().st_size for part in parts] == [cut]  # what came before the kill is kept
+    (message,) = daemon.messages()
+    assert message.state == State.FETCHING and message.report is None and message.fetch_attempts == 1
+    before = len(fake_netdisk.requests_to("d.pcs.baidu.com"))
+    daemon.poll()  # the dead worker's message is taken up at once
+    (message,) = daemon.messages()
+    assert message.state == State.DONE and message.report["fetch"][0]["outcome"] == "fetched", message.last_error
+    assert message.fetch_attempts == 2 and message.attempts == 1
+    ranges = [h.headers.get("Range", "") for h in fake_netdisk.requests_to("d.pcs.baidu.com")[before:]]
+    assert ranges and ranges[0].startswith(f"bytes={cut}-"), ranges  # resumed, not fetched again from 0
+    assert list((tmp_path / "data" / "work").rglob("*.part")) == []
+    video = tmp_path / "data" / "work" / message.receipt / "fetched" / "0" / "作品" / "视频.mp4"
+    assert video.stat().st_size == size
+    assert len(daemon.replies()) == 1
+    assert daemon.poll().stdout.strip() == "new messages: 0; processed: 0"
+    assert len(daemon.replies()) == 1
