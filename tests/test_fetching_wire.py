@@ -23,7 +23,7 @@ import pytest
 from intake.kernel.policy import load_policy
 from intake.samples import zip_folder
 from intake.states import State
-from tests.fakes import fake_netdisk  # noqa: F401  (the fixture)
+from tests.fakes import GeneratedContent, fake_netdisk  # noqa: F401  (the fixture)
 from tests.fetching_support import COURSE, ROOT, SENDER, Daemon, build_package, codes, mail, share_files
 from tests.smtp_server import smtp_certificate, smtp_server  # noqa: F401  (fixtures)
 
@@ -34,6 +34,15 @@ MIB, GIB = 1024 ** 2, 1024 ** 3
 def package(tmp_path_factory):
     """One package for the module: its video is made by ffmpeg."""
     return build_package(tmp_path_factory.mktemp("package"))
+
+
+class Huge(GeneratedContent):
+    """A file only ever listed, never downloaded: its md5 is not computed over its bytes
+    (21 GiB would take the fake longer than a client waits)."""
+
+    @property
+    def md5(self) -> str:
+        return "0" * 32
 
 
 def findings(message) -> dict[str, str]:
@@ -56,7 +65,7 @@ def test_a_qq_large_attachment_is_fetched_and_judged(fake_netdisk, tmp_path, dat
 
 def test_a_share_beyond_the_policys_package_limit_is_the_senders_to_mend(fake_netdisk, tmp_path, database_url):
     limit = load_policy("roadshow").archive.max_total_bytes
-    share = fake_netdisk.add_share({"作品/视频.mp4": limit + GIB, "作品/说明.docx": b"doc"}, "ab12")
+    share = fake_netdisk.add_share({"作品/视频.mp4": Huge(limit + GIB), "作品/说明.docx": b"doc"}, "ab12")
     account = fake_netdisk.add_account()
     daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
                     INTAKE_BAIDU_COOKIE=account.cookie, INTAKE_DOWNLOAD_MAX_GB="20")
@@ -64,11 +73,11 @@ def test_a_share_beyond_the_policys_package_limit_is_the_senders_to_mend(fake_ne
     daemon.poll()
     (message,) = daemon.messages()
     # told at once: rejected with a finding naming the limit, nothing downloaded, no retry
-    assert message.state == State.DONE and message.verdict == "rejected" and codes(message) == ["archive.too_large"]
+    assert message.state == State.DONE and message.verdict == "rejected" and codes(message) == ["archive.too_large"], message.last_error
     text = findings(message)["archive.too_large"]
     assert share.url in text and "21.00 GB" in text and "20 GB" in text and "重新分享" in text
     assert message.fetch_attempts == 1 and message.next_attempt_at is None
-    assert not fake_netdisk.requests_to("d.pcs.baidu.com")
+    assert not fake_netdisk.requests_to("pan.baidu.com", "/share/transfer") and not fake_netdisk.requests_to("d.pcs.baidu.com")
     (link,) = message.report["fetch"]
     assert link["outcome"] == "sender" and ("作品/视频.mp4", limit + GIB) in [(f["path"], f["size"]) for f in link["listing"]]
     (reply,) = daemon.replies()
@@ -265,3 +274,14 @@ def test_a_kill_mid_download_resumes_from_the_part_file_and_answers_once(fake_ne
     assert len(daemon.replies()) == 1
     assert daemon.poll().stdout.strip() == "new messages: 0; processed: 0"
     assert len(daemon.replies()) == 1
+
+
+def test_settings_still_wrong_when_the_attempts_run_out_say_so_to_staff(fake_netdisk, tmp_path, database_url):
+    share = fake_netdisk.add_share({"作品/视频.mp4": 1000}, "ab12")
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="openapi", INTAKE_FETCH_ATTEMPTS="1")
+    daemon.deliver(mail(1, f"链接: {share.url} 提取码: ab12"))
+    daemon.poll()
+    (message,) = daemon.messages()
+    assert message.verdict == "needs_review" and codes(message) == ["link.fetch_failed"]
+    assert "网盘下载设置" in findings(message)["link.fetch_failed"]  # not blamed on the network
+    assert message.report["fetch"][0]["detail"].startswith("ConfigError")

@@ -43,7 +43,7 @@ from intake.daemon.rules import find_unit
 from intake.daemon.transitions import LostClaim, move
 from intake.fetchers import download_limits, make_fetchers
 from intake.fetchers.base import Fetcher, Progress, ProgressEvent
-from intake.fetchers.message import DISABLED, GAVE_UP, RESEND, failed, fetch_link, in_order, message_limits
+from intake.fetchers.message import CONFIG, DISABLED, GAVE_UP, RESEND, failed, fetch_link, in_order, message_limits
 from intake.kernel.errors import ConfigError, TransientError
 from intake.kernel.fetched import FAILED, LATE, QUOTED, SENDER, FetchedPackage, LinkFetch
 from intake.kernel.policy import is_late
@@ -97,7 +97,7 @@ def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]
         _give_up(package, pending, err, RESEND)
         return False, package
     if attempt >= worker.settings.fetch_attempts:
-        _give_up(package, pending, err)
+        _give_up(package, pending, err, CONFIG if isinstance(err, ConfigError) else GAVE_UP)
         return False, package
     _defer(worker, message_id, err, attempt)
     return True, None

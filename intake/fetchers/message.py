@@ -28,6 +28,7 @@ from intake.parsers.links import Link, by_expiry
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 GAVE_UP = "多次尝试自动下载均未成功，原因在网络或网盘服务一方"
+CONFIG = "多次尝试自动下载均未成功，原因在本系统的网盘下载设置，工作人员正在处理"  # a ConfigError
 TRY_LATER = "自动下载暂时未能完成，原因在网络或网盘服务一方"
 DISABLED = "本系统未开启网盘链接自动下载"
 # not fetched because another link of the message is the sender's to mend: they send again
