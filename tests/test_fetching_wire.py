@@ -17,14 +17,22 @@ import sys
 import time
 import zipfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
+from intake.daemon.ledger import poll
+from intake.daemon.worker import Worker
 from intake.kernel.policy import load_policy
 from intake.samples import zip_folder
+from intake.service import open_service
+from intake.sources import MaildirSource, deliver_to_maildir
 from intake.states import State
+from intake.store import Message
+from tests.conftest import daemon_settings
 from tests.fakes import GeneratedContent, fake_netdisk  # noqa: F401  (the fixture)
-from tests.fetching_support import COURSE, ROOT, SENDER, Daemon, build_package, codes, mail, share_files
+from tests.fetching_support import COURSE, ON_TIME, ROOT, SENDER, Daemon, build_package, codes, mail, share_files
 from tests.smtp_server import smtp_certificate, smtp_server  # noqa: F401  (fixtures)
 
 MIB, GIB = 1024 ** 2, 1024 ** 3
@@ -285,3 +293,26 @@ def test_settings_still_wrong_when_the_attempts_run_out_say_so_to_staff(fake_net
     assert message.verdict == "needs_review" and codes(message) == ["link.fetch_failed"]
     assert "网盘下载设置" in findings(message)["link.fetch_failed"]  # not blamed on the network
     assert message.report["fetch"][0]["detail"].startswith("ConfigError")
+
+
+def test_a_failure_before_any_link_is_fetched_counts_and_ends_in_quarantine(fake_netdisk, tmp_path, database_url):
+    """A message the fetching stage cannot even read (its stored mail gone) is tried
+    max_attempts times, as judging would, not every half minute for ever."""
+    share = fake_netdisk.add_share({"作品/视频.mp4": 1000}, "ab12")
+    folder = tmp_path / "Maildir"
+    deliver_to_maildir(folder, mail(1, f"链接: {share.url} 提取码: ab12"), ON_TIME)
+    service = open_service(daemon_settings(tmp_path, database_url, maildir=folder, max_attempts=2,
+                                           host_map=fake_netdisk.host_map))
+    poll(service.settings, service.Session, lambda: MaildirSource(folder))
+    with service.Session() as session:
+        (message,) = session.scalars(select(Message)).all()
+    Path(message.raw_path).unlink()  # the stored mail is lost (a disk fault, a hand slip)
+    worker = Worker(service.settings, service.Session, service.policy)
+    for _ in range(3):
+        worker.drain()
+        with service.Session.begin() as session:
+            session.execute(update(Message).values(next_attempt_at=None))  # due again at once
+    with service.Session() as session:
+        (message,) = session.scalars(select(Message)).all()
+    assert message.state == State.QUARANTINED and message.attempts == 2, (message.state, message.attempts)
+    assert "FileNotFoundError" in message.last_error
