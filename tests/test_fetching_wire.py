@@ -316,3 +316,23 @@ def test_a_failure_before_any_link_is_fetched_counts_and_ends_in_quarantine(fake
         (message,) = session.scalars(select(Message)).all()
     assert message.state == State.QUARANTINED and message.attempts == 2, (message.state, message.attempts)
     assert "FileNotFoundError" in message.last_error
+
+
+def test_the_download_cap_counts_what_an_earlier_attempt_fetched(fake_netdisk, tmp_path, database_url):
+    attachment = fake_netdisk.add_attachment("netease", "材料一.mp4", 3 * MIB)
+    share = fake_netdisk.add_share({"作品/视频.mp4": 3 * MIB}, "ab12")
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
+                    INTAKE_BAIDU_COOKIE=account.cookie, INTAKE_DOWNLOAD_MAX_GB=str(5 * MIB / GIB))
+    fake_netdisk.fail_http("pan.baidu.com", 503, times=1)  # Baidu is down for the first attempt
+    html = f"<div>链接: {share.url} 提取码: ab12</div>{fake_netdisk.attachment_html(attachment)}"
+    daemon.deliver(mail(1, f"链接: {share.url} 提取码: ab12", html))
+    daemon.poll()  # the 163 file (3 MiB) comes; the Baidu one waits
+    (message,) = daemon.messages()
+    assert message.state == State.FETCHING, [(f["outcome"], f["reason"], f["detail"]) for f in (message.report or {}).get("fetch", [])]
+    daemon.make_due()
+    daemon.poll()  # 3 MiB more would pass the 5 MiB cap, though this attempt downloads nothing else
+    (message,) = daemon.messages()
+    outcomes = {link["provider"]: link for link in message.report["fetch"]}
+    assert outcomes["netease"]["outcome"] == "fetched" and outcomes["baidu"]["outcome"] == "failed"
+    assert "DownloadTooLarge" in outcomes["baidu"]["detail"] and message.verdict == "needs_review"
