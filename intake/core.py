@@ -87,9 +87,9 @@ def check_message(raw: RawMessage, policy: Policy, received_at: datetime | None 
     fetched = fetched if fetchable else None
     if parsed.ignored_reason:
         report = Report(Verdict.IGNORED, policy.name, moment, None, ignored_reason=parsed.ignored_reason)
-    elif fetchable and (fetched is None or (fetched.of(FAILED) and not fetched.of(SENDER))):
+    elif fetchable and (fetched is None or (fetched.of(FAILED) and not fetched.sender_problems())):
         # our side could not fetch: staff look, nothing else is judged (no form.missing)
-        sender = [f for link in fetched.of(SENDER, FETCHED) for f in link.findings] if fetched else []
+        sender = fetched.sender_problems() if fetched else []
         failed = failed_findings(fetched.of(FAILED)) if fetched else not_fetched_findings(fetchable)
         report = Report(Verdict.REJECTED if late else Verdict.NEEDS_REVIEW, policy.name, moment, None, [],
                         late + sender + failed)
@@ -99,8 +99,7 @@ def check_message(raw: RawMessage, policy: Policy, received_at: datetime | None 
                         ignored_reason="quoted links already received")
     else:
         # a link the sender must mend: the links we could not fetch are asked for again with it
-        from_links = ([f for link in fetched.of(SENDER, FETCHED) for f in link.findings]
-                      + resend_findings(fetched.of(FAILED))) if fetched else []
+        from_links = fetched.sender_problems() + resend_findings(fetched.of(FAILED)) if fetched else []
         folders = fetched.folders() if fetched else []
         if not parsed.attachments and not folders:
             other = [] if fetchable else [nothing_attached(links)]

@@ -336,3 +336,21 @@ def test_the_download_cap_counts_what_an_earlier_attempt_fetched(fake_netdisk, t
     outcomes = {link["provider"]: link for link in message.report["fetch"]}
     assert outcomes["netease"]["outcome"] == "fetched" and outcomes["baidu"]["outcome"] == "failed"
     assert "DownloadTooLarge" in outcomes["baidu"]["detail"] and message.verdict == "needs_review"
+
+
+def test_a_blocked_file_is_told_at_once_while_a_163_link_waits(fake_netdisk, tmp_path, database_url):
+    attachment = fake_netdisk.add_attachment("netease", "材料.zip", 1000)
+    share = fake_netdisk.add_share({"作品/视频.mp4": 1000, "作品/说明.docx": b"doc"}, "ab12")
+    fake_netdisk.serve_standin(share, next(p for p, _ in share.walk() if p.endswith("视频.mp4")))  # Baidu serves its "温馨提示" stand-in
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
+                    INTAKE_BAIDU_COOKIE=account.cookie)
+    fake_netdisk.fail_http("fs.mail.163.com", 503, times=-1)
+    html = f"<div>链接: {share.url} 提取码: ab12</div>{fake_netdisk.attachment_html(attachment)}"
+    daemon.deliver(mail(1, f"链接: {share.url} 提取码: ab12", html))
+    daemon.poll()
+    (message,) = daemon.messages()
+    assert message.state == State.DONE and message.verdict == "rejected", message.last_error
+    assert {"link.fetch_failed", "link.unavailable"} <= set(codes(message))  # with the fetched file's own
+    outcomes = {link["provider"]: link["outcome"] for link in message.report["fetch"]}
+    assert outcomes == {"baidu": "fetched", "netease": "failed"} and len(daemon.replies()) == 1

@@ -93,7 +93,7 @@ def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]
         err = unexpected
     if err is None:
         return False, package
-    if package.of(SENDER):  # the sender must send again anyway: told now, the rest not waited for
+    if package.sender_problems():  # the sender must send again anyway: told now, the rest not waited for
         _give_up(package, pending, err, RESEND)
         return False, package
     if attempt >= worker.settings.fetch_attempts:
