@@ -215,6 +215,8 @@ def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[
             continue
         package.links[n] = outcome
         package.save(package.root / "outcome.json")
+    if broken is not None and any(link.provider == "baidu" and n not in package.links for n, link in pending):
+        return broken  # what staff must mend, whatever else the probe ran into
     return first
 
 
