@@ -1,10 +1,17 @@
-"""The fetching stage's remaining cases, through `intake poll --once` (a subprocess, Maildir
-source) against the loopback fakes, on SQLite and PostgreSQL: a QQ large attachment judged
-to a verdict; a share beyond the policy's package limit (the sender's) and beyond only the
-operator's cap (staff's); the Baidu route's settings wrong or its login dead (the message
-waits in `fetching`, staff see why, the attempts run out, or the mended settings fetch it
-with its INTERNALDATE); one link ours to retry and another with a wrong code (told at
-once, in one reply over real SMTP)."""
+"""The fetching stage's remaining cases, through `intake poll --once` (a subprocess over a
+Maildir, or over IMAP to Dovecot where the INTERNALDATE matters) against the loopback
+fakes, on SQLite and PostgreSQL:
+- a QQ large attachment judged to a verdict;
+- a share beyond the policy's package limit (the sender's: archive.too_large, at once)
+  and beyond only the operator's INTAKE_DOWNLOAD_MAX_GB (staff's: needs_review);
+- the Baidu route's settings wrong or its login dead: the message waits in `fetching`,
+  staff see why (`intake show`, `intake status`, the digest), the attempts run out, or
+  the mended setting fetches it and it is judged by its INTERNALDATE;
+- one link failing on our side beside a wrong code, a blocked file: told at once, in
+  the message's one reply (over real SMTP);
+- review reproductions: a kill mid-download, the cap across attempts, a quoted link of a
+  message still fetching, a message the stage cannot read.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from intake.store import Message
 from tests.conftest import daemon_settings
 from tests.fakes import GeneratedContent, fake_netdisk  # noqa: F401  (the fixture)
 from tests.fetching_support import COURSE, ON_TIME, ROOT, SENDER, Daemon, build_package, codes, mail, share_files
+from tests.imap_server import PASSWORD as IMAP_PASSWORD, USER as IMAP_USER
 from tests.smtp_server import smtp_certificate, smtp_server  # noqa: F401  (fixtures)
 
 MIB, GIB = 1024 ** 2, 1024 ** 3
@@ -108,11 +116,17 @@ def test_a_share_beyond_only_the_operators_cap_goes_to_staff(fake_netdisk, tmp_p
 
 
 def test_a_missing_cookie_waits_hourly_and_the_mended_setting_fetches_it_in_time(fake_netdisk, tmp_path,
-                                                                                 database_url, package):
+                                                                                 database_url, package, mailbox_163):
+    """Over IMAP (Dovecot behind the 163-like proxy): the INTERNALDATE is the time judged."""
+    dovecot, proxy = mailbox_163
     share = fake_netdisk.add_share(share_files(package), "ab12")
     account = fake_netdisk.add_account()
-    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie")  # no INTAKE_BAIDU_COOKIE
-    daemon.deliver(mail(1, f"链接: {share.url} 提取码: ab12"))
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",  # no INTAKE_BAIDU_COOKIE
+                    INTAKE_MAILDIR="", INTAKE_IMAP_HOST="127.0.0.1", INTAKE_IMAP_PORT=str(proxy.port),
+                    INTAKE_IMAP_SSL="false", INTAKE_IMAP_USER=IMAP_USER, INTAKE_IMAP_PASSWORD=IMAP_PASSWORD)
+    client = dovecot.client()
+    client.append("INBOX", mail(1, f"链接: {share.url} 提取码: ab12"), msg_time=ON_TIME)  # the INTERNALDATE
+    client.logout()
     daemon.poll()
     (message,) = daemon.messages()
     assert message.state == State.FETCHING and message.report is None and message.claimed_by is None
