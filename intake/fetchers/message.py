@@ -108,16 +108,21 @@ def _reason(err: NeedsStaff, limits: DownloadLimits) -> str:
 
 
 def fetch_now(fetchers: dict[str, Fetcher], links: list[tuple[int, Link]], root: Path, limits: DownloadLimits,
-              progress: Progress | None = None, package_cap: int | None = None) -> FetchedPackage:
+              progress: Progress | None = None, package_cap: int | None = None,
+              probe: Fetcher | None = None) -> FetchedPackage:
     """Every link once, now (``intake check``; ``limits``: a new object for the message):
-    a failure on our side is a ``failed``
-    outcome at once, and the links of a host that failed so are not tried again."""
+    a failure on our side is a ``failed`` outcome at once, and the links of a host that
+    failed so are not fetched again; with ``probe`` (the account-free Baidu fetcher) the
+    Baidu ones are still checked, so that a wrong code or a dead share is told, as the
+    daemon does."""
     package = FetchedPackage(root)
     down: dict[str, str] = {}  # provider -> why it could not be reached
     for n, link in in_order(links):
         if link.provider in down:
-            package.links[n] = failed(link, TRY_LATER, None)
-            package.links[n].detail = down[link.provider]
+            checked = _probed(probe, link, root / str(n), limits) if link.provider == "baidu" else None
+            package.links[n] = checked or failed(link, TRY_LATER, None)
+            if checked is None:
+                package.links[n].detail = down[link.provider]
             continue
         try:
             package.links[n] = fetch_link(fetchers[link.provider], link, root / str(n), limits, progress,
@@ -128,3 +133,14 @@ def fetch_now(fetchers: dict[str, Fetcher], links: list[tuple[int, Link]], root:
         except IntakeError:
             raise  # a ConfigError: one line naming the setting
     return package
+
+
+def _probed(probe: Fetcher | None, link: Link, dest: Path, limits: DownloadLimits) -> LinkFetch | None:
+    """The link's outcome when the probe finds it the sender's problem; None otherwise."""
+    if probe is None:
+        return None
+    try:
+        outcome = fetch_link(probe, link, dest, limits)
+    except (TransientError, ConfigError):
+        return None
+    return outcome if outcome.outcome == SENDER else None
