@@ -368,3 +368,17 @@ def test_a_blocked_file_is_told_at_once_while_a_163_link_waits(fake_netdisk, tmp
     assert {"link.fetch_failed", "link.unavailable"} <= set(codes(message))  # with the fetched file's own
     outcomes = {link["provider"]: link["outcome"] for link in message.report["fetch"]}
     assert outcomes == {"baidu": "fetched", "netease": "failed"} and len(daemon.replies()) == 1
+
+
+def test_when_baidu_itself_is_down_the_other_links_are_not_probed_one_by_one(fake_netdisk, tmp_path, database_url):
+    shares = [fake_netdisk.add_share({f"作品{n}/视频.mp4": 1000}, "ab12") for n in range(3)]
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
+                    INTAKE_BAIDU_COOKIE=account.cookie)
+    fake_netdisk.fail_http("pan.baidu.com", 503, times=-1)
+    daemon.deliver(mail(1, "\n".join(f"链接: {share.url} 提取码: ab12" for share in shares)))
+    daemon.poll()
+    (message,) = daemon.messages()
+    assert message.state == State.FETCHING and "503" in message.last_error
+    asked = " ".join(f"{h.path}?{h.query}" for h in fake_netdisk.hits)
+    assert shares[1].surl[1:] in asked and shares[2].surl[1:] not in asked  # one probe, then left alone

@@ -194,12 +194,18 @@ def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[
     limits = message_limits(download_limits(worker.settings), package)  # one budget for the message
     held: dict[str, Exception] = {"baidu": broken} if broken is not None else {}  # provider -> why it waits
     first: Exception | None = None
+    probing = True  # until a probe fails too: then Baidu is left alone for this attempt
+    probe: Fetcher | None = None
     for n, link in pending:
         why = held.get(link.provider)
-        if why is not None and link.provider != "baidu":
+        if why is not None and (link.provider != "baidu" or not probing):
             first = first or why
             continue
-        fetcher = fetchers[link.provider] if why is None or broken is not None else _probe(worker)
+        if why is None or broken is not None:
+            fetcher = fetchers[link.provider]  # the route's own (the probe's when the route is broken)
+        else:
+            probe = probe or _probe(worker)
+            fetcher = probe
         log.info("%s: %s %s link %s", name, "probing" if why else "fetching", link.provider, link.url)
         try:
             outcome = fetch_link(fetcher, link, package.root / str(n), limits, _progress(name), key=name,
@@ -212,6 +218,7 @@ def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[
             log.warning("%s: %s link %s not fetched: %s: %s", name, link.provider, link.url, type(err).__name__, err)
             first = first or err
             held.setdefault(link.provider, err)
+            probing = probing and (why is None or err is why)
             continue
         package.links[n] = outcome
         package.save(package.root / "outcome.json")
