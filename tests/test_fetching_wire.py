@@ -382,3 +382,22 @@ def test_when_baidu_itself_is_down_the_other_links_are_not_probed_one_by_one(fak
     assert message.state == State.FETCHING and "503" in message.last_error
     asked = " ".join(f"{h.path}?{h.query}" for h in fake_netdisk.hits)
     assert shares[1].surl[1:] in asked and shares[2].surl[1:] not in asked  # one probe, then left alone
+
+
+def test_a_link_asked_for_again_is_fetched_when_the_new_message_only_quotes_it(fake_netdisk, tmp_path, database_url):
+    good = fake_netdisk.add_share({"作品一/视频.mp4": 1000}, "ab12")
+    wrong = fake_netdisk.add_share({"作品二/视频.mp4": 1000}, "cd34")
+    account = fake_netdisk.add_account()
+    daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie")  # no cookie yet
+    original = [f"作品一 链接: {good.url} 提取码: ab12", f"作品二 链接: {wrong.url} 提取码: zz99"]
+    daemon.deliver(mail(1, "\n".join(original)))
+    daemon.poll()
+    (first,) = daemon.messages()
+    assert first.verdict == "rejected" and [f["outcome"] for f in first.report["fetch"]] == ["failed", "sender"]
+    # the unit answers our reply: the corrected link in its own words, the first link only in the quote
+    quoted = "\n".join(f"> {line}" for line in ["发件人: hbzgh@126.com", *original])
+    daemon.deliver(mail(2, f"更正：作品二 链接: {wrong.url} 提取码: cd34\n\n{quoted}"))
+    daemon.poll(INTAKE_BAIDU_COOKIE=account.cookie)
+    _, second = daemon.messages()
+    outcomes = {link["url"]: link["outcome"] for link in second.report["fetch"]}
+    assert outcomes == {good.url: "fetched", wrong.url: "fetched"}, second.report["fetch"]

@@ -156,9 +156,14 @@ def _already_received(session: Session, message: Message, quoted: list[tuple[int
 def _links_of(row: Message) -> set[str]:
     """The URLs an earlier message brought: from its report once judged; read from the
     stored mail while it still waits (in ``fetching``, say): a reply quoting a link that
-    is still being fetched for the first message must not fetch it a second time."""
+    is still being fetched for the first message must not fetch it a second time. A
+    link the earlier reply asked for again (``RESEND``) does not count."""
     if row.report is not None:
-        return {link.get("url") for link in (row.report.get("message") or {}).get("links", [])}
+        # a link we asked the sender to send again (another of its links was theirs to mend)
+        # was never fetched: quoted in the new message, it is fetched there
+        asked_again = {link.get("url") for link in row.report.get("fetch", [])
+                       if link.get("outcome") == FAILED and link.get("reason") == RESEND}
+        return {link.get("url") for link in (row.report.get("message") or {}).get("links", [])} - asked_again
     if row.state == State.QUARANTINED or not row.raw_path:
         return set()
     try:
