@@ -8,13 +8,18 @@
 - peak RSS: a fresh process that fetches a 2 GiB share through the cookie route
   (verify, list, transfer, locatedownload, download) from the fake in another process;
   VmHWM of that process.
+- the daemon's peak RSS: `intake poll --once` over a real Dovecot fetching, unpacking and
+  judging a 2 GiB linked package (bench/netdisk_daemon_bench.py), the poll and its judging
+  child apart.
 
     .venv/bin/python bench/netdisk_bench.py [--size-mb 1024] [--runs 3] [--rss-gb 2]
+        [--only throughput,refetched,rss,daemon]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -29,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from intake.fetchers import make_fetchers  # noqa: E402
 from intake.fetchers.base import DownloadLimits, RemoteFile  # noqa: E402
+from intake.fetchers import download  # noqa: E402
 from intake.fetchers.download import Download, Downloader, Source  # noqa: E402
 from intake.fetchers.http import NETDISK_UA, HostMap, Http  # noqa: E402
 from intake.parsers.links import Link  # noqa: E402
@@ -107,6 +113,44 @@ def curl_md5_download(info: dict, dest: Path) -> float:
     return took
 
 
+class _UncheckedMd5:
+    """The "no hash" side: intake's loop with the md5 left out (the digest the host
+    announced is handed back), to show what the hash costs. Never used outside this bench."""
+
+    def __init__(self, digest: str) -> None:
+        self.digest = digest
+
+    def update(self, block: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return self.digest
+
+
+def intake_unhashed(info: dict, size: int, dest: Path) -> float:
+    real = download.BackgroundMd5
+    download.BackgroundMd5 = lambda: _UncheckedMd5(info["md5"])  # type: ignore[assignment,misc,return-value]
+    try:
+        return intake_download(info, size, dest)
+    finally:
+        download.BackgroundMd5 = real  # type: ignore[misc]
+
+
+def md5_alone(size: int) -> float:
+    """CPU seconds hashlib's md5 (OpenSSL) takes over ``size`` bytes in memory, 1 MiB at a
+    time: the ceiling of any download that checks the md5 (one stream's md5 cannot be split
+    across cores). CPU time, not wall time: on a loaded machine the scheduler gives the one
+    thread a share of a core, and the figure would say more about the load than the hash."""
+    block, digest = os.urandom(MIB), hashlib.md5()
+    began = time.thread_time()
+    for _ in range(size // MIB):
+        digest.update(block)
+    return time.thread_time() - began
+
+
 def throughput(size_mb: int, runs: int, work: Path) -> None:
     source = work / "source.bin"
     with source.open("wb") as out:
@@ -114,24 +158,28 @@ def throughput(size_mb: int, runs: int, work: Path) -> None:
             out.write(os.urandom(MIB))
     process, info = start_server(str(source))
     size = size_mb * MIB
+    sides: dict[str, list[float]] = {"curl": [], "curl | tee | md5sum": [], "intake": [],
+                                     "intake without the md5": [], "md5 alone (per CPU second)": []}
     try:
         curl_download(info, work)  # warm the page cache and the server
-        curls, hashed, ours = [], [], []
-        for _ in range(runs):
-            curls.append(curl_download(info, work))
-            hashed.append(curl_md5_download(info, work))
-            ours.append(intake_download(info, size, work))
+        for _ in range(runs):  # the sides alternate: the machine's load falls on each alike
+            sides["curl"].append(curl_download(info, work))
+            sides["curl | tee | md5sum"].append(curl_md5_download(info, work))
+            sides["intake"].append(intake_download(info, size, work))
+            sides["intake without the md5"].append(intake_unhashed(info, size, work))
+            sides["md5 alone (per CPU second)"].append(md5_alone(size))
     finally:
         stop_server(process)
         source.unlink()
-    def rates(times: list[float]) -> tuple[float, float]:
-        return size / MIB / min(times), size / MIB / statistics.median(times)
-
-    (curl, curl_median), (piped, piped_median), (mine, mine_median) = rates(curls), rates(hashed), rates(ours)
-    print(f"throughput, {size_mb} MiB, {runs} runs each, MiB/s best (median): curl {curl:.0f} ({curl_median:.0f}); "
-          f"curl | tee | md5sum {piped:.0f} ({piped_median:.0f}); intake {mine:.0f} ({mine_median:.0f})")
-    print(f"  intake / curl: {mine / curl:.2f}x ({mine_median / curl_median:.2f}x); intake / curl with md5sum: "
-          f"{mine / piped:.2f}x ({mine_median / piped_median:.2f}x)")
+    best = {name: size / MIB / min(times) for name, times in sides.items()}
+    median = {name: size / MIB / statistics.median(times) for name, times in sides.items()}
+    print(f"throughput, {size_mb} MiB, {runs} alternating runs each, MiB/s best (median):")
+    for name in sides:
+        print(f"  {name:<34} {best[name]:6.0f} ({median[name]:.0f})")
+    for name in ("intake", "intake without the md5", "md5 alone (per CPU second)"):
+        print(f"  {name} / curl: {best[name] / best['curl']:.2f}x ({median[name] / median['curl']:.2f}x)")
+    print(f"  intake / curl | tee | md5sum: {best['intake'] / best['curl | tee | md5sum']:.2f}x "
+          f"({median['intake'] / median['curl | tee | md5sum']:.2f}x)", flush=True)
 
 
 def refetched(size_mb: int, work: Path) -> None:
@@ -189,12 +237,23 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rss-gb", type=float, default=2.0)
+    parser.add_argument("--only", default="throughput,refetched,rss,daemon",
+                        help="comma-separated parts: throughput, refetched, rss, daemon")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
+    print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     with tempfile.TemporaryDirectory(prefix="netdisk-bench-") as folder:
         work = Path(folder)
-        throughput(args.size_mb, args.runs, work)
-        refetched(min(args.size_mb, 512), work)
-        peak_rss(args.rss_gb, work)
+        if "throughput" in parts:
+            throughput(args.size_mb, args.runs, work)
+        if "refetched" in parts:
+            refetched(min(args.size_mb, 512), work)
+        if "rss" in parts:
+            peak_rss(args.rss_gb, work)
+    if "daemon" in parts:
+        import netdisk_daemon_bench  # bench/, beside this file; not before: the RSS child imports this module
+        print(netdisk_daemon_bench.measure(args.rss_gb), flush=True)
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -3,16 +3,19 @@
 # in .venv with the project installed. Safe to run again; it only adds what is missing.
 #   deploy/bootstrap.sh          tools for running intake
 #   deploy/bootstrap.sh --test   plus what the tests need (LibreOffice makes .doc/.xls; Dovecot
-#                                is the IMAP server the tests start on loopback)
+#                                is the IMAP server the tests start on loopback; systemd gives
+#                                systemd-analyze, which checks deploy/intake.service;
+#                                docker-compose checks deploy/compose.yaml, no engine needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # file: patool's type detection; unar: RAR incl. RAR5, encrypted and split sets;
 # 7zip: 7z and zip; antiword: legacy .doc. Never unrar-free (cannot decrypt, mangles
 # split sets). fonts-wqy-microhei: a CJK font, so that the digest's chart draws unit names.
-packages=(file unar 7zip libarchive-tools antiword ffmpeg python3-venv fonts-wqy-microhei)
+# sqlite3: the online backup of the SQLite database (docs/operations.md).
+packages=(file unar 7zip libarchive-tools antiword ffmpeg python3-venv fonts-wqy-microhei sqlite3)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libreoffice-writer-nogui libreoffice-calc-nogui zip dovecot-imapd)
+  packages+=(libreoffice-writer-nogui libreoffice-calc-nogui zip dovecot-imapd systemd docker-compose)
 fi
 
 missing=()

@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
+from intake import logs
 from intake.budgeted import check_message_within, check_package_within
 from intake.kernel.errors import ConfigError, IntakeError
 from intake.kernel.policy import available_policies, load_policy, parse_instant
@@ -22,6 +23,7 @@ from intake.kernel.verdicts import Verdict
 from intake.samples import build_sample_package
 from intake.check_links import fetch_for_check, listing_text
 from intake.settings import load_settings, read_config
+from intake.terminal_progress import judging_spinner
 from intake.text_report import render_text
 
 EXIT_ACCEPTED, EXIT_CHECKED, EXIT_ERROR = 0, 1, 2
@@ -31,6 +33,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse exits 2 on usage errors, as the contract wants
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"intake: error: {message}\n")
+
+
+VERDICTS = ["accepted", "partial", "rejected", "needs_review", "ignored"]
+
+
+def _json_option(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    command.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
+    return command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,14 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[common], **options)
 
     check = add("check", help="check one package, archive or .eml offline")
-    check.add_argument("path", type=Path)
+    check.add_argument("path", type=Path, help="an .eml message, an archive or a folder holding a package")
     check.add_argument("--policy", default=None, help="policy name (default: roadshow)")
     check.add_argument("--received-at", default=None, help="when the mailbox received it (ISO 8601)")
     check.add_argument("--config", default=None, help="settings TOML; its [policy] table overrides the policy")
     check.add_argument("--json", action="store_true", help="print the contract's JSON object")
 
     sample = add("sample", help="build a sample package to try `intake check` on")
-    sample.add_argument("directory", type=Path)
+    sample.add_argument("directory", type=Path, help="a new or empty folder to write the sample zip into")
 
     add("policies", help="list the policies this installation knows")
 
@@ -64,27 +74,29 @@ def build_parser() -> argparse.ArgumentParser:
     daemon_command("run", "run the daemon until SIGTERM/SIGINT")
     poll = daemon_command("poll", "poll the mailbox and process what it found")
     poll.add_argument("--once", action="store_true", required=True, help="one round, then exit")
-    listing = daemon_command("submissions", "list the messages processed")
-    listing.add_argument("--json", action="store_true")
-    listing.add_argument("--unit", default=None)
-    listing.add_argument("--verdict", default=None)
-    daemon_command("show", "show one submission").add_argument("receipt")
-    daemon_command("quarantine", "list the messages that failed too often, for staff")
-    daemon_command("status", "the last poll's outcome and the messages in each state")
-    daemon_command("reprocess", "replay a message from the start").add_argument("receipt")
+    listing = daemon_command("submissions", "list the messages processed (a table; --json for scripts)")
+    _json_option(listing)
+    listing.add_argument("--unit", default=None, help="only this unit's messages (its name, e.g. 湖北省总工会)")
+    listing.add_argument("--verdict", default=None, choices=VERDICTS, help="only messages with this verdict")
+    shown = daemon_command("show", "show one submission: state, findings, links, reply")
+    shown.add_argument("receipt", help="the submission's receipt, e.g. WX2024-000001")
+    _json_option(shown)
+    _json_option(daemon_command("quarantine", "list the messages that failed too often, for staff"))
+    _json_option(daemon_command("status", "the last poll's and delivery's outcome and the messages in each state"))
+    daemon_command("reprocess", "replay a message from the start").add_argument(
+        "receipt", help="the submission's receipt")
     daemon_command("resend", "queue a reply (RECEIPT) or mail (its `intake outbox` number) again that was not sent"
-                   ).add_argument("receipt")
-    daemon_command("outbox", "list outgoing mail not sent: queued, uncertain, refused, held").add_argument(
-        "--json", action="store_true")
+                   ).add_argument("receipt", help="a receipt (its reply) or a number from `intake outbox`")
+    _json_option(daemon_command("outbox", "list outgoing mail not sent: queued, uncertain, refused, held"))
     override = daemon_command("override", "staff decision on a submission")
-    override.add_argument("receipt")
+    override.add_argument("receipt", help="the submission's receipt")
     decision = override.add_mutually_exclusive_group(required=True)
-    decision.add_argument("--accept", action="store_true")
-    decision.add_argument("--reject", action="store_true")
-    override.add_argument("--note", required=True)
+    decision.add_argument("--accept", action="store_true", help="staff accept it")
+    decision.add_argument("--reject", action="store_true", help="staff reject it")
+    override.add_argument("--note", required=True, help="why (kept with the decision and in the audit)")
     units = daemon_command("units", "unit quotas and contacts")
-    units.add_argument("action", choices=["import"])
-    units.add_argument("file", type=Path)
+    units.add_argument("action", choices=["import"], help="import: read quotas and contact addresses")
+    units.add_argument("file", type=Path, help="a CSV or XLSX file (附件2/附件4)")
     digest = daemon_command("digest", "the daily digest for staff: write a preview, or send today's now")
     action = digest.add_mutually_exclusive_group(required=True)
     action.add_argument("--preview", metavar="FILE.html", default=None,
@@ -94,8 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--force", action="store_true",
                         help="with --send: send today's digest again, even if it went out already")
     database = daemon_command("db", "database schema")
-    database.add_argument("action", choices=["upgrade"])
+    database.add_argument("action", choices=["upgrade"], help="upgrade: bring the schema to the newest revision")
     daemon_command("demo", "run the daemon once over a sample mailbox the project builds")
+    daemon_command("export", "lay out the current accepted projects in DIR for the expert panel (again: update it)"
+                   ).add_argument("directory", type=Path, metavar="DIR",
+                                  help="the folder to lay the projects out in (an earlier export there is updated)")
+    daemon_command("doctor", "check settings, mailbox, SMTP, database, netdisk, tools, disk and clock; exit 0 "
+                   "only when everything needed is fine").add_argument("--json", action="store_true",
+                                                                       help="one JSON object, for monitoring")
     netdisk = daemon_command("netdisk", "the Baidu Netdisk account of the openapi route")
     netdisk.add_argument("action", choices=["login"], help="device-code login; stores the tokens in the data folder")
     return parser
@@ -119,21 +137,29 @@ def main(argv: list[str] | None = None) -> int:
         # (SQLAlchemy, Alembic, APScheduler) that only the daemon commands need
         from intake import commands
 
+        args.debug = debug
         return commands.dispatch(args)
     except IntakeError as err:  # an operator's matter: one line that names what to fix
         if debug:
-            traceback.print_exc()
-        print(f"intake: {err}", file=sys.stderr)
+            _traceback(f"{type(err).__name__}: {err}")
+        print(f"intake: {logs.clean(str(err))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR
     except Exception as err:  # an internal error still exits 2; the traceback on request
         if debug:
-            traceback.print_exc()
-        detail = " ".join(str(err).split())[:300]
+            _traceback(f"internal error: {type(err).__name__}")
+        detail = logs.clean(" ".join(str(err).split())[:300])
         print(f"intake: internal error: {type(err).__name__}: {detail} (run with --debug or INTAKE_DEBUG=1 "
               "for the traceback)", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _traceback(summary: str) -> None:
+    """The traceback as one event of the daemon's log (cleaned of secrets), once the
+    daemon commands have set it up; before that, as Python prints it."""
+    if not logs.log_traceback(summary):
+        traceback.print_exc()
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -152,10 +178,12 @@ def _check(args: argparse.Namespace) -> int:
         if path.suffix.lower() == ".eml" and path.is_file():
             # its links are fetched first, with the daemon's settings (env, --config)
             fetched = fetch_for_check(path, load_settings(args.config), policy, received_at, Path(tmp) / "fetched")
-            report = check_message_within(path, policy, received_at, Path(tmp) / "judged", fetched=fetched)
+            with judging_spinner(sys.stderr):
+                report = check_message_within(path, policy, received_at, Path(tmp) / "judged", fetched=fetched)
             report.source = str(path)
         else:
-            report = check_package_within(path, policy, received_at)
+            with judging_spinner(sys.stderr):
+                report = check_package_within(path, policy, received_at)
     if args.json:
         json.dump(report.to_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

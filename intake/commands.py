@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
+import signal
 import time
 from argparse import Namespace
 from datetime import datetime, timezone
@@ -15,10 +15,13 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from intake import log_config
 from intake.daemon import delivery, queries, staff
 from intake.daemon import digest as digests
 from intake.daemon.claims import worker_id
 from intake.demo import build_demo_maildir
+from intake.export import export
+from intake.doctor import run_doctor
 from intake.fetchers import make_http, refresh_lock
 from intake.fetchers.tokens import OAuth, TokenStore, device_login
 from intake.kernel.errors import ConfigError, IntakeError, LoginRejected, PermanentError, TransientError
@@ -27,32 +30,41 @@ from intake.notifier.smtp import from_mismatch
 from intake.notifier.transport import make_transport
 from intake.service import Service, open_service, poll_and_process
 from intake.settings import Settings, load_settings
+from intake.staff_tables import (outbox_table, print_tables, quarantine_table, show_tables, status_tables,
+                                 submissions_table)
 from intake.sources import make_source
+from intake.terminal_progress import RoundProgress
 from intake.units import import_units
 
 log = logging.getLogger("intake")
 
 
 def dispatch(args: Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    for noisy in ("alembic", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "doctor":  # before the settings are read: a bad one is its first line
+        return run_doctor(args.config, args.json)
     settings = load_settings(args.config)
+    log_config.configure(settings, debug=bool(getattr(args, "debug", False)))
     if args.command == "demo":
         return demo(settings)
     if args.command == "netdisk":  # needs no database
         return netdisk_login(settings)
     service = open_service(settings)
+    if args.command != "run":  # `intake run` says it once its settings pass the preflight
+        log_config.say_start(args.command, settings, loud=args.command in ("poll", "digest"))
     handler = {
         "run": run, "poll": poll_once, "submissions": submissions, "show": show, "quarantine": quarantine,
         "status": status, "reprocess": reprocess, "override": override, "resend": resend, "units": units,
-        "outbox": outbox, "digest": digest, "db": lambda s, a: 0,
+        "outbox": outbox, "digest": digest, "db": lambda s, a: 0, "export": export_for_panel,
     }[args.command]
     return handler(service, args)
 
 
 def poll_once(service: Service, args: Namespace) -> int:
-    fetched, processed = poll_and_process(service)
+    if sys.stderr.isatty():  # a person is watching: a line per message (piped: nothing extra)
+        with RoundProgress(sys.stderr, lambda message_id: queries.outline(service.Session, message_id)) as shown:
+            fetched, processed = poll_and_process(service, on_message=shown.on_message)
+    else:
+        fetched, processed = poll_and_process(service)
     print(f"new messages: {fetched}; processed: {processed}")
     return 0
 
@@ -68,7 +80,8 @@ def run(service: Service, args: Namespace) -> int:
             fetched, processed = poll_and_process(service, lambda: bool(signalled))
             log.info("round: %d new, %d processed", fetched, processed)
         except IntakeError as err:  # an operator's matter (a password, the server): one line
-            log.error("round failed: %s; trying again at the next round", err)
+            log.error("round failed: %s; trying again at the next round", err,
+                      exc_info=log.isEnabledFor(logging.DEBUG))  # the traceback with --debug
         except Exception:  # logged with its traceback; the next round tries again
             log.exception("round failed; trying again at the next round")
 
@@ -114,6 +127,7 @@ def _preflight(service: Service) -> None:
         log.warning("mailbox not reachable at start-up (%s); trying again at each round", err)
     finally:
         source.close()
+    log_config.say_start("run", service.settings, loud=True)
     _say_transport(service)
 
 
@@ -142,36 +156,44 @@ def submissions(service: Service, args: Namespace) -> int:
     messages = queries.judged_messages(service.Session, args.unit, args.verdict)
     items = [queries.submission(m) for m in messages]
     if args.json:
-        print(json.dumps(items, ensure_ascii=False, indent=2))
-        return 0
-    for message, item in zip(messages, items):
-        projects = "；".join(f"{p['name']}（{p['verdict']}）" for p in item["projects"])
-        # mail with no single sender address is answered nowhere: staff see what it said
-        sender = item["from"] or f"发件地址无法识别，未回复（From: {message.from_header or '无'}）"
-        print(f"{item['receipt']}  {item['received_at']}  {item['verdict']:<12} {item['unit'] or '单位未识别'}  "
-              f"{sender}  {projects}")
+        return _print_json(items)
+    print_tables(submissions_table(items, [m.from_header for m in messages]), sys.stdout)
     return 0
 
 
 def show(service: Service, args: Namespace) -> int:
-    print(json.dumps(queries.details(service.Session, args.receipt), ensure_ascii=False, indent=2))
+    found = queries.details(service.Session, args.receipt)
+    if args.json:
+        return _print_json(found)
+    print_tables(show_tables(found), sys.stdout)
     return 0
 
 
 def quarantine(service: Service, args: Namespace) -> int:
     """Messages that failed INTAKE_MAX_ATTEMPTS times (or permanently): staff look at
     them with `intake show` and replay them with `intake reprocess` (or `resend`)."""
-    print(json.dumps(queries.quarantined(service.Session), ensure_ascii=False, indent=2))
+    rows = queries.quarantined(service.Session)
+    if args.json:
+        return _print_json(rows)
+    print_tables(quarantine_table(rows), sys.stdout)
     return 0
 
 
 def status(service: Service, args: Namespace) -> int:
     """The last poll's and delivery's outcome (a rejected password shows here while
-    `intake run` keeps trying each round) and how many messages are in each state (JSON);
+    `intake run` keeps trying each round) and how many messages are in each state;
     exit 1 while either fails."""
     found = queries.status(service.Session)
-    print(json.dumps(found, ensure_ascii=False, indent=2))
+    if args.json:
+        _print_json(found)
+    else:
+        print_tables(status_tables(found), sys.stdout)
     return 0 if all((found[part] or {}).get("ok", True) for part in ("mailbox", "smtp")) else 1
+
+
+def _print_json(data: object) -> int:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+    return 0
 
 
 def reprocess(service: Service, args: Namespace) -> int:
@@ -199,42 +221,15 @@ def resend(service: Service, args: Namespace) -> int:
     return 0
 
 
-OUTBOX_STATES = {"queued": "待发送", "failed": "被拒收", "held": "已暂缓（超过每个地址 24 小时内的回复上限）",
-                 "sent": "已发送，但部分收件人被拒收"}
-KIND_NAMES = {"reply": "回复", "digest": "每日汇总", "alert": "告警"}
-
-
 def outbox(service: Service, args: Namespace) -> int:
     """Every outgoing mail not sent: queued (with its next attempt), being sent or
     uncertain, refused (with the server's answer), held (over the per-sender cap); and
     sent mail that some of its recipients refused (their answers)."""
     rows = delivery.unsent(service.Session, worker_id())
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
-    if not rows:
-        print("没有未发送的邮件。")
-    for row in rows:
-        print(outbox_line(row))
+        return _print_json(rows)
+    print_tables(outbox_table(rows), sys.stdout)
     return 0
-
-
-def outbox_line(row: dict) -> str:
-    """One unsent mail for staff, in Chinese (times in Beijing time)."""
-    who = row["receipt"] or f"#{row['id']}（{KIND_NAMES.get(row['kind'], row['kind'])}）"
-    if row["state"] == "sending":
-        state = ("发送结果不明：发送过程中断，邮件可能已送达，系统不会自动重发；核实后可用 "
-                 f"intake resend {row['receipt'] or row['id']} 重新发送") if row["uncertain"] else "正在发送"
-    elif row["state"] == "queued":
-        when = beijing_text(datetime.fromisoformat(row["next_attempt_at"])) if row["next_attempt_at"] else "下一轮"
-        tried = f"已失败 {row['attempts']} 次，" if row["attempts"] else ""
-        state = f"待发送（{tried}将于{when}发送）"
-    else:
-        state = OUTBOX_STATES[row["state"]]
-    line = f"{who}  {state}  收件人：{row['recipient']}  主题：{row['subject']}"
-    if row["last_error"] and row["state"] != "sending":
-        line += f"  {'原因' if row['state'] == 'held' else '服务器答复'}：{row['last_error']}"
-    return line
 
 
 def units(service: Service, args: Namespace) -> int:
@@ -274,19 +269,29 @@ def digest(service: Service, args: Namespace) -> int:
     return 1 if done.error or done.refused or done.uncertain else 0
 
 
+def export_for_panel(service: Service, args: Namespace) -> int:
+    """`intake export DIR` (issue #14 §4); exit 1 when some project could not be exported."""
+    done = export(service.Session, service.settings.data_dir, service.policy, args.directory)
+    print(f"导出目录：{Path(args.directory).resolve()}")
+    print(f"项目 {done.projects} 个；复制文件 {done.copied} 个，未变化 {done.unchanged} 个，移除 {done.removed} 个。")
+    for line in done.problems:
+        print(f"未导出：{line}")
+    return 1 if done.problems else 0
+
+
 def demo(settings: Settings) -> int:
     """The README's main command: the daemon on embedded defaults over a sample Maildir."""
     if settings.maildir is None and not settings.imap_user:
         settings.maildir = build_demo_maildir(settings.data_dir / "demo-maildir")
         settings.fetch_links = False  # the sample's Baidu link is made up: no request leaves the machine
     service = open_service(settings)
+    log_config.say_start("demo", settings, loud=False)  # the demo prints its own summary
     fetched, processed = poll_and_process(service)
     print(f"数据目录：{settings.data_dir.resolve()}")
     print(f"新邮件 {fetched} 封，本次处理 {processed} 封。")
-    for message in queries.judged_messages(service.Session):
-        item = queries.submission(message)
-        projects = "；".join(f"{p['name']}（{p['verdict']}）" for p in item["projects"]) or "—"
-        print(f"  {item['receipt']}  {item['verdict']:<12} {item['from']}  {projects}")
+    messages = queries.judged_messages(service.Session)
+    print_tables(submissions_table([queries.submission(m) for m in messages], [m.from_header for m in messages]),
+                 sys.stdout)
     outbox = settings.data_dir / "outbox"
     replies = sorted(outbox.glob("*.eml")) if outbox.is_dir() else []
     print(f"回复邮件 {len(replies)} 封，已写入 {outbox.resolve()}")

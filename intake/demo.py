@@ -1,7 +1,7 @@
 """The embedded demo: a Maildir of sample submissions the project builds with real tools.
 
-good (a zip with a complete package, on time), late (the same, received after the
-deadline), broken (a corrupt zip), a Baidu link with its code, and an auto-reply.
+good (a zip with a complete package, on time), late (another unit's complete package,
+received after the deadline), broken (a third unit's zip, cut short), a Baidu link with its code, and an auto-reply.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ from intake.sources import deliver_to_maildir
 from intake.samples import make_form, make_project, make_scan, zip_folder
 
 
-def _package_zip(folder: Path) -> bytes:
-    staging = folder / "湖北省总工会"
-    make_form(staging / "附件5-报送表.docx", courses=["班组安全隐患排查"])
+def _package_zip(folder: Path, unit: str, course: str) -> bytes:
+    """A complete package of ``unit``: its own form (上报单位 is the unit) and one project.
+    Each message carries its own unit's package, so what the demo shows (the unit a
+    message is recorded under, a reply's wording) is what that sender would get."""
+    staging = folder / unit
+    make_form(staging / "附件5-报送表.docx", unit=unit, courses=[course])
     make_scan(staging / "附件5-报送表（盖章）.pdf")
-    make_project(staging / "01-班组安全隐患排查", "班组安全隐患排查")
-    archive = zip_folder(staging, folder / "package.zip", keep_name=True)
+    make_project(staging / f"01-{course}", course)
+    archive = zip_folder(staging, folder / f"{unit}.zip", keep_name=True)
     shutil.rmtree(staging)
     return archive.read_bytes()
 
@@ -44,16 +47,18 @@ def build_demo_maildir(folder: Path) -> Path:
         return folder
     work = folder.parent / "demo-build"
     work.mkdir(parents=True, exist_ok=True)
-    package = _package_zip(work)
+    hubei = _package_zip(work, "湖北省总工会", "班组安全隐患排查")
+    hunan = _package_zip(work, "湖南省总工会", "设备点检小妙招")
+    sichuan = _package_zip(work, "四川省总工会", "焊接工艺五小创新")
     shanghai_noon = datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc)
     late = datetime(2024, 8, 1, 2, 0, tzinfo=timezone.utc)
     messages = [
         (_mail("湖北省总工会 <hbzgh@126.com>", "湖北省总工会“五小”路演项目报送", "请查收附件。",
-               ("湖北省总工会报送材料.zip", package)), shanghai_noon),
+               ("湖北省总工会报送材料.zip", hubei)), shanghai_noon),
         (_mail("湖南省总工会 <hnzgh@163.com>", "湖南省总工会路演项目（补报）", "请查收附件。",
-               ("湖南省总工会报送材料.zip", package)), late),
+               ("湖南省总工会报送材料.zip", hunan)), late),
         (_mail("四川省总工会 <sczgh@qq.com>", "四川省总工会路演项目", "附件为报送材料。",
-               ("四川省总工会.zip", package[: len(package) // 3])), shanghai_noon),
+               ("四川省总工会.zip", sichuan[: len(sichuan) // 3])), shanghai_noon),
         (_mail("广东省总工会 <gdzgh@163.com>", "广东省总工会路演项目网盘链接",
                "链接: https://pan.baidu.com/s/1DemoLinkAbCdEf 提取码: x7k2 复制这段内容后打开百度网盘手机App，操作更方便哦"),
          shanghai_noon),

@@ -62,16 +62,20 @@ def _first_line(err: Exception) -> str:
     return text[0][:300] if text else type(err).__name__
 
 
-def poll_and_process(service: Service, should_stop: Callable[[], bool] = lambda: False) -> tuple[int, int]:
+def poll_and_process(service: Service, should_stop: Callable[[], bool] = lambda: False,
+                     on_message: Callable[[int, bool], None] | None = None) -> tuple[int, int]:
     """One round: fetch what is new, work the queue (due retries included), deliver every
     due outgoing mail, then queue (and deliver) the staff mail the round calls for. A
     delivery that a setting stops (a refused SMTP login) is raised at the end, after
     everything else was done; a passing one (the server down) is logged, and the mail
-    waits for the next round."""
+    waits for the next round. ``on_message`` is told (message id, finished?) around
+    each message worked."""
     def source() -> MailSource:
         return make_source(service.settings)
 
     worker = Worker(service.settings, service.Session, service.policy)
+    if on_message is not None:  # (message id, finished?) around each message: a progress display
+        worker.on_message = on_message
     try:
         fetched = poll(service.settings, service.Session, source, should_stop=should_stop)
     except Exception as err:

@@ -26,12 +26,12 @@ from intake.kernel.policy import load_config_file, parse_instant
 @dataclass
 class Settings:
     data_dir: Path = Path("./intake-data")
-    database_url: str | None = None  # SQLite in the data dir
+    database_url: str | None = field(default=None, repr=False)  # SQLite in the data dir; its password is secret
     imap_host: str = "imap.163.com"
     imap_port: int = 993
     imap_ssl: bool = True
     imap_user: str | None = None
-    imap_password: str | None = None
+    imap_password: str | None = field(default=None, repr=False)
     imap_folder: str = "INBOX"
     imap_move_to: str | None = None  # move processed mail there (COPY + \Deleted + EXPUNGE)
     maildir: Path | None = None  # poll a Maildir instead of IMAP (demo, exported mailboxes)
@@ -39,7 +39,7 @@ class Settings:
     smtp_port: int = 465
     smtp_security: str = "ssl"
     smtp_user: str | None = None
-    smtp_password: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
     smtp_from: str | None = None
     staff_emails: list[str] = field(default_factory=list)
     policy: str = "roadshow"
@@ -66,6 +66,7 @@ class Settings:
     disk_reserve_gb: float = 5.0
     fetch_links: bool = True  # false: linked files are not downloaded (needs_review); the demo's choice
     fetch_attempts: int = 10  # fetches that fail on our side before the message goes to staff
+    log_format: str = "text"  # INTAKE_LOG_FORMAT: text (journald-friendly) | json (one object per line)
 
     @property
     def sqlite_path(self) -> Path:
@@ -207,12 +208,17 @@ CONVERTERS: dict[str, Callable[[str, Any], object]] = {
     "baidu_short_url": _choice("surl", "full"), "baidu_task_status": _task_status,
     "download_max_gb": _float, "disk_reserve_gb": _gigabytes,
     "fetch_links": _bool, "fetch_attempts": lambda n, v: _int(n, v, 1),
+    "log_format": _choice("text", "json"),
 }
 SECRETS = frozenset({"baidu_cookie", "baidu_secret_key"})  # beside every *_password: NAME_FILE allowed
 
 
-def _secret(name: str) -> bool:
+def is_secret(name: str) -> bool:
+    """A setting whose value is never shown (logs, start-up line, error messages)."""
     return name.endswith("_password") or name in SECRETS
+
+
+_secret = is_secret
 
 
 def _secret_file(name: str, path: str) -> str:

@@ -87,7 +87,7 @@ class Daemon:
             return list(session.scalars(select(Message).order_by(Message.id)).all())
 
     def show(self, receipt: str) -> dict:
-        done = self.intake("show", receipt)
+        done = self.intake("show", receipt, "--json")
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 

@@ -327,10 +327,10 @@ def test_commands_submissions_show_override(tmp_path, database_url, fake_netdisk
                         "received_at": "2024-07-30T04:00:00+00:00", "verdict": "needs_review", "unit": None,
                         "projects": []}]
     assert json.loads(intake("submissions", "--json", "--verdict", "accepted").stdout) == []
-    shown = json.loads(intake("show", "WX2024-000001").stdout)
+    shown = json.loads(intake("show", "WX2024-000001", "--json").stdout)
     assert shown["state"] == "done" and shown["findings"][0]["code"] == "link.fetch_failed"
     assert intake("override", "WX2024-000001", "--reject", "--note", "链接已失效").returncode == 0
-    assert json.loads(intake("show", "WX2024-000001").stdout)["verdict"] == "rejected"
+    assert json.loads(intake("show", "WX2024-000001", "--json").stdout)["verdict"] == "rejected"
     assert intake("show", "WX2024-999999").returncode == 2
     assert intake("poll", "--once").stdout.strip() == "new messages: 0; processed: 0"
 
@@ -418,7 +418,7 @@ def test_quarantine_is_listed_for_staff(tmp_path, database_url, monkeypatch):
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert quarantine(service, SimpleNamespace()) == 0
+        assert quarantine(service, SimpleNamespace(json=True)) == 0
     (item,) = json.loads(out.getvalue())
     assert item["receipt"] == "WX2024-000001" and item["attempts"] == 1 and "boom" in item["last_error"]
 
@@ -436,6 +436,7 @@ def test_the_readme_demo_on_embedded_defaults(tmp_path):
                         "gdzgh@163.com": "needs_review", "jszgh@163.com": "ignored"}
     late = next(m for m in messages_of(service) if m.from_address == "hnzgh@163.com")
     assert [f["code"] for f in late.report["findings"]] == ["deadline.late"]
+    assert late.unit_name == "湖南省总工会"  # its own unit's package, not Hubei's under Hunan's name
 
 
 def test_a_late_resubmission_replaces_nothing(tmp_path, database_url):

@@ -62,7 +62,7 @@ def test_a_rate_limit_waits_in_fetching_then_the_message_is_fetched_and_judged(f
     assert message.state == State.FETCHING and message.report is None and message.claimed_by is None
     assert message.next_attempt_at > datetime.now(timezone.utc) + timedelta(minutes=5)  # the notes' minutes
     assert "31034" in message.last_error and "attempt 1 of 10" in message.last_error
-    status = json.loads(daemon.intake("status").stdout)
+    status = json.loads(daemon.intake("status", "--json").stdout)
     assert [(m["receipt"], m["last_error"]) for m in status["fetching"]] == [(message.receipt, message.last_error)]
     assert status["states"] == {"fetching": 1}
     assert daemon.show(message.receipt)["next_attempt_at"] == message.next_attempt_at.isoformat()

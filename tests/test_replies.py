@@ -16,14 +16,13 @@ from intake.daemon.ledger import poll
 from intake.daemon.staff import reprocess
 from intake.daemon.worker import Worker
 from intake.sources import MaildirSource, deliver_to_maildir
-from intake.kernel.errors import TransientError
 from intake.kernel.policy import load_policy
 from intake.notifier.replies import compose_reply
-from intake.notifier.transport import OutboxFolder
 from intake.service import open_service, poll_and_process
 from intake.states import State
 from intake.store import AuditEvent, Message, Outbox, Unit, UnitContact
 from tests.conftest import daemon_settings, simple_mail
+from tests.smtp_server import smtp_certificate, smtp_server  # noqa: F401  (fixtures)
 
 ON_TIME = datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc)
 LATE = datetime(2024, 8, 2, 1, 0, tzinfo=timezone.utc)
@@ -132,18 +131,17 @@ def test_an_on_time_rejection_still_asks_for_a_corrected_resend(tmp_path, databa
 
 # ------------------------------------------------------------------ reprocessing
 
-def test_reprocess_replaces_an_unsent_reply_with_the_new_judgement(tmp_path, database_url, monkeypatch):
-    service = service_for(tmp_path, database_url, [(simple_mail(1), ON_TIME)])
+def test_reprocess_replaces_an_unsent_reply_with_the_new_judgement(tmp_path, database_url, smtp_server):
+    server = smtp_server("none")
+    folder = tmp_path / "Maildir"
+    deliver_to_maildir(folder, simple_mail(1), ON_TIME)
+    service = open_service(daemon_settings(tmp_path, database_url, maildir=folder, **server.settings_values()))
     poll(service.settings, service.Session, lambda: MaildirSource(service.settings.maildir))
-
-    def undeliverable(self, mail):
-        raise TransientError("the outbox is unreachable")
-
-    monkeypatch.setattr(OutboxFolder, "send", undeliverable)
+    server.behaviour.data.append("451 4.3.0 Temporary local problem, try again later")  # the one reply waits
     Worker(service.settings, service.Session, service.policy).drain()
     (queued,) = outbox(service)
-    assert queued.state == "queued" and "逾期" not in queued.subject
-    monkeypatch.undo()
+    assert queued.state == "queued" and "逾期" not in queued.subject and queued.attempts == 1
+    assert server.messages == [] and len(server.refused) == 1
     # judged again under a deadline that has passed by then: the new reply must say so
     service.policy = load_policy("roadshow", {"deadline": {"at": "2024-07-01T00:00:00"}})
     reprocess(service.Session, only_message(service).receipt)
@@ -151,8 +149,8 @@ def test_reprocess_replaces_an_unsent_reply_with_the_new_judgement(tmp_path, dat
     Worker(service.settings, service.Session, service.policy).drain()
     (sent,) = outbox(service)
     assert sent.state == "sent" and "逾期" in sent.subject
-    (written,) = (tmp_path / "data" / "outbox").glob("*.eml")
-    assert "逾期" in email.message_from_bytes(written.read_bytes(), policy=email.policy.default)["Subject"]
+    (delivered,) = server.messages
+    assert "逾期" in delivered.message["Subject"]
 
 
 def test_reprocess_keeps_a_sent_reply_and_never_repeats_it(tmp_path, database_url):

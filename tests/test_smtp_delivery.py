@@ -131,7 +131,7 @@ def test_poll_once_delivers_each_reply_exactly_once_over_one_connection(tmp_path
     assert len(server.messages) == 3 and len(server.connections) == 1  # nothing due: no connection at all
     service = open_service(daemon_settings(tmp_path, database_url))
     assert [(r.state, r.attempts, r.last_error) for r in rows(service)] == [("sent", 0, None)] * 3
-    status = json.loads(intake(env, "status").stdout)
+    status = json.loads(intake(env, "status", "--json").stdout)
     assert status["smtp"]["ok"] and status["smtp"]["detail"] == "3 sent, 0 refused, 0 to retry, 0 uncertain"
     listing = intake(env, "outbox")
     assert listing.returncode == 0 and listing.stdout.strip() == "没有未发送的邮件。"
@@ -156,9 +156,10 @@ def test_loop_safety_and_the_per_sender_cap(tmp_path, database_url, smtp_server,
     assert reasons == ["own_address", "staff_address"]  # never to ourselves, never to staff
     assert [e.detail["reason"] for e in actions(service, "reply_held")] == ["sender_cap"] * 2
     assert outbox(service, SimpleNamespace(json=False)) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["WX2024-000003", "WX2024-000004"]
-    assert all("已暂缓" in line and "收件人：unit1@163.com" in line for line in lines)
+    header, rule, *lines = capsys.readouterr().out.splitlines()  # the staff table, piped
+    assert header.split()[:4] == ["编号", "回执编号", "类别", "状态"]
+    assert [line.split()[1] for line in lines] == ["WX2024-000003", "WX2024-000004"]
+    assert all("已暂缓" in line and "unit1@163.com" in line for line in lines)
     # staff release one; the cap does not hold back what staff release
     resend(service.Session, "WX2024-000003", service.settings, service.policy)
     before = len(server.messages)
@@ -219,7 +220,7 @@ def test_permanent_refusals_are_recorded_with_the_servers_answer(tmp_path, datab
         smtp = session.get(ServiceStatus, "smtp")
         assert smtp.ok and smtp.detail == "1 sent, 2 refused, 0 to retry, 0 uncertain"
     outbox(service, SimpleNamespace(json=False))
-    lines = capsys.readouterr().out.splitlines()
+    header, rule, *lines = capsys.readouterr().out.splitlines()  # the staff table, piped
     assert len(lines) == 2 and all("被拒收" in line for line in lines)
     assert "服务器答复：unit1@163.com: 550 用户不存在" in lines[0] and "服务器答复：554 DT:SPM" in lines[1]
     poll_and_process(service)  # never retried by itself
@@ -237,9 +238,9 @@ def test_a_refused_login_stops_poll_once_with_one_line_naming_the_setting(tmp_pa
     assert "客户端授权码" in last and "Traceback" not in done.stderr and "the-web-password" not in done.stderr
     service = open_service(daemon_settings(tmp_path, database_url))
     assert [r.state for r in rows(service)] == ["queued"]  # kept for the next round
-    shown = json.loads(intake(env, "show", "WX2024-000001").stdout)
+    shown = json.loads(intake(env, "show", "WX2024-000001", "--json").stdout)
     assert shown["state"] == "done" and shown["reply"]["state"] == "queued"
-    status = intake(env, "status")
+    status = intake(env, "status", "--json")
     assert status.returncode == 1 and "INTAKE_SMTP_PASSWORD" in json.loads(status.stdout)["smtp"]["detail"]
     assert server.messages == []
 

@@ -210,8 +210,10 @@ def test_a_second_pass_in_the_same_process_leaves_the_first_ones_rows_alone(serv
 
 
 def test_recipients_refused_for_good_while_others_took_it_are_shown_to_staff(service_with, smtp_server):
-    from intake.commands import outbox_line
+    import io
+
     from intake.daemon.delivery import unsent
+    from intake.staff_tables import outbox_table, print_tables
 
     server = smtp_server("none")
     server.behaviour.rcpt = {"gone@acftu.org": "550 User not found"}
@@ -220,7 +222,9 @@ def test_recipients_refused_for_good_while_others_took_it_are_shown_to_staff(ser
     deliver_pending(service.Session, make_transport(service.settings), "reviewer")
     (listed,) = unsent(service.Session, "reviewer")
     assert listed["state"] == "sent" and "gone@acftu.org: 550 User not found" in listed["last_error"]
-    assert "部分收件人被拒收" in outbox_line(listed) and [m.recipients for m in server.messages] == [["a@acftu.org"]]
+    shown = io.StringIO()  # what `intake outbox` prints for it
+    print_tables(outbox_table([listed]), shown)
+    assert "部分收件人被拒收" in shown.getvalue() and [m.recipients for m in server.messages] == [["a@acftu.org"]]
 
 
 def test_a_refused_login_is_not_tried_again_at_once_with_the_same_password(smtp_server, tmp_path):

@@ -35,6 +35,7 @@ from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.daemon.claims import holder_gone
+from intake.logs import about
 from intake.kernel.errors import IntakeError, PermanentError, TransientError
 from intake.notifier.transport import (
     Connection, ConnectionLost, DeliveryUncertain, Outgoing, Refusals, SenderRefused, Transport)
@@ -327,6 +328,22 @@ def _audit(session: Session, row_id: int, actor: str, action: str, **detail: obj
     assert row is not None
     audit(session, row.message_id, actor, action, outbox=row_id, kind=row.kind,
           **{key: value for key, value in detail.items() if value is not None})
+    _log_row(session, row, action, detail)
+
+
+LOGGED = {"mail_sent": (logging.INFO, "sent"), "mail_requeued": (logging.INFO, "queued again (its sender stopped)"),
+          "mail_retry": (logging.WARNING, "to be retried"), "mail_deferred": (logging.WARNING, "put back for later"),
+          "mail_refused": (logging.WARNING, "refused"), "mail_uncertain": (logging.WARNING, "uncertain")}
+
+
+def _log_row(session: Session, row: Outbox, action: str, detail: dict[str, object]) -> None:
+    """One log line per outcome of an outgoing mail, with its message's receipt and Message-ID."""
+    level, outcome = LOGGED.get(action, (logging.INFO, action))
+    message = session.get(Message, row.message_id) if row.message_id else None
+    said = detail.get("answer") or detail.get("error")
+    log.log(level, "%s (outbox %s) to %s %s%s", row.kind, row.id, row.recipient, outcome,
+            f": {said}" if said else "", extra=about(message.receipt if message else None,
+                                                     message.message_id if message else None))
 
 
 def unsent(Session: sessionmaker, me: str) -> list[dict]:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from intake.daemon.claims import aware
 from intake.daemon.digest_items import attention, failures, held_replies
 from intake.kernel.errors import ConfigError
+from intake.staff_words import staff_reason
 from intake.kernel.policy import Policy
 from intake.kernel.report import BEIJING
 from intake.notifier.digest_data import (
@@ -184,7 +185,7 @@ def _health(session: Session) -> list[Health]:
         row = session.get(ServiceStatus, name)
         if row is not None:
             parts.append(Health(name, row.ok, aware(row.at), aware(row.last_ok_at) if row.last_ok_at else None,
-                                row.detail))
+                                staff_reason(row.detail)))  # in Chinese: no class names
     return parts
 
 

@@ -18,6 +18,7 @@ from intake.daemon.claims import aware, worker_id
 from intake.daemon.delivery import is_uncertain
 from intake.kernel.report import beijing_text
 from intake.notifier.digest_data import Attention, ReplyFailure
+from intake.staff_words import staff_reason
 from intake.states import OutboxState, State
 from intake.store import FindingRow, Message, Outbox
 
@@ -48,7 +49,7 @@ def _item(session: Session, message: Message, resendable: bool) -> Attention | N
 
     def item(kind: str, reason: str, commands: list[str]) -> Attention:
         return Attention(kind=kind, receipt=receipt, unit=message.unit_name, sender=message.from_address,
-                         received_at=message.received_at, reason=_short(reason), commands=commands)
+                         received_at=message.received_at, reason=_short(staff_reason(reason) or ""), commands=commands)
 
     if message.state == State.QUARANTINED:
         return item("已隔离", message.last_error or "多次处理失败",
@@ -89,7 +90,7 @@ def failures(session: Session, now: datetime) -> list[ReplyFailure]:
         if row.state == OutboxState.SENDING and not is_uncertain(row, me, now):
             continue  # being sent right now
         # a refusal is told in the server's own words; an uncertain send in ours
-        detail = UNCERTAIN if row.state == OutboxState.SENDING else _short(row.last_error or "") or None
+        detail = UNCERTAIN if row.state == OutboxState.SENDING else _short(staff_reason(row.last_error) or "") or None
         found.append(ReplyFailure(receipt=receipt, kind=row.kind, recipient=row.recipient, subject=row.subject,
                                   state=row.state, detail=detail, at=touched,
                                   command=f"intake resend {receipt or row.id}"))

@@ -39,11 +39,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from intake.daemon.claims import LeaseRenewal, aware, locked
+from intake.daemon.ledger import raw_file
 from intake.daemon.rules import find_unit
 from intake.daemon.transitions import LostClaim, move
 from intake.fetchers import download_limits, make_fetchers
 from intake.fetchers.base import Fetcher, Progress, ProgressEvent
 from intake.fetchers.message import CONFIG, DISABLED, GAVE_UP, RESEND, failed, fetch_link, in_order, message_limits
+from intake.logs import about
 from intake.kernel.errors import ConfigError, TransientError
 from intake.kernel.fetched import FAILED, LATE, QUOTED, SENDER, FetchedPackage, LinkFetch
 from intake.kernel.policy import is_late
@@ -66,7 +68,8 @@ def fetch(worker: Worker, message_id: int) -> tuple[bool, FetchedPackage | None]
     fetchable links)."""
     with worker.Session() as session:
         message = session.get(Message, message_id)
-        raw_path, state, name = Path(message.raw_path), State(message.state), message.receipt or str(message.id)
+        raw_path, state = raw_file(worker.settings.data_dir, message), State(message.state)
+        name = message.receipt or str(message.id)
     links = _fetchable(raw_path)
     if not links:
         return False, None
@@ -116,7 +119,8 @@ def _settle_without_fetching(worker: Worker, session: Session, message: Message,
                              links: list[tuple[int, Link]]) -> None:
     """Outcomes that need no download: quoted links already received, a late message,
     fetching switched off (INTAKE_FETCH_LINKS=false)."""
-    known = _already_received(session, message, [(n, link) for n, link in links if link.quoted])
+    known = _already_received(session, message, [(n, link) for n, link in links if link.quoted],
+                              worker.settings.data_dir)
     late = message.received_at is not None and is_late(aware(message.received_at), worker.policy)
     for n, link in links:
         if n in package.links:
@@ -129,7 +133,8 @@ def _settle_without_fetching(worker: Worker, session: Session, message: Message,
             package.links[n] = failed(link, DISABLED)
 
 
-def _already_received(session: Session, message: Message, quoted: list[tuple[int, Link]]) -> dict[int, str]:
+def _already_received(session: Session, message: Message, quoted: list[tuple[int, Link]],
+                      data_dir: Path) -> dict[int, str]:
     """position -> receipt of the unit's earlier, recorded message that carried the same
     link (same sender address, or the same unit by its contacts)."""
     if not quoted:
@@ -146,14 +151,14 @@ def _already_received(session: Session, message: Message, quoted: list[tuple[int
                               .order_by(Message.id)).all()
     found: dict[int, str] = {}
     for row in earlier:
-        urls = _links_of(row)
+        urls = _links_of(row, data_dir)
         for n, link in quoted:
             if link.url in urls and n not in found:
                 found[n] = row.receipt or str(row.id)
     return found
 
 
-def _links_of(row: Message) -> set[str]:
+def _links_of(row: Message, data_dir: Path) -> set[str]:
     """The URLs an earlier message brought: from its report once judged; read from the
     stored mail while it still waits (in ``fetching``, say): a reply quoting a link that
     is still being fetched for the first message must not fetch it a second time. A
@@ -167,7 +172,7 @@ def _links_of(row: Message) -> set[str]:
     if row.state == State.QUARANTINED or not row.raw_path:
         return set()
     try:
-        return {link.url for _, link in _fetchable(Path(row.raw_path))}
+        return {link.url for _, link in _fetchable(raw_file(data_dir, row))}
     except (OSError, ValueError):  # its stored mail is gone or unreadable: nothing to match
         return set()
 
@@ -211,7 +216,8 @@ def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[
         else:
             probe = probe or _probe(worker)
             fetcher = probe
-        log.info("%s: %s %s link %s", name, "probing" if why else "fetching", link.provider, link.url)
+        log.info("%s: %s %s link %s", name, "probing" if why else "fetching", link.provider, link.url,
+                 extra=about(name))
         try:
             outcome = fetch_link(fetcher, link, package.root / str(n), limits, _progress(name), key=name,
                                  package_cap=worker.policy.archive.max_total_bytes)
@@ -220,7 +226,8 @@ def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[
         except LostClaim:
             raise
         except Exception as err:  # ours: a rate limit, the network, a setting, a bug; tried again later
-            log.warning("%s: %s link %s not fetched: %s: %s", name, link.provider, link.url, type(err).__name__, err)
+            log.warning("%s: %s link %s not fetched: %s: %s", name, link.provider, link.url, type(err).__name__, err,
+                        extra=about(name))
             first = first or err
             held.setdefault(link.provider, err)
             probing = probing and (why is None or err is why)
@@ -254,7 +261,7 @@ def _progress(name: str) -> Progress:
     """One log line per file, when it is complete and checked."""
     def report(event: ProgressEvent) -> None:
         if event.finished:
-            log.info("%s: fetched %s (%d bytes)", name, event.path, event.done)
+            log.info("%s: fetched %s (%d bytes)", name, event.path, event.done, extra=about(name))
     return report
 
 
@@ -269,10 +276,11 @@ def _give_up(package: FetchedPackage, pending: list[tuple[int, Link]], err: Base
 def _defer(worker: Worker, message_id: int, err: Exception, attempt: int) -> None:
     """Stay in ``fetching`` until the next attempt is due; staff see why."""
     delay = max(_retry_after(err), min(60.0 * 2 ** (attempt - 1), MAX_WAIT))
-    log.warning("message %s: fetching failed (attempt %d of %d), next attempt in %d min: %s",
-                message_id, attempt, worker.settings.fetch_attempts, delay // 60, err)
     with worker.Session.begin() as session:
         message = locked(session, message_id)
+        log.warning("message %s: fetching failed (attempt %d of %d), next attempt in %d min: %s",
+                    message_id, attempt, worker.settings.fetch_attempts, delay // 60, err, exc_info=err,
+                    extra=about(message.receipt, message.message_id))
         if message.claimed_by != worker.me:
             raise LostClaim(f"message {message_id} was taken over")
         message.last_error = f"fetching, attempt {attempt} of {worker.settings.fetch_attempts}: {type(err).__name__}: {err}"

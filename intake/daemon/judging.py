@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 import intake.budgeted
 from intake.daemon.claims import LeaseRenewal, aware, locked
+from intake.daemon.ledger import raw_file
 from intake.daemon.rules import find_unit, name_key, quota_finding, supersede
 from intake.daemon.transitions import LostClaim, move
 from intake.kernel.fetched import FetchedPackage
@@ -58,7 +59,7 @@ def _judged(worker: Worker, message: Message,
     received = aware(message.received_at) if message.received_at else None
     try:
         with LeaseRenewal(worker.Session, message.id, worker.me):  # judged in a child, under the budget
-            report = intake.budgeted.check_message_within(Path(message.raw_path), worker.policy, received, workdir,
+            report = intake.budgeted.check_message_within(raw_file(worker.settings.data_dir, message), worker.policy, received, workdir,
                                                           worker.judges, fetched)
         return report, _attachment_digests(workdir / "attachments")
     finally:

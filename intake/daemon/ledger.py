@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.logs import about
 from intake.kernel.errors import TransientError
 from intake.settings import Settings
 from intake.parsers.mail_headers import decode_header, raw_header, sender_of
@@ -41,6 +42,13 @@ ShouldStop = Callable[[], bool]
 
 def raw_path(data_dir: Path, digest: str) -> Path:
     return data_dir / "raw" / digest[:2] / digest[2:4] / f"{digest}.eml"
+
+
+def raw_file(data_dir: Path, message: Message) -> Path:
+    """The message's raw file under the data folder in force, found by its hash: a data folder
+    restored from a backup under another path still works (the recorded path names the old one)."""
+    path = raw_path(data_dir, message.sha256)
+    return path if path.exists() or not message.raw_path else Path(message.raw_path)
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,7 @@ def poll(settings: Settings, Session: sessionmaker, source_factory: Callable[[],
         try:
             source.connect()
             total += _poll_batches(settings, Session, source)
+            log.info("poll of %s: %d new", settings.mailbox_name, total)
             return total
         except TransientError as err:
             source.close()  # before the wait (close is idempotent)
@@ -222,10 +231,13 @@ def _record_batch(session: Session, mailbox: str, uidvalidity: int, stored: list
     for item, raw in stored:
         try:
             with session.begin_nested():  # another worker may record it first
-                if record(session, mailbox, uidvalidity, item, raw) is not None:
-                    count += 1
+                message = record(session, mailbox, uidvalidity, item, raw)
         except IntegrityError:
             continue
+        if message is not None:
+            count += 1
+            log.info("message %s received: UID %s, %d bytes", message.id, item.uid, raw.size,
+                     extra=about(message.receipt, message.message_id))
     return count
 
 

@@ -64,6 +64,15 @@ def details(Session: sessionmaker, receipt: str) -> dict:
     return data
 
 
+def outline(Session: sessionmaker, message_id: int) -> tuple[str | None, str | None, str | None, str | None]:
+    """A message's receipt, sender, state and verdict (a progress line of `intake poll`)."""
+    with Session() as session:
+        message = session.get(Message, message_id)
+        if message is None:
+            return None, None, None, None
+        return message.receipt, message.from_address, message.state, message.verdict
+
+
 def _iso(moment: datetime | None) -> str | None:
     return aware(moment).isoformat() if moment is not None else None
 

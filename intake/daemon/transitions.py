@@ -4,10 +4,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.orm import Session
 
+from intake.logs import about
 from intake.states import State, allowed
 from intake.store import Message, audit, utcnow
+
+
+log = logging.getLogger("intake")
 
 
 class LostClaim(Exception):
@@ -33,3 +39,6 @@ def move(session: Session, message: Message, target: State, actor: str, *, relea
     else:
         message.claimed_at = utcnow()  # each step renews the lease
     audit(session, message.id, actor, action or target.value, **detail)
+    log.info("message %s: %s -> %s%s", message.id, source.value, target.value,
+             f" ({action})" if action and action != target.value else "",
+             extra=about(message.receipt, message.message_id))

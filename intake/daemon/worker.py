@@ -17,6 +17,7 @@ from intake.daemon.claims import claim, locked, worker_id
 from intake.daemon.transitions import LostClaim, move
 from intake.fetchers.base import Fetcher
 from intake.kernel.errors import ConfigError, PermanentError, TransientError
+from intake.logs import about
 from intake.kernel.judges import JudgingChild
 from intake.kernel.policy import Policy
 from intake.notifier.transport import Transport, make_transport
@@ -39,6 +40,9 @@ class Worker:
         self.judges = JudgingChild()  # one judging child per drain, not a fork per message
         self.fetchers: dict[str, Fetcher] | None = None  # made when the first link is fetched
         self.fetchers_broken: ConfigError | None = None  # the Baidu route's settings are wrong
+        # told (message id, finished?) around each message: `intake poll --once` draws
+        # its progress from it on a terminal
+        self.on_message: Callable[[int, bool], None] = lambda message_id, finished: None
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Process every message that needs work, then deliver every due outgoing mail
@@ -66,8 +70,10 @@ class Worker:
                     locked(session, message_id).claimed_by = None
                 return done
             seen.add(message_id)
+            self.on_message(message_id, False)
             self.process(message_id)
             done += 1
+            self.on_message(message_id, True)
         return done
 
     def process(self, message_id: int) -> None:
@@ -89,9 +95,10 @@ class Worker:
             self.failed(message_id, err)
 
     def failed(self, message_id: int, err: Exception) -> None:
-        log.error("message %s failed: %s", message_id, err)
         with self.Session.begin() as session:
             message = locked(session, message_id)
+            log.error("message %s failed: %s", message_id, err, exc_info=err,
+                      extra=about(message.receipt, message.message_id))
             if message.claimed_by != self.me or message.state in (State.DONE, State.QUARANTINED):
                 return  # someone else's now (reprocess, a takeover): not ours to mark
             if message.report is not None or message.state != State.UNPACKING:

@@ -97,6 +97,10 @@ class CookieFetcher:
         check(endpoint, body, setting=SETTING)
         return body
 
+    def account(self) -> tuple[str, str]:
+        """bdstoken and uk of the logged-in account (`intake doctor`: is the cookie alive?)."""
+        return self._account()
+
     def _account(self) -> tuple[str, str]:
         """bdstoken and uk; a dead cookie stops here (getinfo errno 2, or -6)."""
         self._get(f"{PAN}/api/user/getinfo", "getinfo", params={"need_selfinfo": "1"})

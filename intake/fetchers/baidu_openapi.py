@@ -98,6 +98,11 @@ class OpenApiFetcher:
                 self.tokens = self.oauth.refresh(self.store, self.refresh_lock, spent=token)
         raise AssertionError("unreachable")
 
+    def account(self) -> dict[str, Any]:
+        """The account the tokens belong to (xpan uinfo): one cheap call that proves the
+        token works (`intake doctor`); a dead token is refreshed once, as for any call."""
+        return self._call("GET", f"{XPAN}/nas", "uinfo", {"method": "uinfo"})
+
     # ---- the route -----------------------------------------------------------------------
     def fetch(self, link: Link, dest: Path, limits: DownloadLimits, progress: Progress | None = None,
               *, key: str | None = None) -> Fetched:

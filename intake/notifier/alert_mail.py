@@ -9,6 +9,7 @@ from email.utils import formatdate, make_msgid
 
 from intake.kernel.report import beijing_text
 from intake.settings import Settings
+from intake.staff_words import staff_reason
 
 # kind: (what is wrong, what to do, what recovery means)
 ALERTS = {
@@ -40,7 +41,7 @@ def compose_alert(kind: str, *, recovered: bool, detail: str | None, last_ok_at:
     else:
         lines = [f"{problem}。", f"发现时间：北京时间 {beijing_text(now)}",
                  f"最近一次成功：{'北京时间 ' + beijing_text(last_ok_at) if last_ok_at else '自部署以来从未成功'}",
-                 f"错误信息：{detail or '未记录'}", "", f"处理方法：{remedy}"]
+                 f"错误信息：{staff_reason(detail) or '未记录'}", "", f"处理方法：{remedy}"]
     lines += ["", "当前状态可用 intake status 查看。同一类告警每小时至多发送一封；恢复后另发一封通知。",
               "本邮件由报送系统自动发送，请勿直接回复。"]
     mail = EmailMessage()
