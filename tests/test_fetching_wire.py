@@ -160,7 +160,7 @@ def test_a_dead_login_goes_to_staff_when_the_attempts_run_out(fake_netdisk, tmp_
     (message,) = daemon.messages()
     assert message.state == State.FETCHING and "INTAKE_BAIDU_COOKIE" in message.last_error
     assert message.next_attempt_at > datetime.now(timezone.utc) + timedelta(minutes=5)
-    status = json.loads(daemon.intake("status").stdout)
+    status = json.loads(daemon.intake("status", "--json").stdout)
     assert [m["receipt"] for m in status["fetching"]] == [message.receipt]
     daemon.make_due()
     daemon.poll()
