@@ -303,3 +303,16 @@ def test_intake_export_over_a_fetched_baidu_share(fake_netdisk, tmp_path, databa
     refused = daemon.intake("export", str(tmp_path / "a-file"))
     assert refused.returncode == 2 and refused.stderr.strip().startswith("intake: export:")
     assert "Traceback" not in refused.stderr
+
+
+def test_a_problem_is_one_plain_line_whatever_the_sender_named(tmp_path, database_url, video):
+    service, _ = service_with(tmp_path, database_url, [mail(1, "hb@126.com", package(tmp_path, video, "湖北省总工会",
+                                                                                     {"课程一": 20}, "p"))])
+    poll_and_process(service)
+    with service.Session.begin() as session:  # the form's course name is the sender's
+        session.execute(update(Project).values(name="课程\x1b[2J\n伪造的一行"))
+    next((tmp_path / "data" / "raw").rglob("*.eml")).unlink()  # the raw mail gone: the project cannot be exported
+    done = run_export(service, tmp_path / "export")
+    [problem] = done.problems
+    assert "\n" not in problem and "\x1b" not in problem
+    assert problem.startswith("湖北省总工会“课程\ufffd[2J 伪造的一行”（回执号 WX2024-000001）：原始邮件文件不存在")

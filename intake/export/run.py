@@ -20,6 +20,7 @@ from intake.export.source import ExportProject, Extracted, completers_of, curren
 from intake.export.workbooks import IndexRow, UnitRow, index_workbook, merged_bank, questions
 from intake.kernel.policy import Policy
 from intake.parsers.media import media_info
+from intake.staff_words import one_line
 from intake.store import Unit
 
 log = logging.getLogger("intake")
@@ -74,6 +75,8 @@ def _export(Session: sessionmaker, data_dir: Path, policy: Policy, target: Path,
     result.projects = len(exported)
     _write_workbooks(Session, root, target, exported, entries)
     tree.save_manifest(root, {"version": 1, "projects": entries, "files": [BANK_BOOK, INDEX_BOOK]})
+    # a line each: a sender's course or file name may hold a line break or an escape sequence
+    result.problems = [one_line(problem) for problem in result.problems]
     return result
 
 
