@@ -4,6 +4,8 @@ videos made by ffmpeg, Word and Excel files), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import fcntl
+import subprocess
+import sys
 import os
 import shutil
 import zipfile
@@ -316,3 +318,38 @@ def test_a_problem_is_one_plain_line_whatever_the_sender_named(tmp_path, databas
     [problem] = done.problems
     assert "\n" not in problem and "\x1b" not in problem
     assert problem.startswith("湖北省总工会“课程\ufffd[2J 伪造的一行”（回执号 WX2024-000001）：原始邮件文件不存在")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder this user cannot write in: a read-only tmpfs for root (whom permissions do
+    not stop), else a folder without write permission."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("root here cannot mount a read-only tmpfs")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_folder_it_cannot_write_in_is_one_line_and_exit_2(tmp_path, video, read_only_folder):
+    raw = mail(1, "hb@126.com", package(tmp_path, video, "湖北省总工会", {"课程一": 20}, "ro"))
+    service, _ = service_with(tmp_path, f"sqlite:///{tmp_path / 'intake.sqlite3'}", [raw])
+    poll_and_process(service)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")},
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "INTAKE_DATA_DIR": str(tmp_path / "data"),
+           "INTAKE_DATABASE_URL": str(service.settings.database_url)}
+    for target in (read_only_folder, read_only_folder / "new"):  # DIR there already, or to be made
+        done = subprocess.run([sys.executable, "-m", "intake.cli", "export", str(target)], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.startswith("intake: export: cannot ") and str(target) in done.stderr
+        assert "internal error" not in done.stderr and len(done.stderr.splitlines()) == 1

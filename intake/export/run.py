@@ -18,6 +18,7 @@ from intake.export import tree
 from intake.export.names import allocate, safe_name
 from intake.export.source import ExportProject, Extracted, completers_of, current_projects, extract
 from intake.export.workbooks import IndexRow, UnitRow, index_workbook, merged_bank, questions
+from intake.kernel.errors import ConfigError
 from intake.kernel.policy import Policy
 from intake.parsers.media import media_info
 from intake.staff_words import one_line
@@ -42,8 +43,12 @@ def export(Session: sessionmaker, data_dir: Path, policy: Policy, target: Path) 
     root = tree.open_root(target)
     try:
         tree.lock(root, target)
+        tree.can_write(root, target)
         tree.sweep_work(root)
         return _export(Session, data_dir, policy, Path(target), root)
+    except OSError as err:  # the workbooks or the manifest not written: a full disk, say
+        raise ConfigError(f"export: writing in {target} failed ({err.strerror or err}); free some space or "
+                          "choose another folder, then export again") from err
     finally:
         os.close(root)
 

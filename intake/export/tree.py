@@ -49,6 +49,21 @@ def open_root(target: Path) -> int:
         raise ConfigError(f"export: {target} exists and is not a folder") from None
     except PermissionError:
         raise ConfigError(f"export: no permission to write in {target}") from None
+    except OSError as err:  # a read-only file system, say
+        raise ConfigError(f"export: cannot use {target} ({err.strerror or err}); choose a folder this user may "
+                          "write to") from None
+
+
+def can_write(root: int, target: Path) -> None:
+    """DIR takes a new folder (an existing DIR may be read-only, or another user's): said
+    before anything is unpacked, in one line."""
+    probe = f"{WORK}-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        os.mkdir(probe, dir_fd=root)
+        os.rmdir(probe, dir_fd=root)
+    except OSError as err:
+        raise ConfigError(f"export: cannot write in {target} ({err.strerror or err}); choose a folder this user "
+                          "may write to") from None
 
 
 def lock(root: int, target: Path) -> None:
