@@ -4,6 +4,7 @@ videos made by ffmpeg, Word and Excel files), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import fcntl
+import json
 import subprocess
 import sys
 import os
@@ -353,3 +354,25 @@ def test_a_folder_it_cannot_write_in_is_one_line_and_exit_2(tmp_path, video, rea
         assert done.returncode == 2 and done.stdout == ""
         assert done.stderr.startswith("intake: export: cannot ") and str(target) in done.stderr
         assert "internal error" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_an_edited_manifest_never_leads_outside_dir(tmp_path, video):
+    raw = mail(1, "hb@126.com", package(tmp_path, video, "湖北省总工会", {"课程一": 20}, "m"))
+    service, _ = service_with(tmp_path, f"sqlite:///{tmp_path / 'intake.sqlite3'}", [raw])
+    poll_and_process(service)
+    target = tmp_path / "deep" / "export"
+    target.parent.mkdir()
+    assert run_export(service, target).problems == []
+    outside = tmp_path / "keep.txt"
+    outside.write_text("mine")
+    manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+    [entry] = manifest["projects"].values()
+    meta = next(iter(entry["files"].values()))
+    # entries of projects that no longer stand: the export would remove their files
+    manifest["projects"]["gone/1"] = {**entry, "folder": ["..", ".."], "files": {"keep.txt": meta}}
+    manifest["projects"]["gone/2"] = {**entry, "folder": ["湖北省总工会", "课程一"], "files": {"../../../keep.txt": meta}}
+    manifest["projects"]["gone/3"] = {"folder": "not a list"}
+    (target / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    done = run_export(service, target)
+    assert done.problems == [] and done.projects == 1 and done.removed == 0
+    assert outside.read_text() == "mine"
