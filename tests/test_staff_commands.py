@@ -319,3 +319,12 @@ def test_a_senders_line_breaks_and_escapes_never_reach_the_table(tmp_path, datab
     assert re.search(r"主题\s+报送\ufffd材料\ufffd 第二行\n", shown)
     video = next(line for line in shown.splitlines() if "video.unreadable" in line)
     assert "课程 换行/视频\ufffd[2J.mp4" in video  # the whole finding on its one line, path included
+
+
+def test_an_override_is_said_in_chinese(seeded, capsys):
+    code, out = run(capsys, "override", "WX2024-000003", "--accept", "--note", "已人工核对网盘材料")
+    assert code == 0
+    assert out == "WX2024-000003：人工改判为通过，结论现为通过（说明：已人工核对网盘材料）\n"
+    code, out = run(capsys, "override", "WX2024-000003", "--reject", "--note", "材料不实")
+    assert code == 0 and out.startswith("WX2024-000003：人工改判为未通过，结论现为未通过")
+    assert not re.search(r"\b(accepted|rejected)\b", out)
