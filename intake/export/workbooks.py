@@ -5,17 +5,14 @@ each unit against its quota (单位汇总). Times are Beijing time."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 
-from intake.kernel.report import BEIJING
+from intake.notifier.staff_sheet import beijing, write_table
 from intake.parsers.layout import sheets_of
 from intake.parsers.question_bank_header import COLUMN_NAMES, LETTERS, find_headers
 from intake.parsers.spreadsheets import SheetError
@@ -23,7 +20,6 @@ from intake.parsers.text import clean
 
 BANK_KEYS = ("type", "stem", *LETTERS, "answer", "analysis", "difficulty", "source")
 BANK_HEADER = ("单位", "课程名称", *(COLUMN_NAMES[key] for key in BANK_KEYS))
-HEADER_FILL = PatternFill("solid", fgColor="DCE6F1")
 
 
 @dataclass
@@ -71,7 +67,7 @@ def merged_bank(banks: Iterable[tuple[str, str, list[tuple[str, ...]]]]) -> byte
     sheet = book.active
     assert sheet is not None  # a new workbook has one sheet
     sheet.title = "题库汇总"
-    _table(sheet, BANK_HEADER, ((unit, course, *row) for unit, course, rows in banks for row in rows),
+    write_table(sheet, BANK_HEADER, ((unit, course, *row) for unit, course, rows in banks for row in rows),
            widths=(24, 30, 8, 50, *(18,) * len(LETTERS), 10, 30, 10, 12))
     return _bytes(book)
 
@@ -81,14 +77,14 @@ def index_workbook(rows: list[IndexRow], units: list[UnitRow]) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = "项目"
-    _table(sheet, ("单位", "课程名称", "完成人", "文件夹", "文件", "回执号", "收到时间（北京时间）",
+    write_table(sheet, ("单位", "课程名称", "完成人", "文件夹", "文件", "回执号", "收到时间（北京时间）",
                    "视频大小（字节）", "文档大小（字节）", "题库大小（字节）", "视频时长（秒）"),
-           ((r.unit, r.course, r.completers, r.folder, r.files, r.receipt, _beijing(r.received_at),
+           ((r.unit, r.course, r.completers, r.folder, r.files, r.receipt, beijing(r.received_at),
              r.sizes.get("video"), r.sizes.get("document"), r.sizes.get("question_bank"),
              round(r.video_seconds, 1) if r.video_seconds is not None else None) for r in rows),
            widths=(24, 30, 20, 40, 40, 16, 22, 14, 14, 14, 12))
     summary = book.create_sheet("单位汇总")
-    _table(summary, ("单位", "名额", "导出项目数", "情况"),
+    write_table(summary, ("单位", "名额", "导出项目数", "情况"),
            ((u.unit, u.quota, u.exported, quota_status(u.quota, u.exported)) for u in units), widths=(30, 8, 12, 16))
     return _bytes(book)
 
@@ -103,33 +99,10 @@ def quota_status(quota: int | None, exported: int) -> str:
     return "已报满"
 
 
-def _table(sheet: Worksheet, header: Sequence[str], rows: Iterable[Sequence[object]], widths: Sequence[int]) -> None:
-    sheet.append(list(header))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-        cell.fill = HEADER_FILL
-    for row in rows:
-        sheet.append([_cell(value) for value in row])
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str) and cell.value.startswith("="):
-                cell.data_type = "s"  # a sender's text, never a formula
-            elif isinstance(cell.value, datetime):
-                cell.number_format = "yyyy-mm-dd hh:mm:ss"
-            cell.alignment = Alignment(vertical="top")
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{max(sheet.max_row, 2)}"
 
 
-def _cell(value: object) -> object:
-    if isinstance(value, str):  # XLSX refuses control characters; a cell holds at most 32767
-        return "".join(c for c in value if c in "\t\n\r" or ord(c) >= 32)[:32767]
-    return value
 
 
-def _beijing(moment: datetime | None) -> datetime | None:
-    return moment.astimezone(BEIJING).replace(tzinfo=None) if moment else None
 
 
 def _bytes(book: Workbook) -> bytes:
