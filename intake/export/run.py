@@ -17,10 +17,9 @@ from sqlalchemy.orm import sessionmaker
 from intake.export import tree
 from intake.export.names import allocate, safe_name
 from intake.export.source import ExportProject, Extracted, completers_of, current_projects, extract
-from intake.export.workbooks import IndexRow, UnitRow, index_workbook, merged_bank, questions
+from intake.export.workbooks import IndexRow, UnitRow, index_workbook, merged_bank
 from intake.kernel.errors import ConfigError
 from intake.kernel.policy import Policy
-from intake.parsers.media import media_info
 from intake.staff_words import one_line
 from intake.store import Unit
 
@@ -109,6 +108,8 @@ def _unchanged(root: int, entry: dict[str, Any] | None, folder: tuple[str, str],
         return False
     if len(entry["files"]) != len(project.files):  # a file was missing last time: try again, say so again
         return False
+    if "question_bank" in project.files and "questions" not in entry:  # an older export: its rows read again
+        return False
     try:
         with tree.subdir(root, folder, create=False) as fd:
             for name, meta in entry["files"].items():
@@ -124,7 +125,7 @@ def _refresh(root: int, target: Path, group: list[ExportProject], folders: dict[
              policy: Policy, entries: dict[str, dict[str, Any]], result: ExportResult) -> None:
     """Unpack one message again and bring its projects' folders up to date."""
     first = group[0]
-    wanted = {rel for project in group for rel in project.files.values()}
+    wanted = {rel: kind for project in group for kind, rel in project.files.items()}
     with tree.workdir(root, target) as scratch:
         found = extract(Path(first.raw_path), first.fetched_root, wanted, policy, scratch)
         if found.problem:
@@ -167,24 +168,16 @@ def _place_project(root: int, project: ExportProject, folder: tuple[str, str], f
             assert info is not None  # just placed, in a folder opened without following links
             files[name] = {"kind": kind, "size": info.st_size, "mtime_ns": info.st_mtime_ns, "sha256": digest}
             if kind == "video":
-                video_seconds = _seconds(source)
+                video_seconds = found.seconds.get(rel)
     return {"unit": project.unit, "course": project.course, "receipt": project.receipt, "folder": list(folder),
             "source": project.files, "files": files, "video_seconds": video_seconds,
+            "questions": found.questions.get(project.files.get("question_bank", ""), []),
             "completers": completers_of(project.course, found.completers)}
 
 
 def _suffix(rel: str) -> str:
     suffix = PurePosixPath(rel).suffix.lower()
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
-
-
-def _seconds(video: Path) -> float | None:
-    try:
-        info = media_info(video)
-        track = info.general_tracks[0] if info.general_tracks else None
-        return float(track.duration) / 1000 if track is not None and track.duration is not None else None
-    except Exception:  # judged readable before; if not now, the index says nothing rather than fail
-        return None
 
 
 def _remove_stale(root: int, old: dict[str, dict[str, Any]], entries: dict[str, dict[str, Any]]) -> int:
@@ -217,7 +210,7 @@ def _write_workbooks(Session: sessionmaker, root: int, target: Path, projects: l
         folder = "/".join(entry["folder"])
         by_kind = {meta["kind"]: (name, meta) for name, meta in entry["files"].items()}
         if "question_bank" in by_kind:
-            banks.append((project.unit, project.course, _bank_rows(root, target, entry, by_kind["question_bank"][0])))
+            banks.append((project.unit, project.course, [tuple(row) for row in entry.get("questions", [])]))
         rows.append(IndexRow(project.unit, project.course, entry.get("completers") or "", folder,
                              "、".join(sorted(entry["files"])), project.receipt, project.received_at,
                              {kind: meta["size"] for kind, (_, meta) in by_kind.items()}, entry.get("video_seconds")))
@@ -231,14 +224,3 @@ def _write_workbooks(Session: sessionmaker, root: int, target: Path, projects: l
     tree.write_bytes(root, BANK_BOOK, merged_bank(banks))
     tree.write_bytes(root, INDEX_BOOK, index_workbook(rows, units))
 
-
-def _bank_rows(root: int, target: Path, entry: dict[str, Any], name: str) -> list[tuple[str, ...]]:
-    """The bank's questions, read from the exported copy (checked to be a plain file in
-    real folders first: nothing outside DIR is read either)."""
-    try:
-        with tree.subdir(root, tuple(entry["folder"]), create=False) as fd:
-            if tree.regular(fd, name) is None:
-                return []
-    except (OSError, tree.NotOurs):
-        return []
-    return questions(target.joinpath(*entry["folder"], name))

@@ -28,7 +28,9 @@ from intake.kernel.policy import Policy
 from intake.kernel.report import Report
 from intake.kernel.verdicts import Verdict
 from intake.parsers.archives import unpack
+from intake.export.workbooks import questions
 from intake.parsers.layout import sheets_of
+from intake.parsers.media import media_info
 from intake.parsers.messages import parse_message
 from intake.parsers.package_folder import gather
 from intake.parsers.spreadsheets import SheetError
@@ -84,24 +86,33 @@ class Extracted:
     paths: dict[str, Path] = field(default_factory=dict)
     completers: dict[str, str] = field(default_factory=dict)
     problem: str | None = None  # why nothing could be unpacked (the budget, a missing file)
+    # read in the child too, under the budget (a project staff accepted by override was
+    # perhaps never read whole): a video's length, a question bank's rows
+    seconds: dict[str, float] = field(default_factory=dict)
+    questions: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
 
 
-def extract(raw_path: Path, fetched_root: Path, wanted: set[str], policy: Policy, workdir: Path) -> Extracted:
+def extract(raw_path: Path, fetched_root: Path, wanted: dict[str, str], policy: Policy, workdir: Path) -> Extracted:
     """Unpack the stored message under ``workdir`` as the core did, in a child process
-    under the policy's budget; the files stay in ``workdir`` for the caller."""
+    under the policy's budget; the files stay in ``workdir`` for the caller. ``wanted``:
+    relative path -> kind (video, document, question_bank)."""
     if not raw_path.is_file():
         return Extracted(problem=f"原始邮件文件不存在：{raw_path}")
-    report = within(policy.budget, policy.name, None, _unpack_in_child, raw_path, fetched_root, sorted(wanted),
+    report = within(policy.budget, policy.name, None, _unpack_in_child, raw_path, fetched_root, dict(wanted),
                     policy, workdir)
     if report.message is None or "paths" not in report.message:
         return Extracted(problem="重新解包超出资源限制，未能导出")
     found = report.message
-    return Extracted({rel: Path(path) for rel, path in found["paths"].items()}, dict(found["completers"]))
+    return Extracted({rel: Path(path) for rel, path in found["paths"].items()}, dict(found["completers"]),
+                     seconds=dict(found["seconds"]),
+                     questions={rel: [tuple(row) for row in rows] for rel, rows in found["questions"].items()})
 
 
-def _unpack_in_child(raw_path: Path, fetched_root: Path, wanted: list[str], policy: Policy, workdir: Path) -> Report:
+def _unpack_in_child(raw_path: Path, fetched_root: Path, wanted: dict[str, str], policy: Policy,
+                     workdir: Path) -> Report:
     """The child's work; its answer travels in a Report (what the budget's pipe carries),
-    in ``message``: {"paths": {rel: path}, "completers": {course key: names}}."""
+    in ``message``: {"paths": {rel: path}, "completers": {course key: names},
+    "seconds": {rel: video length}, "questions": {rel: question rows}}."""
     fetched = FetchedPackage.load(fetched_root, fetched_root / "outcome.json")
     with open(raw_path, "rb") as fh:
         size = raw_path.stat().st_size
@@ -118,8 +129,28 @@ def _unpack_in_child(raw_path: Path, fetched_root: Path, wanted: list[str], poli
             reading(file.rel)
             for course, names in form_completers(file.path).items():
                 completers.setdefault(course, names)
+    seconds: dict[str, float] = {}
+    banks: dict[str, list[tuple[str, ...]]] = {}
+    for rel, kind in wanted.items():
+        if rel not in by_rel:
+            continue
+        reading(rel)
+        if kind == "video" and (length := _seconds(by_rel[rel])) is not None:
+            seconds[rel] = length
+        elif kind == "question_bank":
+            banks[rel] = questions(by_rel[rel])
     del parsed
-    return Report(Verdict.ACCEPTED, policy.name, None, None, message={"paths": paths, "completers": completers})
+    return Report(Verdict.ACCEPTED, policy.name, None, None, message={
+        "paths": paths, "completers": completers, "seconds": seconds, "questions": banks})
+
+
+def _seconds(video: Path) -> float | None:
+    try:
+        info = media_info(video)
+        track = info.general_tracks[0] if info.general_tracks else None
+        return float(track.duration) / 1000 if track is not None and track.duration is not None else None
+    except Exception:  # judged readable before; if not now, the index says nothing rather than fail
+        return None
 
 
 class _empty:
