@@ -5,11 +5,10 @@ from __future__ import annotations
 from intake.validators.links import PROVIDER_NAMES
 from intake.kernel.report import BEIJING, Report
 from intake.kernel.findings import ERROR, WARNING
+from intake.staff_words import VERDICT_NAMES as STAFF_VERDICT_NAMES, one_line
 
-VERDICT_NAMES = {
-    "accepted": "通过", "partial": "部分通过", "rejected": "不通过",
-    "needs_review": "需人工复核", "ignored": "不予处理（非报送邮件）",
-}
+# the staff commands' names (intake/staff_words.py), so that staff read one word for one verdict
+VERDICT_NAMES = {**STAFF_VERDICT_NAMES, "ignored": "已忽略（非报送邮件）"}
 SEVERITY_NAMES = {"error": "错误", "warning": "提醒", "info": "说明"}
 KIND_NAMES = {"video": "视频", "document": "文档", "question_bank": "题库", "photos": "照片",
               "audio": "音频", "declaration": "申报表", "letters": "授权书及承诺书"}
@@ -63,7 +62,9 @@ def render_text(report: Report, policy_title: str = "") -> str:
             lines += ["  " + line for line in _finding_lines(sorted(own, key=_severity_rank))]
             if not own:
                 lines.append("    未发现问题。")
-    return "\n".join(lines) + "\n"
+    # a sender's names (files, courses, subject) never break a line or reach the terminal as
+    # control sequences (ESC would recolour or clear it)
+    return "\n".join(one_line(line) for line in lines) + "\n"
 
 
 def _finding_lines(findings) -> list[str]:

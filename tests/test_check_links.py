@@ -62,7 +62,7 @@ def test_check_with_the_probe_route_lists_a_valid_link_for_staff(fake_netdisk, t
     share = fake_netdisk.add_share({"作品/视频.mp4": 2 * 1024 * 1024}, "ab12")
     proc = check(monkeypatch, fake_netdisk, eml(tmp_path, f"{share.url}?pwd=ab12"))
     assert proc.returncode == 1, proc.stderr
-    assert "需人工复核" in proc.stdout and "未配置百度网盘账号" in proc.stdout
+    assert "待人工核对" in proc.stdout and "未配置百度网盘账号" in proc.stdout
     assert "作品/视频.mp4（2.0 MB）" in proc.stdout  # the listing, for the person checking
 
 

@@ -48,7 +48,7 @@ def test_human_report_is_chinese_failures_first(tmp_path):
     text = proc.stdout
     assert text.startswith("检查结论：部分通过")
     assert text.index("一、未通过的项目") < text.index("二、通过的项目")
-    assert text.index("数控机床快速对刀法（不通过）") < text.index("班组安全隐患排查（通过）")
+    assert text.index("数控机床快速对刀法（未通过）") < text.index("班组安全隐患排查（通过）")
     assert "video.resolution" in text and "上报单位：湖北省总工会" in text
 
 
@@ -133,7 +133,7 @@ def test_eml_human_report_shows_the_message(tmp_path):
 def test_ignored_eml_exits_1_and_says_why(tmp_path):
     proc = run_cli("check", _eml(tmp_path, "我在休假", headers="Auto-Submitted: auto-replied\r\n"))
     assert proc.returncode == 1
-    assert proc.stdout.startswith("检查结论：不予处理") and "Auto-Submitted" in proc.stdout
+    assert proc.stdout.startswith("检查结论：已忽略") and "Auto-Submitted" in proc.stdout
 
 
 def test_innovation_policy_from_the_command_line(tmp_path):

@@ -328,3 +328,20 @@ def test_an_override_is_said_in_chinese(seeded, capsys):
     code, out = run(capsys, "override", "WX2024-000003", "--reject", "--note", "材料不实")
     assert code == 0 and out.startswith("WX2024-000003：人工改判为未通过，结论现为未通过")
     assert not re.search(r"\b(accepted|rejected)\b", out)
+
+
+def test_a_senders_escapes_never_reach_the_check_report(tmp_path):
+    """`intake check` prints the same hostile names (a course folder with a line break, a
+    video named with an escape sequence, a bidi override in the subject) each on its line,
+    with no control sequence."""
+    eml = tmp_path / "hostile.eml"
+    eml.write_bytes(_hostile_mail())
+    env = {key: value for key, value in os.environ.items() if not key.startswith("INTAKE_")}
+    done = subprocess.run([sys.executable, "-m", "intake.cli", "check", str(eml), "--received-at",
+                           "2024-07-30T12:00:00+08:00"], capture_output=True, text=True, timeout=300,
+                          env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.returncode == 1, done.stderr
+    assert ANSI not in done.stdout and "\u202e" not in done.stdout
+    assert "检查结论：未通过" in done.stdout
+    video = next(line for line in done.stdout.splitlines() if "video.unreadable" in line)
+    assert "课程 换行/视频\ufffd[2J.mp4" in video  # the finding and its path on one line
