@@ -103,3 +103,22 @@ def test_the_environment_file_names_only_settings_and_loads():
     settings = load_settings(str(EXAMPLE), environ=active)
     assert settings.imap_password == active["INTAKE_IMAP_PASSWORD"]
     assert settings.smtp_password == active["INTAKE_SMTP_PASSWORD"]
+
+
+def test_the_guides_deadline_for_this_year_loads(tmp_path):
+    """docs/operations.md, "The deadline day": the example without its `policy = …` line,
+    with a [policy.deadline] table at its end, moves the deadline (Beijing time)."""
+    from intake.kernel.policy import load_policy
+
+    lines = [line for line in example_lines() if not line.startswith("policy = ")]
+    settings_file = tmp_path / "intake.toml"
+    settings_file.write_text("\n".join([*lines, "[policy.deadline]", "at = 2026-12-20T23:59:59"]) + "\n",
+                             encoding="utf-8")
+    settings = load_settings(str(settings_file), environ={})
+    deadline = load_policy(settings.policy, settings.policy_overrides).deadline
+    assert deadline.isoformat() == "2026-12-20T23:59:59+08:00"
+    with_policy_line = tmp_path / "both.toml"  # why the guide says to remove the line
+    with_policy_line.write_text(EXAMPLE.read_text(encoding="utf-8") + "[policy.deadline]\nat = 2026-12-20T23:59:59\n",
+                                encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load_settings(str(with_policy_line), environ={})
