@@ -33,10 +33,11 @@ MIN_SECRET = 4  # shorter values are not masked: every "a" in every line would b
 FIELD_LIMIT = 500  # a sender's Message-ID is theirs to make as long as they like
 QUIET = ("alembic", "apscheduler", "imapclient", "urllib3", "requests", "matplotlib", "PIL", "sqlalchemy")
 # name=value pairs and headers that carry credentials whoever logs them (a URL with
-# access_token in its query, a Cookie header in a library's debug line)
+# access_token in its query, a Cookie header in a library's debug line, a JSON answer or
+# a dict with "access_token": "…"); a quoted value is masked to its closing quote
 CREDENTIAL = re.compile(
     r"(?i)\b(access_token|refresh_token|client_secret|secret_key|password|passwd|BDUSS|BDUSS_BFESS|STOKEN|BDCLND|PTOKEN)"
-    r"(\s*[=:]\s*['\"]?)([^\s&;,'\"]+)")
+    r"(['\"]?\s*[=:]\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*'|['\"]?[^\s&;,'\"]+)")
 HEADER = re.compile(r"(?i)\b(Authorization|Cookie|Set-Cookie)(:\s*)([^\r\n]+)")
 # journald reads a leading <N> as the entry's priority (SyslogLevelPrefix=yes, its default)
 PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
@@ -60,7 +61,15 @@ class Redactor:
             if value in text:
                 text = text.replace(value, MASK)
         text = HEADER.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
-        return CREDENTIAL.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
+        return CREDENTIAL.sub(_mask_credential, text)
+
+
+def _mask_credential(match: re.Match[str]) -> str:
+    """name=*** with the value's quotes kept: "access_token": "***"."""
+    value = match[3]
+    quote = value[0] if value[0] in "'\"" else ""
+    closed = quote if len(value) > 1 and value.endswith(quote) and quote else ""
+    return f"{match[1]}{match[2]}{quote}{MASK}{closed}"
 
 
 def cookie_values(cookie: str | None) -> list[str]:

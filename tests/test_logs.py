@@ -205,6 +205,23 @@ def test_the_redactor_masks_a_secret_whatever_logged_it(tmp_path, capsys, log_fo
     assert logs.clean(f"intake: rejected {SMTP_SECRET}") == "intake: rejected ***"
 
 
+@pytest.mark.parametrize("log_format", logs.FORMATS)
+def test_credentials_in_json_a_dict_or_quotes_are_masked_whole(capsys, log_format):
+    """Tokens a refresh wrote after start-up are known to no list: an answer body or a
+    dict that holds them is masked by their names, quoted keys and quoted values too."""
+    logs.setup(log_format)
+    log = logging.getLogger("intake")
+    log.warning('openapi answered {"access_token": "freshAccess-A1", "refresh_token":"freshRefresh-B2"}')
+    log.warning("token store %s", {"access_token": "freshAccess-C3", "expires": 2e9})
+    log.warning('libpq: password="two words-D4" user=intake')
+    log.warning(r'"password": "esc\"aped-E5"')
+    out = capsys.readouterr().err
+    assert [word for word in ("freshAccess-A1", "freshRefresh-B2", "freshAccess-C3", "two", "words-D4", "aped-E5")
+            if word in out] == []
+    assert out.count(logs.MASK) == 5 and len(out.splitlines()) == 4
+    assert "'expires': 2000000000.0" in out  # what is no credential stays
+
+
 # ------------------------------------------------------------------ the whole daemon, with secrets set
 
 
