@@ -31,6 +31,11 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 MASK = "***"
 MIN_SECRET = 4  # shorter values are not masked: every "a" in every line would be
 FIELD_LIMIT = 500  # a sender's Message-ID is theirs to make as long as they like
+# journald splits a line over LineMax (48 KiB by default) into entries of their own, the
+# later ones without the priority; an event may hold a sender's value (a link they made
+# 100 000 characters long), so the event and its traceback are cut in the middle to fit
+EVENT_LIMIT, EXC_LIMIT = 4000, 12000  # characters
+LINE_BYTES = 32 * 1024  # the line as written, in UTF-8
 QUIET = ("alembic", "apscheduler", "imapclient", "urllib3", "requests", "matplotlib", "PIL", "sqlalchemy")
 # name=value pairs and headers that carry credentials whoever logs them (a URL with
 # access_token in its query, a Cookie header in a library's debug line, a JSON answer or
@@ -103,11 +108,32 @@ def event_fields(record: logging.LogRecord, redact: Redactor, formatter: logging
         "logger": record.name,
         "exc": exc,
     }
-    return {key: redact(value) if value is not None else None for key, value in fields.items()}
+    cleaned = {key: redact(value) if value is not None else None for key, value in fields.items()}
+    # cut after cleaning, so that no cut leaves half a secret; the traceback's end, the
+    # exception's own line, stays
+    cleaned["event"] = _shorten_field(cleaned["event"], EVENT_LIMIT)
+    cleaned["exc"] = _shorten_field(cleaned["exc"], EXC_LIMIT)
+    return cleaned
 
 
 def _field(value: object) -> str | None:
     return None if value is None else str(value)[:FIELD_LIMIT]
+
+
+def _shorten(text: str, limit: int) -> str:
+    """`text` with its middle cut out when longer than `limit` characters."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 2 // 3, limit // 3
+    return f"{text[:head]}…[{len(text) - head - tail} characters cut]…{text[len(text) - tail:]}"
+
+
+def _shorten_field(value: str | None, limit: int) -> str | None:
+    return None if value is None else _shorten(value, limit)
+
+
+def _fits(line: str) -> bool:
+    return len(line.encode("utf-8", "surrogatepass")) <= LINE_BYTES
 
 
 # what some readers take for a line break beyond \n and \r (str.splitlines does)
@@ -130,17 +156,26 @@ class TextFormatter(logging.Formatter):
         self.redact, self.journald = redact, journald
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = event_fields(record, self.redact, self)
+        fields = {key: _one_line(value) if value is not None else None
+                  for key, value in event_fields(record, self.redact, self).items()}
+        line = self._line(fields)
+        if not _fits(line):  # escapes grew it (\x01 is 4 bytes); now at most 4 bytes a character
+            for key, limit in (("event", 2000), ("exc", 5000)):
+                fields[key] = _shorten_field(fields[key], limit)
+            line = self._line(fields)
+        if self.journald:
+            return f"<{PRIORITY.get(record.levelno, 6)}>{line}"
+        return f"{fields['time']} {line}"
+
+    @staticmethod
+    def _line(fields: dict[str, str | None]) -> str:
         parts = [str(fields["level"]).upper(), str(fields["event"])]
         about = [f"{key}={fields[key]}" for key in ("receipt", "message_id") if fields[key] is not None]
         if about:
             parts.append(f"[{' '.join(about)}]")
         if fields["exc"]:
             parts.append(f"| {fields['exc']}")
-        line = _one_line(" ".join(parts))
-        if self.journald:
-            return f"<{PRIORITY.get(record.levelno, 6)}>{line}"
-        return f"{fields['time']} {line}"
+        return " ".join(parts)
 
 
 class JsonFormatter(logging.Formatter):
@@ -151,7 +186,12 @@ class JsonFormatter(logging.Formatter):
         self.redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
-        line = json.dumps(event_fields(record, self.redact, self), ensure_ascii=False)
+        fields = event_fields(record, self.redact, self)
+        line = json.dumps(fields, ensure_ascii=False)
+        if not _fits(line):  # escapes grew it (\u0001 is 6 bytes): the long fields shortened again
+            for key, limit in (("event", 1000), ("exc", 3000)):
+                fields[key] = _shorten_field(fields[key], limit)
+            line = json.dumps(fields, ensure_ascii=False)
         return LINE_BREAKS.sub(lambda m: f"\\u{ord(m[0]):04x}", line)  # still the same JSON
 
 

@@ -107,6 +107,30 @@ def test_a_hostile_message_id_stays_inside_its_event(capsys, log_format):
         assert "message_id=<a\\rb\\nc\\x00d\\u000be\\u0085f\\u2028g\\u2029h\\x1bi@x>jjj" in line
 
 
+@pytest.mark.parametrize("log_format", logs.FORMATS)
+def test_a_sender_s_huge_link_keeps_its_event_one_journal_line(capsys, log_format):
+    """A link is the sender's to make 100 000 characters long, and the daemon logs the
+    link it fetches; journald splits a line over 48 KiB (LineMax) into two entries, the
+    second without the priority. The event is cut in its middle: its start and end stay."""
+    from intake.parsers.links import links_in_text
+
+    (link,) = links_in_text("https://pan.baidu.com/share/link?shareid=1&uk=2&x=" + "A" * 50_000 + "B" * 50_000)
+    logs.setup(log_format)
+    log = logging.getLogger("intake")
+    log.info("%s: fetching %s link %s", "WX2024-000001", link.provider, link.url, extra=logs.about("WX2024-000001"))
+    fail_with("中" * 30_000 + "\x01" * 30_000 + "the end")  # a traceback of hostile text, escaped 4x
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert all(len(line.encode("utf-8")) < 48 * 1024 for line in lines), [len(line.encode()) for line in lines]
+    fetched, failed = lines
+    if log_format == "json":
+        fetched, failed = json.loads(fetched)["event"], json.loads(failed)["exc"]
+    assert "fetching baidu link https://pan.baidu.com/share/link?shareid=1&uk=2&x=AAA" in fetched
+    assert fetched.endswith("BBBB") or "BBBB [receipt=WX2024-000001" in fetched
+    assert "characters cut" in fetched
+    assert failed.rstrip("]").endswith("the end")  # the exception's own line survives the cut
+
+
 def test_under_journald_the_line_carries_the_priority_and_no_time(tmp_path, monkeypatch):
     journal = (tmp_path / "journal").open("w+")
     status = os.fstat(journal.fileno())
