@@ -179,11 +179,13 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, event, receipt, message_id, logger, exc."""
+    """One JSON object per line: time, level, event, receipt, message_id, logger, exc;
+    under journald with its priority in front, which journald takes off (the entry's
+    MESSAGE is the object)."""
 
-    def __init__(self, redact: Redactor) -> None:
+    def __init__(self, redact: Redactor, journald: bool = False) -> None:
         super().__init__()
-        self.redact = redact
+        self.redact, self.journald = redact, journald
 
     def format(self, record: logging.LogRecord) -> str:
         fields = event_fields(record, self.redact, self)
@@ -192,7 +194,8 @@ class JsonFormatter(logging.Formatter):
             for key, limit in (("event", 1000), ("exc", 3000)):
                 fields[key] = _shorten_field(fields[key], limit)
             line = json.dumps(fields, ensure_ascii=False)
-        return LINE_BREAKS.sub(lambda m: f"\\u{ord(m[0]):04x}", line)  # still the same JSON
+        line = LINE_BREAKS.sub(lambda m: f"\\u{ord(m[0]):04x}", line)  # still the same JSON
+        return f"<{PRIORITY.get(record.levelno, 6)}>{line}" if self.journald else line
 
 
 class StderrHandler(logging.StreamHandler):
@@ -230,7 +233,8 @@ def setup(log_format: str = "text", secrets: Iterable[str | None] = (), debug: b
         raise ValueError(f"log format {log_format!r} is not one of {FORMATS}")
     redact = Redactor(secrets)
     handler = StderrHandler()
-    handler.setFormatter(JsonFormatter(redact) if log_format == "json" else TextFormatter(redact, under_journald()))
+    journald = under_journald()
+    handler.setFormatter(JsonFormatter(redact, journald) if log_format == "json" else TextFormatter(redact, journald))
     handler.set_name("intake")
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "intake"]:

@@ -149,6 +149,22 @@ def test_under_journald_the_line_carries_the_priority_and_no_time(tmp_path, monk
     assert elsewhere.endswith(" INFO round: 0 new") and not elsewhere.startswith("<")
 
 
+def test_json_under_journald_carries_the_priority_journald_takes_off(tmp_path, monkeypatch):
+    """journald reads the leading <N> as the entry's priority and keeps the rest, the JSON
+    object, as its MESSAGE: `journalctl -p err` finds the errors in either format."""
+    journal = (tmp_path / "journal").open("w+")
+    status = os.fstat(journal.fileno())
+    monkeypatch.setattr(sys, "stderr", journal)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{status.st_dev}:{status.st_ino}")
+    logs.setup("json")
+    fail_with("x")
+    logging.getLogger("intake").info("round: 0 new")
+    journal.seek(0)
+    error, info = journal.read().splitlines()
+    assert error.startswith("<3>{") and info.startswith("<6>{")
+    assert json.loads(error[3:])["level"] == "error" and json.loads(info[3:])["event"] == "round: 0 new"
+
+
 def test_debug_shows_intakes_debug_events_only(capsys):
     logs.setup("text", debug=True)
     logging.getLogger("intake.fetchers").debug("trying the share")
