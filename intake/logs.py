@@ -31,12 +31,18 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 MASK = "***"
 MIN_SECRET = 4  # shorter values are not masked: every "a" in every line would be
 FIELD_LIMIT = 500  # a sender's Message-ID is theirs to make as long as they like
+# journald splits a line over LineMax (48 KiB by default) into entries of their own, the
+# later ones without the priority; an event may hold a sender's value (a link they made
+# 100 000 characters long), so the event and its traceback are cut in the middle to fit
+EVENT_LIMIT, EXC_LIMIT = 4000, 12000  # characters
+LINE_BYTES = 32 * 1024  # the line as written, in UTF-8
 QUIET = ("alembic", "apscheduler", "imapclient", "urllib3", "requests", "matplotlib", "PIL", "sqlalchemy")
 # name=value pairs and headers that carry credentials whoever logs them (a URL with
-# access_token in its query, a Cookie header in a library's debug line)
+# access_token in its query, a Cookie header in a library's debug line, a JSON answer or
+# a dict with "access_token": "…"); a quoted value is masked to its closing quote
 CREDENTIAL = re.compile(
     r"(?i)\b(access_token|refresh_token|client_secret|secret_key|password|passwd|BDUSS|BDUSS_BFESS|STOKEN|BDCLND|PTOKEN)"
-    r"(\s*[=:]\s*['\"]?)([^\s&;,'\"]+)")
+    r"(['\"]?\s*[=:]\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*'|['\"]?[^\s&;,'\"]+)")
 HEADER = re.compile(r"(?i)\b(Authorization|Cookie|Set-Cookie)(:\s*)([^\r\n]+)")
 # journald reads a leading <N> as the entry's priority (SyslogLevelPrefix=yes, its default)
 PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
@@ -60,7 +66,15 @@ class Redactor:
             if value in text:
                 text = text.replace(value, MASK)
         text = HEADER.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
-        return CREDENTIAL.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
+        return CREDENTIAL.sub(_mask_credential, text)
+
+
+def _mask_credential(match: re.Match[str]) -> str:
+    """name=*** with the value's quotes kept: "access_token": "***"."""
+    value = match[3]
+    quote = value[0] if value[0] in "'\"" else ""
+    closed = quote if len(value) > 1 and value.endswith(quote) and quote else ""
+    return f"{match[1]}{match[2]}{quote}{MASK}{closed}"
 
 
 def cookie_values(cookie: str | None) -> list[str]:
@@ -94,11 +108,32 @@ def event_fields(record: logging.LogRecord, redact: Redactor, formatter: logging
         "logger": record.name,
         "exc": exc,
     }
-    return {key: redact(value) if value is not None else None for key, value in fields.items()}
+    cleaned = {key: redact(value) if value is not None else None for key, value in fields.items()}
+    # cut after cleaning, so that no cut leaves half a secret; the traceback's end, the
+    # exception's own line, stays
+    cleaned["event"] = _shorten_field(cleaned["event"], EVENT_LIMIT)
+    cleaned["exc"] = _shorten_field(cleaned["exc"], EXC_LIMIT)
+    return cleaned
 
 
 def _field(value: object) -> str | None:
     return None if value is None else str(value)[:FIELD_LIMIT]
+
+
+def _shorten(text: str, limit: int) -> str:
+    """`text` with its middle cut out when longer than `limit` characters."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 2 // 3, limit // 3
+    return f"{text[:head]}…[{len(text) - head - tail} characters cut]…{text[len(text) - tail:]}"
+
+
+def _shorten_field(value: str | None, limit: int) -> str | None:
+    return None if value is None else _shorten(value, limit)
+
+
+def _fits(line: str) -> bool:
+    return len(line.encode("utf-8", "surrogatepass")) <= LINE_BYTES
 
 
 # what some readers take for a line break beyond \n and \r (str.splitlines does)
@@ -121,29 +156,46 @@ class TextFormatter(logging.Formatter):
         self.redact, self.journald = redact, journald
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = event_fields(record, self.redact, self)
+        fields = {key: _one_line(value) if value is not None else None
+                  for key, value in event_fields(record, self.redact, self).items()}
+        line = self._line(fields)
+        if not _fits(line):  # escapes grew it (\x01 is 4 bytes); now at most 4 bytes a character
+            for key, limit in (("event", 2000), ("exc", 5000)):
+                fields[key] = _shorten_field(fields[key], limit)
+            line = self._line(fields)
+        if self.journald:
+            return f"<{PRIORITY.get(record.levelno, 6)}>{line}"
+        return f"{fields['time']} {line}"
+
+    @staticmethod
+    def _line(fields: dict[str, str | None]) -> str:
         parts = [str(fields["level"]).upper(), str(fields["event"])]
         about = [f"{key}={fields[key]}" for key in ("receipt", "message_id") if fields[key] is not None]
         if about:
             parts.append(f"[{' '.join(about)}]")
         if fields["exc"]:
             parts.append(f"| {fields['exc']}")
-        line = _one_line(" ".join(parts))
-        if self.journald:
-            return f"<{PRIORITY.get(record.levelno, 6)}>{line}"
-        return f"{fields['time']} {line}"
+        return " ".join(parts)
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, event, receipt, message_id, logger, exc."""
+    """One JSON object per line: time, level, event, receipt, message_id, logger, exc;
+    under journald with its priority in front, which journald takes off (the entry's
+    MESSAGE is the object)."""
 
-    def __init__(self, redact: Redactor) -> None:
+    def __init__(self, redact: Redactor, journald: bool = False) -> None:
         super().__init__()
-        self.redact = redact
+        self.redact, self.journald = redact, journald
 
     def format(self, record: logging.LogRecord) -> str:
-        line = json.dumps(event_fields(record, self.redact, self), ensure_ascii=False)
-        return LINE_BREAKS.sub(lambda m: f"\\u{ord(m[0]):04x}", line)  # still the same JSON
+        fields = event_fields(record, self.redact, self)
+        line = json.dumps(fields, ensure_ascii=False)
+        if not _fits(line):  # escapes grew it (\u0001 is 6 bytes): the long fields shortened again
+            for key, limit in (("event", 1000), ("exc", 3000)):
+                fields[key] = _shorten_field(fields[key], limit)
+            line = json.dumps(fields, ensure_ascii=False)
+        line = LINE_BREAKS.sub(lambda m: f"\\u{ord(m[0]):04x}", line)  # still the same JSON
+        return f"<{PRIORITY.get(record.levelno, 6)}>{line}" if self.journald else line
 
 
 class StderrHandler(logging.StreamHandler):
@@ -181,7 +233,8 @@ def setup(log_format: str = "text", secrets: Iterable[str | None] = (), debug: b
         raise ValueError(f"log format {log_format!r} is not one of {FORMATS}")
     redact = Redactor(secrets)
     handler = StderrHandler()
-    handler.setFormatter(JsonFormatter(redact) if log_format == "json" else TextFormatter(redact, under_journald()))
+    journald = under_journald()
+    handler.setFormatter(JsonFormatter(redact, journald) if log_format == "json" else TextFormatter(redact, journald))
     handler.set_name("intake")
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "intake"]:

@@ -254,16 +254,14 @@ def load_settings(config_file: str | None = None, environ: Mapping[str, str] | N
     for key, value in data.items():
         if not (key.endswith("_file") and _secret(key[:-len("_file")])):  # those are read below
             values[key] = (key, value)
-    for name in known:
-        env = f"INTAKE_{name.upper()}"
-        if env in environ:
+    for name in known:  # a secret: INTAKE_*_FILE, then INTAKE_*, then the file's *_file, then its value
+        env, secret = f"INTAKE_{name.upper()}", f"INTAKE_{name.upper()}_FILE"
+        if _secret(name) and secret in environ:
+            values[name] = (secret, _secret_file(secret, environ[secret]))
+        elif env in environ:
             values[name] = (env, environ[env])
-        if _secret(name):
-            secret = f"{env}_FILE"
-            if secret in environ:
-                values[name] = (secret, _secret_file(secret, environ[secret]))
-            elif f"{name}_file" in data:
-                values[name] = (f"{name}_file", _secret_file(f"{name}_file", data[f"{name}_file"]))
+        elif _secret(name) and f"{name}_file" in data:
+            values[name] = (f"{name}_file", _secret_file(f"{name}_file", data[f"{name}_file"]))
     for name, (setting, value) in values.items():
         converter = CONVERTERS.get(name)
         setattr(settings, name, converter(setting, value) if converter else (str(value) if value is not None else None))

@@ -19,6 +19,7 @@ from sqlalchemy import (
     JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint,
     create_engine, event,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -280,11 +281,22 @@ def _forget_pools_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
+MIGRATION_LOCK = 0x696E74616B65  # "intake": PostgreSQL's advisory lock for the schema
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (``intake db upgrade``)."""
+    """Bring the schema to the newest Alembic revision (``intake db upgrade``). Workers
+    that start together take turns: the first migrates holding a lock to its commit (on
+    PostgreSQL an advisory lock, on SQLite the write lock, which pysqlite would otherwise
+    take only at the first write, not before DDL), the others wait and find the schema
+    done; without it they raced to CREATE the same tables and failed."""
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        elif connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # waits up to the connection's timeout (60 s)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -128,3 +128,38 @@ def test_postgresql_backup_restored_into_a_new_database_finds_every_submission(t
         for name in names:
             subprocess.run(["psql", "-q", "-d", PG_URL, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
                            capture_output=True, timeout=60)
+
+
+def crash_with_work_unsaved(database: Path) -> None:
+    """The server went down after the backup: a writer died with its last transactions
+    still in SQLite's write-ahead log (intake.sqlite3-wal), not yet in the database file."""
+    crash = ("import os, sqlite3, sys\n"
+             "db = sqlite3.connect(sys.argv[1])\n"
+             "db.execute('PRAGMA wal_autocheckpoint=0')\n"
+             "db.execute('DELETE FROM findings')\n"
+             "db.execute('DELETE FROM messages')\n"
+             "db.commit()\n"
+             "os._exit(9)\n")
+    subprocess.run([sys.executable, "-c", crash, str(database)], timeout=60)
+    wal = database.with_name(database.name + "-wal")
+    assert wal.exists() and wal.stat().st_size > 0, "the crash left a write-ahead log behind"
+
+
+@pytest.mark.skipif(shutil.which("sqlite3") is None, reason="the sqlite3 command is absent (deploy/bootstrap.sh installs it)")
+def test_sqlite_backup_restored_on_the_same_server_after_a_crash_finds_every_submission(tmp_path):
+    """The guide's restore on the server that crashed, at the same path: the old folder's
+    write-ahead log must not be replayed into the restored database."""
+    data, before = live_data_folder(tmp_path)
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    run("sqlite3", str(data / "intake.sqlite3"), f".backup '{backups / 'intake.sqlite3'}'")
+    run("tar", "-C", str(data), "--exclude=./intake.sqlite3*", "-czf", str(backups / "intake-data.tar.gz"), ".")
+    crash_with_work_unsaved(data / "intake.sqlite3")
+
+    # docs/operations.md, "Restore": the crashed folder is moved aside, a new one made in its place
+    data.rename(data.with_name(data.name + ".before-restore"))
+    restore_data_folder(backups / "intake-data.tar.gz", data)
+    shutil.copy(backups / "intake.sqlite3", data / "intake.sqlite3")
+    upgraded = intake(data, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert submissions(data) == before

@@ -95,11 +95,57 @@ def env_file(text: str) -> tuple[dict[str, str], set[str]]:
 
 
 def test_the_environment_file_names_only_settings_and_loads():
-    active, shown = env_file(ENV_EXAMPLE.read_text(encoding="utf-8"))
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    _, shown = env_file(text)
     for name in shown - {"PGPASSWORD"}:
         setting = name.removeprefix("INTAKE_").lower()
         assert name.startswith("INTAKE_") and setting_name(setting) in KNOWN, name
-    assert {"INTAKE_IMAP_PASSWORD", "INTAKE_SMTP_PASSWORD"} <= set(active)
-    settings = load_settings(str(EXAMPLE), environ=active)
-    assert settings.imap_password == active["INTAKE_IMAP_PASSWORD"]
-    assert settings.smtp_password == active["INTAKE_SMTP_PASSWORD"]
+    # the passwords' lines, uncommented as section 2's environment route has them
+    chosen, _ = env_file(re.sub(r"^#(INTAKE_(IMAP|SMTP)_PASSWORD=)", r"\1", text, flags=re.M))
+    assert {"INTAKE_IMAP_PASSWORD", "INTAKE_SMTP_PASSWORD"} <= set(chosen)
+    settings = load_settings(str(EXAMPLE), environ=chosen)
+    assert settings.imap_password == chosen["INTAKE_IMAP_PASSWORD"]
+    assert settings.smtp_password == chosen["INTAKE_SMTP_PASSWORD"]
+
+
+def test_the_guides_deadline_for_this_year_loads(tmp_path):
+    """docs/operations.md, "The deadline day": the example without its `policy = …` line,
+    with a [policy.deadline] table at its end, moves the deadline (Beijing time)."""
+    from intake.kernel.policy import load_policy
+
+    lines = [line for line in example_lines() if not line.startswith("policy = ")]
+    settings_file = tmp_path / "intake.toml"
+    settings_file.write_text("\n".join([*lines, "[policy.deadline]", "at = 2026-12-20T23:59:59"]) + "\n",
+                             encoding="utf-8")
+    settings = load_settings(str(settings_file), environ={})
+    deadline = load_policy(settings.policy, settings.policy_overrides).deadline
+    assert deadline.isoformat() == "2026-12-20T23:59:59+08:00"
+    with_policy_line = tmp_path / "both.toml"  # why the guide says to remove the line
+    with_policy_line.write_text(EXAMPLE.read_text(encoding="utf-8") + "[policy.deadline]\nat = 2026-12-20T23:59:59\n",
+                                encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load_settings(str(with_policy_line), environ={})
+
+
+def test_the_environment_file_overrides_a_secret_file_named_in_the_toml(tmp_path):
+    """The contract: environment variables override the file. A password mended in
+    /etc/intake/intake.env must win over an `imap_password_file` left in the TOML."""
+    secret = tmp_path / "imap_password"
+    secret.write_text("old-code-in-file\n", encoding="utf-8")
+    settings_file = tmp_path / "intake.toml"
+    settings_file.write_text(f'imap_password_file = "{secret}"\nsmtp_password_file = "{secret}"\n', encoding="utf-8")
+    settings = load_settings(str(settings_file), environ={"INTAKE_IMAP_PASSWORD": "new-code-in-env"})
+    assert settings.imap_password == "new-code-in-env"
+    assert settings.smtp_password == "old-code-in-file"  # not overridden: the file's
+    other = tmp_path / "other"
+    other.write_text("code-in-env-file\n", encoding="utf-8")
+    settings = load_settings(str(settings_file), environ={"INTAKE_IMAP_PASSWORD": "x", "INTAKE_IMAP_PASSWORD_FILE": str(other)})
+    assert settings.imap_password == "code-in-env-file"  # INTAKE_*_FILE, then INTAKE_*, then the TOML
+
+
+def test_the_shipped_environment_file_leaves_the_passwords_to_the_chosen_route(tmp_path):
+    """docs/operations.md installs deploy/intake.env.example as it is and then names the
+    password files in the TOML: a placeholder left active would override them."""
+    active, shown = env_file(ENV_EXAMPLE.read_text(encoding="utf-8"))
+    assert not [name for name in active if _secret(name.removeprefix("INTAKE_").lower())]
+    assert {"INTAKE_IMAP_PASSWORD", "INTAKE_SMTP_PASSWORD"} <= shown

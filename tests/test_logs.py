@@ -107,6 +107,30 @@ def test_a_hostile_message_id_stays_inside_its_event(capsys, log_format):
         assert "message_id=<a\\rb\\nc\\x00d\\u000be\\u0085f\\u2028g\\u2029h\\x1bi@x>jjj" in line
 
 
+@pytest.mark.parametrize("log_format", logs.FORMATS)
+def test_a_sender_s_huge_link_keeps_its_event_one_journal_line(capsys, log_format):
+    """A link is the sender's to make 100 000 characters long, and the daemon logs the
+    link it fetches; journald splits a line over 48 KiB (LineMax) into two entries, the
+    second without the priority. The event is cut in its middle: its start and end stay."""
+    from intake.parsers.links import links_in_text
+
+    (link,) = links_in_text("https://pan.baidu.com/share/link?shareid=1&uk=2&x=" + "A" * 50_000 + "B" * 50_000)
+    logs.setup(log_format)
+    log = logging.getLogger("intake")
+    log.info("%s: fetching %s link %s", "WX2024-000001", link.provider, link.url, extra=logs.about("WX2024-000001"))
+    fail_with("中" * 30_000 + "\x01" * 30_000 + "the end")  # a traceback of hostile text, escaped 4x
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert all(len(line.encode("utf-8")) < 48 * 1024 for line in lines), [len(line.encode()) for line in lines]
+    fetched, failed = lines
+    if log_format == "json":
+        fetched, failed = json.loads(fetched)["event"], json.loads(failed)["exc"]
+    assert "fetching baidu link https://pan.baidu.com/share/link?shareid=1&uk=2&x=AAA" in fetched
+    assert fetched.endswith("BBBB") or "BBBB [receipt=WX2024-000001" in fetched
+    assert "characters cut" in fetched
+    assert failed.rstrip("]").endswith("the end")  # the exception's own line survives the cut
+
+
 def test_under_journald_the_line_carries_the_priority_and_no_time(tmp_path, monkeypatch):
     journal = (tmp_path / "journal").open("w+")
     status = os.fstat(journal.fileno())
@@ -123,6 +147,22 @@ def test_under_journald_the_line_carries_the_priority_and_no_time(tmp_path, monk
     assert warning == "<4>WARNING mailbox connection lost"
     assert error.startswith("<3>ERROR it failed")
     assert elsewhere.endswith(" INFO round: 0 new") and not elsewhere.startswith("<")
+
+
+def test_json_under_journald_carries_the_priority_journald_takes_off(tmp_path, monkeypatch):
+    """journald reads the leading <N> as the entry's priority and keeps the rest, the JSON
+    object, as its MESSAGE: `journalctl -p err` finds the errors in either format."""
+    journal = (tmp_path / "journal").open("w+")
+    status = os.fstat(journal.fileno())
+    monkeypatch.setattr(sys, "stderr", journal)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{status.st_dev}:{status.st_ino}")
+    logs.setup("json")
+    fail_with("x")
+    logging.getLogger("intake").info("round: 0 new")
+    journal.seek(0)
+    error, info = journal.read().splitlines()
+    assert error.startswith("<3>{") and info.startswith("<6>{")
+    assert json.loads(error[3:])["level"] == "error" and json.loads(info[3:])["event"] == "round: 0 new"
 
 
 def test_debug_shows_intakes_debug_events_only(capsys):
@@ -203,6 +243,23 @@ def test_the_redactor_masks_a_secret_whatever_logged_it(tmp_path, capsys, log_fo
     assert leaked == [] and guarded.count(logs.MASK) >= 4 * len(SECRETS) + 2
     assert len(guarded.splitlines()) == 4 * len(SECRETS) + 2  # still one line per event
     assert logs.clean(f"intake: rejected {SMTP_SECRET}") == "intake: rejected ***"
+
+
+@pytest.mark.parametrize("log_format", logs.FORMATS)
+def test_credentials_in_json_a_dict_or_quotes_are_masked_whole(capsys, log_format):
+    """Tokens a refresh wrote after start-up are known to no list: an answer body or a
+    dict that holds them is masked by their names, quoted keys and quoted values too."""
+    logs.setup(log_format)
+    log = logging.getLogger("intake")
+    log.warning('openapi answered {"access_token": "freshAccess-A1", "refresh_token":"freshRefresh-B2"}')
+    log.warning("token store %s", {"access_token": "freshAccess-C3", "expires": 2e9})
+    log.warning('libpq: password="two words-D4" user=intake')
+    log.warning(r'"password": "esc\"aped-E5"')
+    out = capsys.readouterr().err
+    assert [word for word in ("freshAccess-A1", "freshRefresh-B2", "freshAccess-C3", "two", "words-D4", "aped-E5")
+            if word in out] == []
+    assert out.count(logs.MASK) == 5 and len(out.splitlines()) == 4
+    assert "'expires': 2000000000.0" in out  # what is no credential stays
 
 
 # ------------------------------------------------------------------ the whole daemon, with secrets set
