@@ -49,6 +49,8 @@ def dispatch(args: Namespace) -> int:
         return demo(settings)
     if args.command == "netdisk":  # needs no database
         return netdisk_login(settings)
+    if args.command == "digest" and args.send and not settings.staff_emails:
+        raise ConfigError(digests.NO_STAFF)  # a setting to mend: its one line, before any log line
     service = open_service(settings)
     if args.command != "run":  # `intake run` says it once its settings pass the preflight
         log_config.say_start(args.command, settings, loud=args.command in ("poll", "digest"))
@@ -66,7 +68,7 @@ def poll_once(service: Service, args: Namespace) -> int:
             fetched, processed = poll_and_process(service, on_message=shown.on_message)
     else:
         fetched, processed = poll_and_process(service)
-    print(f"new messages: {fetched}; processed: {processed}")
+    print(f"新邮件 {fetched} 封，本次处理 {processed} 封。")
     return 0
 
 
@@ -199,7 +201,7 @@ def _print_json(data: object) -> int:
 
 def reprocess(service: Service, args: Namespace) -> int:
     message = staff.reprocess(service.Session, args.receipt)
-    print(f"{message.receipt}: queued for processing again")
+    print(f"{message.receipt}：已重新排队，下一轮从头处理。")
     return 0
 
 
@@ -216,10 +218,10 @@ def resend(service: Service, args: Namespace) -> int:
     target: str = args.receipt.strip().lstrip("#")
     if target.isdigit():
         staff.resend_mail(service.Session, int(target), service.settings, service.policy)
-        print(f"mail {target}: queued again; the next round delivers it")
+        print(f"外发邮件 {target}：已重新排队，下一轮发送。")
         return 0
     staff.resend(service.Session, target, service.settings, service.policy)
-    print(f"{target}: its reply is queued again; the next round delivers it")
+    print(f"{target}：回复已重新排队，下一轮发送。")
     return 0
 
 
@@ -236,7 +238,7 @@ def outbox(service: Service, args: Namespace) -> int:
 
 def units(service: Service, args: Namespace) -> int:
     count, contacts = import_units(service.Session, args.file)
-    print(f"units: {count}; contact addresses: {contacts}")
+    print(f"已导入单位 {count} 个，联系邮箱 {contacts} 个。")
     return 0
 
 
@@ -248,26 +250,27 @@ def digest(service: Service, args: Namespace) -> int:
     settings = service.settings
     if args.preview:
         page, chart, workbook = digests.preview(service.Session, settings, service.policy, now, Path(args.preview))
-        print(f"digest written to {page} (chart {chart.name} and workbook {workbook.name} beside it); nothing sent")
+        print(f"今日简报已写入 {page}（图表 {chart.name} 和工作簿 {workbook.name} 在同一目录），未发送。")
         return 0
     if not settings.staff_emails:
         raise ConfigError(digests.NO_STAFF)
     key = digests.digest_key(now)
     if digests.queue_digest(service.Session, settings, service.policy, now, force=args.force) is None:
         at = digests.queued_at(service.Session, now)
-        print(f"today's digest ({key}) was queued already"
-              f"{' at ' + beijing_text(at) if at else ''}; it is sent once a day (--force sends it again)")
+        print(f"今日简报（{key}）已{'于 ' + beijing_text(at) + ' ' if at else ''}排队，每天只发送一次"
+              "（--force 可再次发送）。")
     else:
-        print(f"today's digest ({key}) queued{' again' if args.force else ''} for {', '.join(settings.staff_emails)}")
+        print(f"今日简报（{key}）已{'再次' if args.force else ''}排队，收件人：{'、'.join(settings.staff_emails)}。")
     transport = make_transport(settings)
     done = delivery.deliver_pending(service.Session, transport, worker_id())
-    print(f"delivery now via {transport.name}: {done.summary()}")
+    print(f"本次经 {transport.name} 投递：已发送 {done.sent} 封，被拒 {done.refused} 封，待重试 {done.retried} 封，"
+          f"结果不明 {done.uncertain} 封。")
     if isinstance(done.error, PermanentError):
         raise done.error  # a setting to mend (the SMTP password, say): one line, exit 2
     if done.error is not None:
-        print(f"not delivered now ({done.error}); the daemon's next round tries again (`intake outbox` lists it)")
+        print(f"本次未能投递（{one_line(str(done.error))}），守护进程下一轮会再试；`intake outbox` 列出待发邮件。")
     elif done.refused or done.uncertain:
-        print("some mail was refused or may not have arrived; `intake outbox` lists it with the server's answer")
+        print("有邮件被拒收或结果不明；`intake outbox` 列出这些邮件及服务器的答复。")
     return 1 if done.error or done.refused or done.uncertain else 0
 
 

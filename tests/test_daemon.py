@@ -332,7 +332,7 @@ def test_commands_submissions_show_override(tmp_path, database_url, fake_netdisk
     assert intake("override", "WX2024-000001", "--reject", "--note", "链接已失效").returncode == 0
     assert json.loads(intake("show", "WX2024-000001", "--json").stdout)["verdict"] == "rejected"
     assert intake("show", "WX2024-999999").returncode == 2
-    assert intake("poll", "--once").stdout.strip() == "new messages: 0; processed: 0"
+    assert intake("poll", "--once").stdout.strip() == "新邮件 0 封，本次处理 0 封。"
 
 
 def test_run_finishes_the_step_in_hand_on_sigterm(tmp_path, fake_netdisk):

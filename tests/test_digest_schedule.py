@@ -174,11 +174,11 @@ def test_send_once_then_force_and_two_processes_at_once(tmp_path, database_url):
     seed(service.Session, datetime.now(timezone.utc))
     both = [finished(p) for p in [intake(tmp_path, database_url, "--send") for _ in range(2)]]
     assert [status for status, _, _ in both] == [0, 0], both
-    assert sum("queued already" in out for _, out, _ in both) <= 1
+    assert sum("每天只发送一次" in out for _, out, _ in both) <= 1
     rows = digest_rows(service)
     assert [r.dedupe_key for r in rows] == [digest_key(datetime.now(timezone.utc))] and rows[0].state == "sent"
     status, out, _ = finished(intake(tmp_path, database_url, "--send"))
-    assert status == 0 and "queued already" in out and "--force" in out and len(digest_rows(service)) == 1
+    assert status == 0 and "每天只发送一次" in out and "--force" in out and len(digest_rows(service)) == 1
     status, out, _ = finished(intake(tmp_path, database_url, "--send", "--force"))
     keys = [r.dedupe_key for r in digest_rows(service)]
     assert status == 0 and len(keys) == 2 and keys[1].startswith(keys[0] + ":again:")
@@ -214,7 +214,7 @@ def test_preview_writes_the_page_with_its_chart_and_workbook_beside_it(tmp_path,
     assert 'src="digest-chart.png"' in page and f'href="digest-{day}.xlsx"' in page
     assert (target.parent / "digest-chart.png").read_bytes()[:4] == b"\x89PNG"
     assert (target.parent / f"digest-{day}.xlsx").stat().st_size > 0
-    assert digest_rows(service) == [] and "nothing sent" in out
+    assert digest_rows(service) == [] and "未发送" in out
 
 
 def test_a_round_over_real_mail_delivers_the_digest_with_every_project_and_finding(tmp_path, database_url):

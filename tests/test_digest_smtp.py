@@ -79,8 +79,8 @@ def test_digest_send_delivers_it_over_smtp_once_a_day_and_again_when_forced(tmp_
 
     first = send_digest(tmp_path, database_url, server)
     assert first.returncode == 0, first.stderr
-    assert f"today's digest ({digest_key(datetime.now(timezone.utc))}) queued" in first.stdout
-    assert f"via SMTP localhost:{server.port} (ssl) as {USER}: 1 sent, 0 refused" in first.stdout
+    assert f"今日简报（{digest_key(datetime.now(timezone.utc))}）已排队" in first.stdout
+    assert f"本次经 SMTP localhost:{server.port} (ssl) as {USER} 投递：已发送 1 封，被拒 0 封" in first.stdout
     [received] = server.messages
     assert received.mail_from == USER and received.recipients == STAFF
     assert [(c.tls, c.login, c.mails) for c in server.connections] == [(True, USER, 1)]
@@ -92,12 +92,12 @@ def test_digest_send_delivers_it_over_smtp_once_a_day_and_again_when_forced(tmp_
 
     again = send_digest(tmp_path, database_url, server)
     assert again.returncode == 0, again.stderr
-    assert "was queued already" in again.stdout and "0 sent" in again.stdout
+    assert "每天只发送一次" in again.stdout and "已发送 0 封" in again.stdout
     assert len(server.messages) == 1 and len(digests(service)) == 1  # nothing sent the same day
 
     forced = send_digest(tmp_path, database_url, server, "--force")
     assert forced.returncode == 0, forced.stderr
-    assert "queued again" in forced.stdout and "1 sent" in forced.stdout
+    assert "已再次排队" in forced.stdout and "已发送 1 封" in forced.stdout
     assert len(server.messages) == 2 and [r.state for r in digests(service)] == ["sent", "sent"]
     check_digest_mail(server.messages[1].message, service)
     # the seed's uncertain digest (left in `sending` yesterday) was never sent again

@@ -51,7 +51,7 @@ def test_a_baidu_link_through_the_cookie_route(fake_netdisk, tmp_path, database_
     assert hashlib.md5(video.read_bytes()).hexdigest() == hashlib.md5((package / f"01-{COURSE}" / f"{COURSE}.mp4").read_bytes()).hexdigest()
     assert fake_netdisk.requests_to("pan.baidu.com", "/share/transfer") and fake_netdisk.server_errors == []
     assert account.find("/intake-inbox").children == []  # the transferred copy is deleted again
-    assert daemon.poll().stdout.strip() == "new messages: 0; processed: 0"  # nothing fetched twice
+    assert daemon.poll().stdout.strip() == "新邮件 0 封，本次处理 0 封。"  # nothing fetched twice
 
 
 def test_a_baidu_link_through_the_openapi_route(fake_netdisk, tmp_path, database_url, package):

@@ -71,7 +71,7 @@ def test_a_rate_limit_waits_in_fetching_then_the_message_is_fetched_and_judged(f
     page = preview.read_text("utf-8")  # the digest lists it for staff, with why
     assert "等待下载" in page and message.receipt in page and "31034" in page
     assert daemon.replies() == []
-    assert daemon.poll().stdout.strip() == "new messages: 0; processed: 0"  # not due yet
+    assert daemon.poll().stdout.strip() == "新邮件 0 封，本次处理 0 封。"  # not due yet
     fake_netdisk.clear_faults()
     daemon.make_due()
     daemon.poll()

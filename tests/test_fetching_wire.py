@@ -193,7 +193,7 @@ def test_a_wrong_code_is_told_at_once_while_another_link_fails_on_our_side(fake_
     assert good.url in body and "一并附上此链接" in body and "未再等待下载" in body and "您无需重新发送" not in body
     assert "未通过" in sent.message["Subject"]
     daemon.make_due()
-    assert daemon.poll().stdout.strip() == "new messages: 0; processed: 0"
+    assert daemon.poll().stdout.strip() == "新邮件 0 封，本次处理 0 封。"
     assert len(server.messages) == 1  # one reply for the message, never a second
 
 
@@ -294,7 +294,7 @@ def test_a_kill_mid_download_resumes_from_the_part_file_and_answers_once(fake_ne
     video = tmp_path / "data" / "work" / message.receipt / "fetched" / "0" / "作品" / "视频.mp4"
     assert video.stat().st_size == size
     assert len(daemon.replies()) == 1
-    assert daemon.poll().stdout.strip() == "new messages: 0; processed: 0"
+    assert daemon.poll().stdout.strip() == "新邮件 0 封，本次处理 0 封。"
     assert len(daemon.replies()) == 1
 
 

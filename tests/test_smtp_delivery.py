@@ -112,7 +112,7 @@ def test_poll_once_delivers_each_reply_exactly_once_over_one_connection(tmp_path
     env = intake_env(tmp_path, database_url, server)
     done = intake(env, "poll", "--once")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "new messages: 6; processed: 6"
+    assert done.stdout.strip() == "新邮件 6 封，本次处理 6 封。"
     # one connection, over TLS, logged in as the collection account, for the whole batch
     assert [(c.tls, c.login, c.mails) for c in server.connections] == [(True, USER, 3)]
     replies = [m.message for m in server.messages]
@@ -127,7 +127,7 @@ def test_poll_once_delivers_each_reply_exactly_once_over_one_connection(tmp_path
     assert len(set(own_ids)) == 3 and all(i and i.endswith("@intake.local>") for i in own_ids)
     # no reply to the auto-reply, the bounce or the read receipt; nothing twice
     again = intake(env, "poll", "--once")
-    assert again.returncode == 0 and again.stdout.strip() == "new messages: 0; processed: 0"
+    assert again.returncode == 0 and again.stdout.strip() == "新邮件 0 封，本次处理 0 封。"
     assert len(server.messages) == 3 and len(server.connections) == 1  # nothing due: no connection at all
     service = open_service(daemon_settings(tmp_path, database_url))
     assert [(r.state, r.attempts, r.last_error) for r in rows(service)] == [("sent", 0, None)] * 3

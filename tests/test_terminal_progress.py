@@ -77,7 +77,7 @@ def test_poll_once_piped_prints_only_its_summary(tmp_path, mailbox_163):
     done = subprocess.run([sys.executable, "-m", "intake.cli", "poll", "--once"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "new messages: 2; processed: 2\n"
+    assert done.stdout == "新邮件 2 封，本次处理 2 封。\n"
     assert "\x1b" not in done.stdout + done.stderr
     assert not [word for word in PROGRESS_WORDS if word in done.stdout + done.stderr]
 
@@ -90,7 +90,7 @@ def test_poll_once_on_a_terminal_shows_each_message(tmp_path, mailbox_163):
     assert re.search(r"WX2024-000001\s+unit1@163\.com\s+已完成\s+未通过", shown), shown
     assert re.search(r"WX2024-000002\s+unit2@163\.com\s+已完成\s+未通过", shown), shown
     assert "本轮结束，共处理 2 封邮件。" in shown
-    assert "new messages: 2; processed: 2" in shown
+    assert "新邮件 2 封，本次处理 2 封。" in shown
     # run again: nothing new, nothing worked, the live line still says so
     code, again = run_in_pty(["poll", "--once"], env, tmp_path)
     assert code == 0 and "本轮结束，共处理 0 封邮件。" in again and "WX2024-" not in again
