@@ -85,6 +85,7 @@ def fetch(worker: Worker, message: Message) -> tuple[bool, FetchedPackage | None
     if not pending:
         package.save(root / "outcome.json")
         return False, package
+    worker.settle()  # downloads may be slow: the judged message before this one is saved first
     attempt = _start(worker, message_id)
     if attempt is None:  # the attempts ran out (the last one was cut short by a crash)
         _give_up(package, pending, None)

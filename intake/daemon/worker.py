@@ -40,6 +40,8 @@ class Worker:
         self.delivery = delivery.Delivery()  # what the last delivery pass did
         self.judges = JudgingChild()  # one judging child per drain, not a fork per message
         self.leases = Leases(Session, self.me)  # the claims in hand, renewed by one thread
+        self.judged: judging.InFlight | None = None  # judged, saved once the next one is judged
+        self.finished = 0  # messages processed in this drain
         # message id -> its judgement when reading its links already ran over the budget
         self.over_budget: dict[int, Report] = {}
         self.fetchers: dict[str, Fetcher] | None = None  # made when the first link is fetched
@@ -63,10 +65,11 @@ class Worker:
 
     def _work_queue(self, should_stop: Callable[[], bool]) -> int:
         """Messages one after the other, pipelined by one: while the child judges a
-        message, the worker claims the next one, and saves and answers the judged one
-        once the next is in the child's hands. A judged message waits in memory only:
-        a crash before its save judges it again (its claim is a dead worker's)."""
-        done = 0
+        message, the worker claims the next one; once the next one is in the child's
+        hands, it saves and answers the judged one (before, when the next one must
+        download its links first: ``settle``). A judged message waits in memory only: a
+        crash before its save judges it again (its claim is a dead worker's)."""
+        self.finished = 0
         seen: set[int] = set()
         flight: judging.InFlight | None = None  # in the child, or judged and not yet saved
         while not should_stop():
@@ -82,19 +85,24 @@ class Worker:
             if message_id is None:
                 break
             seen.add(message_id)
-            started = self.begin(message_id)
-            if flight is not None:
-                self.complete(flight)
-                done += 1
+            self.judged = flight
+            flight = self.begin(message_id)
+            self.settle()
             self.on_message(message_id, False)
-            flight = started
-            if started is None:  # finished without a judgement in flight (replied, waiting, failed)
-                done += 1
+            if flight is None:  # it went no further (replied, waiting, failed)
+                self.finished += 1
                 self.on_message(message_id, True)
+        self.judged = flight
+        self.settle()
+        return self.finished
+
+    def settle(self) -> None:
+        """Save and answer the judged message that waits for it, if any (the stages call
+        it before a slow step of the next message: downloading its links)."""
+        flight, self.judged = self.judged, None
         if flight is not None:
             self.complete(flight)
-            done += 1
-        return done
+            self.finished += 1
 
     def process(self, message_id: int) -> None:
         """One claimed message through its stages, start to end."""
