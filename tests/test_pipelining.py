@@ -145,3 +145,24 @@ def test_a_stop_asked_while_judging_saves_that_message_and_leaves_the_next(tmp_p
     first, second = row(service, 1), row(service, 2)
     assert (first.state, first.claimed_by) == (State.DONE, None) and count(service, Outbox, 1) == 1
     assert (second.state, second.claimed_by, second.attempts) == (State.RECEIVED, None, 0)
+
+
+def test_a_judged_message_is_saved_before_the_next_one_downloads_its_links(tmp_path, database_url, monkeypatch):
+    import intake.daemon.fetching as fetching
+    from intake.kernel.errors import TransientError
+
+    folder = tmp_path / "Maildir"
+    deliver_to_maildir(folder, simple_mail(1), ON_TIME)
+    deliver_to_maildir(folder, simple_mail(2, "https://pan.baidu.com/s/1Pipeline2?pwd=ab12"), ON_TIME)
+    service = open_service(daemon_settings(tmp_path, database_url, maildir=folder))
+    poll(service.settings, service.Session, lambda: MaildirSource(folder))
+    seen = []
+
+    def downloading(worker, package, pending, name):  # downloads may take minutes: none here
+        seen.append(row(service, 1).state)
+        raise TransientError("the netdisk is busy")
+
+    monkeypatch.setattr(fetching, "_fetch_pending", downloading)
+    assert Worker(service.settings, service.Session, service.policy).drain() == 2
+    assert seen == [State.DONE]  # message 1 was saved and answered first
+    assert row(service, 2).state == State.FETCHING and row(service, 2).next_attempt_at is not None
