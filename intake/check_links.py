@@ -8,6 +8,7 @@ retry). A progress bar (rich) goes to a terminal's stderr; nothing extra when pi
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import sys
 from datetime import datetime
@@ -57,10 +58,12 @@ def fetch_for_check(path: Path, settings: Settings, policy: Policy, received_at:
     if not settings.fetch_links:
         return FetchedPackage(root, {n: failed(link, DISABLED) for n, link in links})
     fetchers = make_fetchers(settings)  # a route without its settings: one line naming them (exit 2)
+    probe = make_fetchers(dataclasses.replace(settings, netdisk_route="probe"))["baidu"]
+    cap = policy.archive.max_total_bytes
     if not sys.stderr.isatty():
-        return fetch_now(fetchers, links, root, download_limits(settings))
+        return fetch_now(fetchers, links, root, download_limits(settings), package_cap=cap, probe=probe)
     with _Bar() as bar:
-        return fetch_now(fetchers, links, root, download_limits(settings), bar.progress)
+        return fetch_now(fetchers, links, root, download_limits(settings), bar.progress, package_cap=cap, probe=probe)
 
 
 class _Bar:

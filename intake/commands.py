@@ -33,6 +33,7 @@ from intake.settings import Settings, load_settings
 from intake.staff_tables import (outbox_table, print_tables, quarantine_table, show_tables, status_tables,
                                  submissions_table)
 from intake.sources import make_source
+from intake.staff_words import OVERRIDE_NAMES, one_line, verdict_name
 from intake.terminal_progress import RoundProgress
 from intake.units import import_units
 
@@ -204,7 +205,8 @@ def reprocess(service: Service, args: Namespace) -> int:
 
 def override(service: Service, args: Namespace) -> int:
     message = staff.override(service.Session, args.receipt, "accepted" if args.accept else "rejected", args.note)
-    print(f"{message.receipt}: {message.verdict} ({args.note})")
+    print(f"{message.receipt}：{OVERRIDE_NAMES[message.override or '']}，结论现为{verdict_name(message.verdict)}"
+          f"（说明：{one_line(args.note)}）")
     return 0
 
 

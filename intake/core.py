@@ -37,7 +37,8 @@ from intake.validators.audio import check_audio
 from intake.validators.declaration import check_declaration, declaration_score, looks_like_declaration
 from intake.validators.document import check_document, sections
 from intake.validators.form import course_findings, form_findings
-from intake.validators.links import already_received, failed_findings, nothing_attached, not_fetched_findings
+from intake.validators.links import (already_received, failed_findings, nothing_attached, not_fetched_findings,
+                                     resend_findings)
 from intake.validators.message import with_message_findings
 from intake.validators.photo import check_photos
 from intake.validators.question_bank import check_question_bank
@@ -88,9 +89,9 @@ def check_message(raw: RawMessage, policy: Policy, received_at: datetime | None 
     fetched = fetched if fetchable else None
     if parsed.ignored_reason:
         report = Report(Verdict.IGNORED, policy.name, moment, None, ignored_reason=parsed.ignored_reason)
-    elif fetchable and (fetched is None or fetched.of(FAILED)):
+    elif fetchable and (fetched is None or (fetched.of(FAILED) and not fetched.sender_problems())):
         # our side could not fetch: staff look, nothing else is judged (no form.missing)
-        sender = [f for link in fetched.of(SENDER, FETCHED) for f in link.findings] if fetched else []
+        sender = fetched.sender_problems() if fetched else []
         failed = failed_findings(fetched.of(FAILED)) if fetched else not_fetched_findings(fetchable)
         report = Report(Verdict.REJECTED if late else Verdict.NEEDS_REVIEW, policy.name, moment, None, [],
                         late + sender + failed)
@@ -99,7 +100,8 @@ def check_message(raw: RawMessage, policy: Policy, received_at: datetime | None 
         report = Report(Verdict.IGNORED, policy.name, moment, None, [], [already_received(fetched.of(QUOTED))],
                         ignored_reason="quoted links already received")
     else:
-        from_links = [f for link in fetched.of(SENDER, FETCHED) for f in link.findings] if fetched else []
+        # a link the sender must mend: the links we could not fetch are asked for again with it
+        from_links = fetched.sender_problems() + resend_findings(fetched.of(FAILED)) if fetched else []
         folders = fetched.folders() if fetched else []
         if not parsed.attachments and not folders:
             other = [] if fetchable else [nothing_attached(links)]

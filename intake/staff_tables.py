@@ -21,7 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 from intake.staff_words import (MAIL_KIND_NAMES, OUTBOX_STATE_NAMES, OVERRIDE_NAMES, PROJECT_VERDICT_NAMES,
-                                SEVERITY_NAMES, STATE_NAMES, beijing_minute, staff_reason, state_name, verdict_name)
+                                SEVERITY_NAMES, STATE_NAMES, beijing_minute, one_line, staff_reason, state_name,
+                                verdict_name)
 
 UNBROKEN = {"回执编号", "编号", "序号", "收到（北京时间）", "时间（北京时间）", "最近一次成功", "下次尝试", "封数",
             "审核次数", "已尝试次数", "级别", "字段", "结论"}
@@ -58,7 +59,8 @@ def _table(title: str | None, *headers: str) -> Table:
 
 
 def _row(table: Table, *cells: Any) -> None:
-    table.add_row(*(Text("—" if cell is None or cell == "" else str(cell)) for cell in cells))
+    # one line per row, piped: a sender's line break or escape sequence never reaches the terminal
+    table.add_row(*(Text("—" if cell is None or cell == "" else one_line(str(cell))) for cell in cells))
 
 
 def projects_text(projects: list[dict]) -> str:

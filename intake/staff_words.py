@@ -11,6 +11,7 @@ own answer, which is never rewritten).
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, timezone
 
 from intake.kernel.report import BEIJING
@@ -66,6 +67,21 @@ def staff_reason(text: str | None) -> str | None:
         text = pattern.sub(words, text)
     text = _NAMED.sub(lambda found: f"（{kind_name(found.group(1))}）", text)
     return _KIND.sub(lambda found: f"{kind_name(found.group(1))}：", text)
+
+
+# a line break of any kind; and the bidirectional controls that make a terminal show
+# what follows them reversed or moved (a file name that reads as another)
+_BREAKS = re.compile(r"[\t\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+")
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def one_line(text: str) -> str:
+    """A sender's text (a subject, a course or file name) as one line of a table or a
+    progress line: line breaks as a space; any other control character (ESC, which
+    starts a sequence that recolours or clears the staff's terminal) and bidi controls
+    as U+FFFD, as the ledger already shows an undecodable byte."""
+    text = _BREAKS.sub(" ", text)
+    return "".join("\ufffd" if ch in _BIDI or unicodedata.category(ch) == "Cc" else ch for ch in text)
 
 
 def kind_name(name: str) -> str:

@@ -103,3 +103,17 @@ def test_check_draws_a_progress_bar_on_a_terminal(fake_netdisk, tmp_path):
     assert json.loads(out)["message"]["links"][0]["url"] == share.url  # stdout stays the JSON alone
     text = drawn.decode("utf-8", "replace")
     assert "视频.mp4" in text and "3.1" in text  # the file's bar, with its size in MB
+
+
+def test_check_tells_a_wrong_code_beside_a_baidu_link_that_failed_on_our_side(fake_netdisk, tmp_path, monkeypatch):
+    first = fake_netdisk.add_share({"作品一/视频.mp4": 1000}, "ab12")
+    second = fake_netdisk.add_share({"作品二/视频.mp4": 1000}, "cd34")
+    account = fake_netdisk.add_account()
+    fake_netdisk.rate_limit(path="/share/transfer", times=-1)
+    proc = check(monkeypatch, fake_netdisk, "--json", eml(tmp_path, f"{first.url} 提取码：ab12\n{second.url} 提取码：zz99"),
+                 INTAKE_NETDISK_ROUTE="cookie", INTAKE_BAIDU_COOKIE=account.cookie)
+    report = json.loads(proc.stdout)
+    # the second link is probed though Baidu refused the first's transfer: the sender's problem is told
+    assert report["verdict"] == "rejected" and [f["code"] for f in report["findings"]] == ["link.code_wrong",
+                                                                                         "link.fetch_failed"]
+    assert len(fake_netdisk.requests_to("pan.baidu.com", "/share/transfer")) == 1

@@ -91,3 +91,15 @@ def test_outcomes_survive_a_save_and_load(tmp_path):
     loaded = FetchedPackage.load(tmp_path, tmp_path / "outcome.json")
     assert loaded.links == package.links and [link.url for link in loaded.of(FAILED, SENDER)] == [URL, "https://mail.163.com/x"]
     assert FetchedPackage.load(tmp_path, tmp_path / "missing.json").links == {}
+
+
+def test_a_link_the_sender_must_mend_beside_one_we_could_not_fetch_rejects_and_asks_for_both(tmp_path):
+    other = "https://pan.baidu.com/s/1ZyXwVuTs"
+    wrong = Finding("link.code_wrong", "提取码不正确。")
+    fetched = FetchedPackage(tmp_path, {0: LinkFetch("baidu", URL, FAILED, reason="我方原因"),
+                                        1: LinkFetch("baidu", other, SENDER, findings=[wrong])})
+    report = check_message(mail(1, f"{URL} 提取码 ab12\n{other} 提取码 zz99"), POLICY, None, tmp_path / "w", fetched)
+    # not needs_review: the sender must send again anyway, and is told so now
+    assert report.verdict == "rejected" and codes(report) == ["link.code_wrong", "link.fetch_failed"]
+    asked = report.findings[1].message
+    assert URL in asked and "一并附上此链接" in asked and "您无需重新发送" not in asked

@@ -374,3 +374,28 @@ def test_what_the_configuration_does_not_need_is_not_a_failure(environment, tmp_
     environment(INTAKE_MAILDIR=str(tmp_path))  # not a Maildir
     check = by_name(run_checks(None))["imap"]
     assert check.required and not check.ok and "INTAKE_MAILDIR" in check.detail
+
+
+def _not_owned_by(owner: int, folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.lstat().st_uid != owner)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can write in another user's data folder")
+def test_doctor_run_by_another_user_leaves_the_services_files_alone(environment, fake_netdisk, tmp_path):
+    """`sudo intake doctor` (root) over the service user's data folder: a token refresh
+    would store the new pair (the old refresh token is then spent) in a file the
+    service cannot read, and a lock file it cannot open. The netdisk check says to run
+    as the folder's owner instead, and nothing in the folder changes hands."""
+    setup = OpenApiSetup(fake_netdisk, tmp_path)
+    tokens, _ = setup.login()
+    setup.store.save(Tokens(tokens.access_token, tokens.refresh_token, expires_at=0.0))  # due for a refresh
+    service_user = 65534  # nobody: the folder is the service's
+    data = setup.settings.data_dir
+    for path in [data, *data.rglob("*")]:
+        os.chown(path, service_user, service_user)
+    environment(INTAKE_NETDISK_ROUTE="openapi", INTAKE_HOST_MAP=fake_netdisk.host_map,
+                INTAKE_DATA_DIR=str(data), **setup.environ)
+    check = by_name(run_checks(None))["netdisk"]
+    assert not check.ok and "sudo -u" in check.detail and "intake doctor" in check.detail, check.detail
+    assert _not_owned_by(service_user, data) == []
+    assert setup.store.load().refresh_token == tokens.refresh_token  # not spent behind the service's back

@@ -4,6 +4,9 @@ videos made by ffmpeg, Word and Excel files), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import fcntl
+import json
+import subprocess
+import sys
 import os
 import shutil
 import zipfile
@@ -303,3 +306,73 @@ def test_intake_export_over_a_fetched_baidu_share(fake_netdisk, tmp_path, databa
     refused = daemon.intake("export", str(tmp_path / "a-file"))
     assert refused.returncode == 2 and refused.stderr.strip().startswith("intake: export:")
     assert "Traceback" not in refused.stderr
+
+
+def test_a_problem_is_one_plain_line_whatever_the_sender_named(tmp_path, database_url, video):
+    service, _ = service_with(tmp_path, database_url, [mail(1, "hb@126.com", package(tmp_path, video, "湖北省总工会",
+                                                                                     {"课程一": 20}, "p"))])
+    poll_and_process(service)
+    with service.Session.begin() as session:  # the form's course name is the sender's
+        session.execute(update(Project).values(name="课程\x1b[2J\n伪造的一行"))
+    next((tmp_path / "data" / "raw").rglob("*.eml")).unlink()  # the raw mail gone: the project cannot be exported
+    done = run_export(service, tmp_path / "export")
+    [problem] = done.problems
+    assert "\n" not in problem and "\x1b" not in problem
+    assert problem.startswith("湖北省总工会“课程\ufffd[2J 伪造的一行”（回执号 WX2024-000001）：原始邮件文件不存在")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder this user cannot write in: a read-only tmpfs for root (whom permissions do
+    not stop), else a folder without write permission."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("root here cannot mount a read-only tmpfs")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_folder_it_cannot_write_in_is_one_line_and_exit_2(tmp_path, video, read_only_folder):
+    raw = mail(1, "hb@126.com", package(tmp_path, video, "湖北省总工会", {"课程一": 20}, "ro"))
+    service, _ = service_with(tmp_path, f"sqlite:///{tmp_path / 'intake.sqlite3'}", [raw])
+    poll_and_process(service)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")},
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "INTAKE_DATA_DIR": str(tmp_path / "data"),
+           "INTAKE_DATABASE_URL": str(service.settings.database_url)}
+    for target in (read_only_folder, read_only_folder / "new"):  # DIR there already, or to be made
+        done = subprocess.run([sys.executable, "-m", "intake.cli", "export", str(target)], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.startswith("intake: export: cannot ") and str(target) in done.stderr
+        assert "internal error" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_an_edited_manifest_never_leads_outside_dir(tmp_path, video):
+    raw = mail(1, "hb@126.com", package(tmp_path, video, "湖北省总工会", {"课程一": 20}, "m"))
+    service, _ = service_with(tmp_path, f"sqlite:///{tmp_path / 'intake.sqlite3'}", [raw])
+    poll_and_process(service)
+    target = tmp_path / "deep" / "export"
+    target.parent.mkdir()
+    assert run_export(service, target).problems == []
+    outside = tmp_path / "keep.txt"
+    outside.write_text("mine")
+    manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+    [entry] = manifest["projects"].values()
+    meta = next(iter(entry["files"].values()))
+    # entries of projects that no longer stand: the export would remove their files
+    manifest["projects"]["gone/1"] = {**entry, "folder": ["..", ".."], "files": {"keep.txt": meta}}
+    manifest["projects"]["gone/2"] = {**entry, "folder": ["湖北省总工会", "课程一"], "files": {"../../../keep.txt": meta}}
+    manifest["projects"]["gone/3"] = {"folder": "not a list"}
+    (target / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    done = run_export(service, target)
+    assert done.problems == [] and done.projects == 1 and done.removed == 0
+    assert outside.read_text() == "mine"

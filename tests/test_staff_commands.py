@@ -277,3 +277,54 @@ def test_show_lists_findings_and_each_links_outcome():
     assert re.search(r"1\s+https://pan\.baidu\.com/s/1AbC\s+未能下载（我方）\s+网盘接口限流；网络故障：pan\.baidu\.com", text)
     assert "网盘中共 1 个文件" in text and re.search(r"回复\s+待发送，收件人 gdzgh@163\.com", text)
     assert "answer cut（读取超时）" in text and not CLASS_NAME.search(text), text
+
+
+# ------------------------------------------------------------------ a sender's text in a table
+
+def _hostile_mail() -> bytes:
+    """A real zip whose course folder holds a line break and whose video's name an escape
+    sequence (clear the screen), and a subject with a bidi override."""
+    import io
+    from email.message import EmailMessage
+
+    bundle = io.BytesIO()
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("课程\n换行/视频\x1b[2J.mp4", b"x" * 100)
+        archive.writestr("课程\n换行/说明.docx", b"not a docx")
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Message-ID"] = "unit1@163.com", "collect@163.com", "<h1@test.example.cn>"
+    mail["Subject"] = "报送\u202e材料\u202c 第二行"
+    mail.set_content("请查收")
+    mail.add_attachment(bundle.getvalue(), maintype="application", subtype="zip", filename="报送.zip")
+    return mail.as_bytes()
+
+
+def test_a_senders_line_breaks_and_escapes_never_reach_the_table(tmp_path, database_url, monkeypatch, capsys):
+    from intake.service import poll_and_process
+    from intake.sources import deliver_to_maildir
+
+    maildir = tmp_path / "Maildir"
+    deliver_to_maildir(maildir, _hostile_mail(), datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc))
+    poll_and_process(open_service(daemon_settings(tmp_path, database_url, maildir=maildir)))
+    for name in [n for n in os.environ if n.startswith("INTAKE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("INTAKE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("INTAKE_DATABASE_URL", database_url)
+
+    code, listing = run(capsys, "submissions")
+    assert code == 0 and len(listing.splitlines()) == 3  # header, rule, one row
+    assert "课程 换行（未通过）" in listing
+    code, shown = run(capsys, "show", "WX2024-000001")
+    assert code == 0 and ANSI not in shown and "\u202e" not in shown
+    assert re.search(r"主题\s+报送\ufffd材料\ufffd 第二行\n", shown)
+    video = next(line for line in shown.splitlines() if "video.unreadable" in line)
+    assert "课程 换行/视频\ufffd[2J.mp4" in video  # the whole finding on its one line, path included
+
+
+def test_an_override_is_said_in_chinese(seeded, capsys):
+    code, out = run(capsys, "override", "WX2024-000003", "--accept", "--note", "已人工核对网盘材料")
+    assert code == 0
+    assert out == "WX2024-000003：人工改判为通过，结论现为通过（说明：已人工核对网盘材料）\n"
+    code, out = run(capsys, "override", "WX2024-000003", "--reject", "--note", "材料不实")
+    assert code == 0 and out.startswith("WX2024-000003：人工改判为未通过，结论现为未通过")
+    assert not re.search(r"\b(accepted|rejected)\b", out)

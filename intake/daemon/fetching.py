@@ -12,7 +12,7 @@ downloads stream to disk; nothing is held in memory).
   a download cut short resumes from its ``.part`` file. The files stay after judging
   (a reprocess judges them again).
 - Not fetched at all: a link in quoted text that the unit's earlier, recorded message
-  already brought (``quoted``), and every link of a message received after the deadline
+  already brought (``quoted``; judged or still waiting to be fetched), and every link of a message received after the deadline
   (``late``: it is void whatever the links hold).
 - Our side's failure (``TransientError``, a ``ConfigError`` the operator must mend, an
   unexpected error): the message stays in ``fetching`` until ``next_attempt_at`` (the
@@ -20,6 +20,11 @@ downloads stream to disk; nothing is held in memory).
   ``last_error`` for staff. Each attempt is counted when it starts (``fetch_attempts``,
   apart from the judging attempts); after INTAKE_FETCH_ATTEMPTS the links still missing
   are ``failed`` and the message is judged: ``needs_review`` with ``link.fetch_failed``.
+- One link the sender's problem (a wrong code, a dead share, too large) while another
+  fails on our side: nothing waits. The other links are tried in the same attempt (a
+  failure does not stop them), and when one is the sender's the message is judged at
+  once (rejected: they must send again); the links not fetched are ``failed`` with
+  ``RESEND`` as the reason, so the one reply asks for them in the new message too.
 """
 
 from __future__ import annotations
@@ -41,10 +46,10 @@ from intake.daemon.rules import find_unit
 from intake.daemon.transitions import LostClaim, move
 from intake.fetchers import download_limits, make_fetchers
 from intake.fetchers.base import Fetcher, Progress, ProgressEvent
-from intake.fetchers.message import DISABLED, GAVE_UP, failed, fetch_link, in_order, message_limits
+from intake.fetchers.message import CONFIG, DISABLED, GAVE_UP, RESEND, failed, fetch_link, in_order, message_limits
 from intake.logs import about
 from intake.kernel.errors import ConfigError, TransientError
-from intake.kernel.fetched import FAILED, LATE, QUOTED, FetchedPackage, LinkFetch
+from intake.kernel.fetched import FAILED, LATE, QUOTED, SENDER, FetchedPackage, LinkFetch
 from intake.kernel.policy import is_late
 from intake.kernel.report import Report
 from intake.parsers.links import Link
@@ -92,23 +97,28 @@ def fetch(worker: Worker, message: Message) -> tuple[bool, FetchedPackage | None
         return False, package
     try:
         with worker.leases.holding(message_id):
-            _fetch_pending(worker, package, pending, name)
+            err = _fetch_pending(worker, package, pending, name)
     except LostClaim:
         raise
-    except Exception as err:  # ours: a rate limit, the network, a setting, a bug; tried again later
-        if attempt >= worker.settings.fetch_attempts:
-            _give_up(package, pending, err)
-            return False, package
-        _defer(worker, message_id, err, attempt)
-        return True, None
-    return False, package
+    except Exception as unexpected:  # outside a link's fetch (the disk, a bug): tried again later too
+        err = unexpected
+    if err is None:
+        return False, package
+    if package.sender_problems():  # the sender must send again anyway: told now, the rest not waited for
+        _give_up(package, pending, err, RESEND)
+        return False, package
+    if attempt >= worker.settings.fetch_attempts:
+        _give_up(package, pending, err, CONFIG if isinstance(err, ConfigError) else GAVE_UP)
+        return False, package
+    _defer(worker, message_id, err, attempt)
+    return True, None
 
 
 def _settle_without_fetching(worker: Worker, session: Session, message: Message, package: FetchedPackage,
                              links: list[tuple[int, Link]]) -> None:
     """Outcomes that need no download: quoted links already received, a late message,
     fetching switched off (INTAKE_FETCH_LINKS=false)."""
-    known = _already_received(session, message, [(n, link) for n, link in links if link.quoted])
+    known = _already_received(session, message, [(n, link) for n, link in links if link.quoted], worker)
     late = message.received_at is not None and is_late(aware(message.received_at), worker.policy)
     for n, link in links:
         if n in package.links:
@@ -121,7 +131,8 @@ def _settle_without_fetching(worker: Worker, session: Session, message: Message,
             package.links[n] = failed(link, DISABLED)
 
 
-def _already_received(session: Session, message: Message, quoted: list[tuple[int, Link]]) -> dict[int, str]:
+def _already_received(session: Session, message: Message, quoted: list[tuple[int, Link]],
+                      worker: Worker) -> dict[int, str]:
     """position -> receipt of the unit's earlier, recorded message that carried the same
     link (same sender address, or the same unit by its contacts)."""
     if not quoted:
@@ -134,15 +145,38 @@ def _already_received(session: Session, message: Message, quoted: list[tuple[int
             same += [Message.unit_id == unit.id, Message.unit_name == unit.name]
     if not same:
         return {}
-    earlier = session.scalars(select(Message).where(Message.id < message.id, Message.report.is_not(None), or_(*same))
+    earlier = session.scalars(select(Message).where(Message.id < message.id, or_(*same))
                               .order_by(Message.id)).all()
     found: dict[int, str] = {}
     for row in earlier:
-        urls = {link.get("url") for link in ((row.report or {}).get("message") or {}).get("links", [])}
+        urls = _links_of(row, worker)
         for n, link in quoted:
             if link.url in urls and n not in found:
                 found[n] = row.receipt or str(row.id)
     return found
+
+
+def _links_of(row: Message, worker: Worker) -> set[str]:
+    """The URLs an earlier message brought: from its report once judged; read from the
+    stored mail while it still waits (in ``fetching``, say): a reply quoting a link that
+    is still being fetched for the first message must not fetch it a second time. A
+    link the earlier reply asked for again (``RESEND``) does not count."""
+    if row.report is not None:
+        # a link we asked the sender to send again (another of its links was theirs to mend)
+        # was never fetched: quoted in the new message, it is fetched there
+        asked_again = {link.get("url") for link in row.report.get("fetch", [])
+                       if link.get("outcome") == FAILED and link.get("reason") == RESEND}
+        return {link.get("url") for link in (row.report.get("message") or {}).get("links", [])} - asked_again
+    if row.state == State.QUARANTINED or not row.raw_path:
+        return set()
+    try:  # read in the judging child, as every sender's message is, under the budget
+        found = intake.budgeted.message_links_within(raw_file(worker.settings.data_dir, row), worker.policy,
+                                                     worker.judges)
+    except (OSError, ValueError):  # its stored mail is gone or unreadable: nothing to match
+        return set()
+    if isinstance(found, Report):  # too complex to read within the budget: nothing to match
+        return set()
+    return {link.url for _, link in ([] if found.ignored else found.fetchable())}
 
 
 def _start(worker: Worker, message_id: int) -> int | None:
@@ -160,16 +194,56 @@ def _start(worker: Worker, message_id: int) -> int | None:
         return message.fetch_attempts
 
 
-def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[int, Link]], name: str) -> None:
+def _fetch_pending(worker: Worker, package: FetchedPackage, pending: list[tuple[int, Link]],
+                   name: str) -> Exception | None:
+    """Fetch each pending link; return the first failure on our side (None: every link
+    has its outcome). A failure does not stop the other links, so that a wrong code or a
+    dead share in the same message is found, and told, now: a host that failed is not
+    asked to download again in this attempt, but Baidu links are still probed (share
+    page and code only) when the route failed or its settings are wrong; their download
+    waits for the next attempt."""
     fetchers, broken = _fetchers(worker)
     limits = message_limits(download_limits(worker.settings), package)  # one budget for the message
+    held: dict[str, Exception] = {"baidu": broken} if broken is not None else {}  # provider -> why it waits
+    first: Exception | None = None
+    probing = True  # until a probe fails too: then Baidu is left alone for this attempt
+    probe: Fetcher | None = None
     for n, link in pending:
-        if link.provider == "baidu" and broken is not None:
-            raise broken  # the route's settings are wrong: tried again once mended
-        log.info("%s: fetching %s link %s", name, link.provider, link.url, extra=about(name))
-        package.links[n] = fetch_link(fetchers[link.provider], link, package.root / str(n), limits,
-                                      _progress(name), key=name)
+        why = held.get(link.provider)
+        if why is not None and (link.provider != "baidu" or not probing):
+            first = first or why
+            continue
+        if why is None or broken is not None:
+            fetcher = fetchers[link.provider]  # the route's own (the probe's when the route is broken)
+        else:
+            probe = probe or _probe(worker)
+            fetcher = probe
+        log.info("%s: %s %s link %s", name, "probing" if why else "fetching", link.provider, link.url,
+                 extra=about(name))
+        try:
+            outcome = fetch_link(fetcher, link, package.root / str(n), limits, _progress(name), key=name,
+                                 package_cap=worker.policy.archive.max_total_bytes)
+            if why is not None and outcome.outcome != SENDER:
+                raise why  # valid as far as the probe sees: downloaded at a later attempt
+        except LostClaim:
+            raise
+        except Exception as err:  # ours: a rate limit, the network, a setting, a bug; tried again later
+            log.warning("%s: %s link %s not fetched: %s: %s", name, link.provider, link.url, type(err).__name__, err,
+                        extra=about(name))
+            first = first or err
+            held.setdefault(link.provider, err)
+            probing = probing and (why is None or err is why)
+            continue
+        package.links[n] = outcome
         package.save(package.root / "outcome.json")
+    if broken is not None and any(link.provider == "baidu" and n not in package.links for n, link in pending):
+        return broken  # what staff must mend, whatever else the probe ran into
+    return first
+
+
+def _probe(worker: Worker) -> Fetcher:
+    """The account-free Baidu fetcher: checks a link and its code without downloading."""
+    return make_fetchers(dataclasses.replace(worker.settings, netdisk_route="probe"))["baidu"]
 
 
 def _fetchers(worker: Worker) -> tuple[dict[str, Fetcher], ConfigError | None]:
@@ -193,10 +267,11 @@ def _progress(name: str) -> Progress:
     return report
 
 
-def _give_up(package: FetchedPackage, pending: list[tuple[int, Link]], err: BaseException | None) -> None:
+def _give_up(package: FetchedPackage, pending: list[tuple[int, Link]], err: BaseException | None,
+             reason: str = GAVE_UP) -> None:
     for n, link in pending:
         if n not in package.links:
-            package.links[n] = failed(link, GAVE_UP, err)
+            package.links[n] = failed(link, reason, err)
     package.save(package.root / "outcome.json")
 
 
@@ -211,7 +286,7 @@ def _defer(worker: Worker, message_id: int, err: Exception, attempt: int) -> Non
         if message.claimed_by != worker.me:
             raise LostClaim(f"message {message_id} was taken over")
         message.last_error = f"fetching, attempt {attempt} of {worker.settings.fetch_attempts}: {type(err).__name__}: {err}"
-        message.traceback = traceback.format_exc()
+        message.traceback = "".join(traceback.format_exception(err))
         message.next_attempt_at = utcnow() + timedelta(seconds=delay)
         move(session, message, State.FETCHING, worker.me, release=True, action="fetch_deferred",
              error=message.last_error, next_attempt_at=_iso(message.next_attempt_at))

@@ -147,8 +147,10 @@ class Worker:
                       extra=about(message.receipt, message.message_id))
             if message.claimed_by != self.me or message.state in (State.DONE, State.QUARANTINED):
                 return  # someone else's now (reprocess, a takeover): not ours to mark
-            if message.report is not None:
-                message.attempts += 1  # judging attempts are counted when they start
+            if message.report is not None or message.state != State.UNPACKING:
+                # judging counts its attempts when it starts (UNPACKING); a failure before it
+                # (the fetching stage could not read the message) or after it counts here
+                message.attempts += 1
             message.last_error = f"{type(err).__name__}: {err}"
             message.traceback = traceback.format_exc()
             if isinstance(err, PermanentError) or message.attempts >= self.settings.max_attempts:

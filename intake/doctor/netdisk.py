@@ -11,8 +11,11 @@ No cookie, token or key is ever printed."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from intake.doctor.model import Check, Context, failed, not_needed, passed
 from intake.fetchers import lock_folder, make_http
@@ -37,11 +40,33 @@ def check_netdisk(context: Context) -> Check:
     if route == "probe":
         return not_needed(NAME, TITLE, "INTAKE_NETDISK_ROUTE=probe，不登录网盘账号，只检查分享链接和提取码"
                           "是否有效（链接中的文件不会下载，需人工处理）")
+    owner = _other_owner(settings.data_dir)
+    if owner is not None:
+        return failed(NAME, TITLE, f"数据目录 {settings.data_dir} 属于用户 {owner}，本次检查却以用户 {_user(os.geteuid())} "
+                      "运行：核对网盘凭据可能刷新令牌、建立锁文件，这些文件将归当前用户所有，服务随后无法读取，"
+                      f"因此未核对。请以服务用户运行：sudo -u {owner} intake doctor（加上服务所用的 --config）")
     http = make_http(settings)
     try:
         return _cookie(settings, http) if route == "cookie" else _openapi(settings, http)
     finally:
         http.close()
+
+
+def _other_owner(data_dir: Path) -> str | None:
+    """The data folder's owner when it is not this process's user (root running doctor
+    over the service's folder), else None; None too while the folder does not exist."""
+    try:
+        uid = data_dir.stat().st_uid
+    except OSError:
+        return None
+    return None if uid == os.geteuid() else _user(uid)
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def _cookie(settings: Settings, http: Http) -> Check:

@@ -18,8 +18,10 @@ from intake.export import tree
 from intake.export.names import allocate, safe_name
 from intake.export.source import ExportProject, Extracted, completers_of, current_projects, extract
 from intake.export.workbooks import IndexRow, UnitRow, index_workbook, merged_bank, questions
+from intake.kernel.errors import ConfigError
 from intake.kernel.policy import Policy
 from intake.parsers.media import media_info
+from intake.staff_words import one_line
 from intake.store import Unit
 
 log = logging.getLogger("intake")
@@ -41,8 +43,12 @@ def export(Session: sessionmaker, data_dir: Path, policy: Policy, target: Path) 
     root = tree.open_root(target)
     try:
         tree.lock(root, target)
+        tree.can_write(root, target)
         tree.sweep_work(root)
         return _export(Session, data_dir, policy, Path(target), root)
+    except OSError as err:  # the workbooks or the manifest not written: a full disk, say
+        raise ConfigError(f"export: writing in {target} failed ({err.strerror or err}); free some space or "
+                          "choose another folder, then export again") from err
     finally:
         os.close(root)
 
@@ -74,6 +80,8 @@ def _export(Session: sessionmaker, data_dir: Path, policy: Policy, target: Path,
     result.projects = len(exported)
     _write_workbooks(Session, root, target, exported, entries)
     tree.save_manifest(root, {"version": 1, "projects": entries, "files": [BANK_BOOK, INDEX_BOOK]})
+    # a line each: a sender's course or file name may hold a line break or an escape sequence
+    result.problems = [one_line(problem) for problem in result.problems]
     return result
 
 

@@ -49,6 +49,21 @@ def open_root(target: Path) -> int:
         raise ConfigError(f"export: {target} exists and is not a folder") from None
     except PermissionError:
         raise ConfigError(f"export: no permission to write in {target}") from None
+    except OSError as err:  # a read-only file system, say
+        raise ConfigError(f"export: cannot use {target} ({err.strerror or err}); choose a folder this user may "
+                          "write to") from None
+
+
+def can_write(root: int, target: Path) -> None:
+    """DIR takes a new folder (an existing DIR may be read-only, or another user's): said
+    before anything is unpacked, in one line."""
+    probe = f"{WORK}-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        os.mkdir(probe, dir_fd=root)
+        os.rmdir(probe, dir_fd=root)
+    except OSError as err:
+        raise ConfigError(f"export: cannot write in {target} ({err.strerror or err}); choose a folder this user "
+                          "may write to") from None
 
 
 def lock(root: int, target: Path) -> None:
@@ -160,10 +175,27 @@ def load_manifest(root: int) -> dict[str, Any]:
         with os.fdopen(fd, "rb") as fh:
             data = json.loads(fh.read(64 << 20))
         if isinstance(data.get("projects"), dict) and isinstance(data.get("files"), list):
+            data["projects"] = {key: entry for key, entry in data["projects"].items() if _inside(entry)}
             return data
     except (OSError, ValueError, AttributeError):
         pass
     return {"projects": {}, "files": []}
+
+
+def _inside(entry: Any) -> bool:
+    """An entry whose folder and file names are each one plain name below DIR: only what
+    stays inside DIR is ever looked at or removed, whoever edited the manifest."""
+    try:
+        folder, files = entry["folder"], entry["files"]
+        return (isinstance(entry["unit"], str) and isinstance(folder, list) and len(folder) == 2
+                and isinstance(files, dict) and all(_plain(name) for name in [*folder, *files])
+                and all({"kind", "size", "mtime_ns"} <= set(meta) for meta in files.values()))
+    except (KeyError, TypeError):
+        return False
+
+
+def _plain(name: object) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name
 
 
 def save_manifest(root: int, manifest: dict[str, Any]) -> None:

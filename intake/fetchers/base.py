@@ -87,7 +87,7 @@ class DownloadLimits:
 def too_large(total: int, cap: int, listing: list[RemoteFile] | None) -> DownloadTooLarge:
     return DownloadTooLarge(
         f"链接中的文件共 {total / GIB:.2f} GB 以上，超过 INTAKE_DOWNLOAD_MAX_GB（{cap / GIB:g} GB）："
-        "请工作人员调高该设置后重新处理，或手工下载", listing)
+        "请工作人员调高该设置后重新处理，或手工下载", listing, total)
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,15 @@ class NoAccount(NeedsStaff):
 
 
 class DownloadTooLarge(NeedsStaff):
-    """The share holds more than INTAKE_DOWNLOAD_MAX_GB. Not a finding: the notice sets no
-    size limit the sender broke; staff raise the cap or fetch it by hand."""
+    """The message's linked files come to more than INTAKE_DOWNLOAD_MAX_GB. ``total``: the
+    bytes known when the cap was passed (the listing's sum, or what was written). The
+    wiring (``intake.fetchers.message``) makes it the sender's ``archive.too_large`` when
+    ``total`` also passes the policy's own package limit, and a case for staff otherwise
+    (the operator's cap is below what the policy allows)."""
+
+    def __init__(self, message: str, listing: list[RemoteFile] | None = None, total: int = 0) -> None:
+        super().__init__(message, listing)
+        self.total = total
 
 
 class NetworkError(TransientError):

@@ -7,7 +7,9 @@ Each link has one outcome:
   share serves as the blocked-content stand-in);
 - ``sender``: the sender's problem (``link.code_wrong``, ``link.unavailable``), told at once;
 - ``failed``: our side could not fetch it (no account, over the size cap, the retries
-  ran out); ``reason`` says why in Chinese, the message is ``needs_review``;
+  ran out); ``reason`` says why in Chinese, the message is ``needs_review`` (unless
+  another link is the sender's problem: then it is rejected and the sender asked to
+  send this link again with the mended one);
 - ``quoted``: a link in quoted text that the unit's earlier message (``earlier``, its
   receipt) already brought: not fetched again, not a finding;
 - ``late``: not fetched because the message came after the deadline (it is void anyway).
@@ -60,6 +62,11 @@ class FetchedPackage:
 
     def of(self, *outcomes: str) -> list[LinkFetch]:
         return [self.links[n] for n in sorted(self.links) if self.links[n].outcome in outcomes]
+
+    def sender_problems(self) -> list[Finding]:
+        """The sender's problems with the links: a ``sender`` outcome's, or a fetched
+        link's (a file the share serves as the blocked-content stand-in)."""
+        return [f for link in self.of(SENDER, FETCHED) for f in link.findings]
 
     def folders(self) -> list[Path]:
         """The folders holding fetched files, in the order of the links."""

@@ -1,5 +1,6 @@
 """The findings about a message's links, worded for the sender: links our side could
-not fetch (``link.fetch_failed``: staff look, the sender need not resend), links to
+not fetch (``link.fetch_failed``: staff look, the sender need not resend, unless another
+link of the message is theirs to mend: then it is asked for in the new message), links to
 hosts nobody can fetch from (``link.unsupported``), nothing at all (``package.empty``),
 and a reply whose only links were already received (``link.already_received``)."""
 
@@ -26,6 +27,16 @@ def fetch_failed(provider: str, url: str, reason: str) -> Finding:
 
 def failed_findings(links: Sequence[LinkFetch]) -> list[Finding]:
     return [fetch_failed(link.provider, link.url, link.reason or "原因不明") for link in links]
+
+
+def resend_findings(links: Sequence[LinkFetch]) -> list[Finding]:
+    """Links our side could not fetch in a message the sender must send again anyway
+    (another of its links has a wrong code, is dead or too large): asked for again."""
+    return [Finding(
+        "link.fetch_failed",
+        f"邮件中的{PROVIDER_NAMES.get(link.provider, '网盘')}链接 {link.url} 未能自动下载"
+        f"（{link.reason or '原因不明'}）。请在更正其他链接后重新发送时，一并附上此链接及其提取码。",
+    ) for link in links]
 
 
 def not_fetched_findings(links: Sequence[Link]) -> list[Finding]:
