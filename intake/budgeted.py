@@ -12,7 +12,7 @@ from pathlib import Path
 import intake.core as core
 from intake.kernel.budget import within
 from intake.kernel.fetched import FetchedPackage
-from intake.kernel.judges import JudgingChild
+from intake.kernel.judges import JudgingChild, Pending
 from intake.kernel.policy import Policy, is_late
 from intake.kernel.report import Report
 from intake.parsers.message_links import MessageLinks, message_links
@@ -35,6 +35,29 @@ def check_message_within(raw_path: Path, policy: Policy, received_at: datetime |
     report = (judges.within if judges is not None else within)(policy.budget, policy.name, received_at, _check_stored_message, Path(raw_path), policy,
                     received_at, workdir, fetched)
     return _with_lateness(report, policy, received_at)
+
+
+class MessageJudgement:
+    """A stored message handed to the daemon's judging child (``submit_message``)."""
+
+    def __init__(self, pending: Pending, policy: Policy, received_at: datetime | None) -> None:
+        self._pending, self._policy, self._received_at = pending, policy, received_at
+
+    def report(self) -> Report:
+        """Wait for the judgement: as ``check_message_within`` returns it."""
+        report = self._pending.result()
+        if not isinstance(report, Report):
+            raise TypeError(f"a judgement returned {type(report).__name__}, not a Report")
+        return _with_lateness(report, self._policy, self._received_at)
+
+
+def submit_message(raw_path: Path, policy: Policy, received_at: datetime | None, workdir: Path | None,
+                   judges: JudgingChild, fetched: FetchedPackage | None = None) -> MessageJudgement:
+    """``check_message_within`` in the judging child, returning once the child has taken
+    it: the daemon saves the previous message meanwhile."""
+    pending = judges.submit(policy.budget, policy.name, received_at, _check_stored_message, Path(raw_path), policy,
+                            received_at, workdir, fetched)
+    return MessageJudgement(pending, policy, received_at)
 
 
 def message_links_within(raw_path: Path, policy: Policy, judges: JudgingChild,

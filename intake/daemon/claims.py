@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 from datetime import datetime, timedelta, timezone
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 
@@ -83,8 +84,9 @@ def holder_gone(holder: str | None, since: datetime | None, me: str, now: dateti
     return _claimable(holder, since, me, now or utcnow())
 
 
-def claim(Session: sessionmaker, me: str) -> int | None:
-    """Take the next message that needs work, or None. Safe with many workers."""
+def claim(Session: sessionmaker, me: str, in_hand: Collection[int] = ()) -> int | None:
+    """Take the next message that needs work, or None. Safe with many workers.
+    ``in_hand``: messages this worker holds already (one judged while it claims the next)."""
     now = utcnow()
     with Session.begin() as session:
         query = (
@@ -102,8 +104,8 @@ def claim(Session: sessionmaker, me: str) -> int | None:
         if is_postgresql(session):
             query = query.with_for_update(skip_locked=True)
         for message_id, claimed_by, claimed_at in session.execute(query).all():
-            if not _claimable(claimed_by, claimed_at, me, now):
-                continue  # a live worker's, within its lease
+            if message_id in in_hand or not _claimable(claimed_by, claimed_at, me, now):
+                continue  # a live worker's, within its lease, or in this worker's hands
             taken = session.execute(
                 update(Message)
                 .where(Message.id == message_id,
@@ -129,33 +131,67 @@ def locked(session: Session, message_id: int) -> Message:
     return message
 
 
-class LeaseRenewal:
-    """Renews this worker's claim while a long judgement runs, so that a live worker's
-    claim never runs out (only a dead one's does: its renewals stop)."""
+class Leases:
+    """One worker's claims on the messages it has in hand (being read, judged, or judged
+    and waiting to be saved while the next one is judged), renewed together by one
+    thread while any is held: a live worker's claim never runs out, a dead one's does.
+    ``stop()`` ends the thread (the worker's drain does, at its end)."""
 
-    def __init__(self, Session: sessionmaker, message_id: int, me: str) -> None:
-        self.Session, self.message_id, self.me = Session, message_id, me
+    def __init__(self, Session: sessionmaker, me: str) -> None:
+        self.Session, self.me = Session, me
+        self.held: set[int] = set()
+        self.lock = threading.Lock()
         self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._renew, name=f"lease-{message_id}", daemon=True)
+        self.thread: threading.Thread | None = None
 
-    def __enter__(self) -> LeaseRenewal:
-        self.thread.start()
-        return self
+    def hold(self, message_id: int) -> None:
+        with self.lock:
+            self.held.add(message_id)
+            if self.thread is None:
+                self.stopped.clear()
+                self.thread = threading.Thread(target=self._renew, name="leases", daemon=True)
+                self.thread.start()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self.stopped.set()
-        self.thread.join()
+    def release(self, message_id: int) -> None:
+        with self.lock:
+            self.held.discard(message_id)
+
+    def holding(self, message_id: int) -> _Holding:
+        """``with leases.holding(id):`` holds the claim for the block."""
+        return _Holding(self, message_id)
+
+    def stop(self) -> None:
+        with self.lock:
+            thread, self.thread = self.thread, None
+            self.held.clear()
+        if thread is not None:
+            self.stopped.set()
+            thread.join()
 
     def _renew(self) -> None:
         while not self.stopped.wait(RENEW_EVERY.total_seconds()):
+            with self.lock:
+                held = sorted(self.held)
+            if not held:
+                continue
             try:
                 with self.Session.begin() as session:
-                    session.execute(update(Message).where(Message.id == self.message_id,
-                                                          Message.claimed_by == self.me)
+                    session.execute(update(Message).where(Message.id.in_(held), Message.claimed_by == self.me)
                                     .values(claimed_at=utcnow()))
             except Exception as err:  # the next renewal tries again; the lease is long
-                log.warning("could not renew the claim on message %s: %s", self.message_id, err)
+                log.warning("could not renew the claims on messages %s: %s", held, err)
+
+
+class _Holding:
+    def __init__(self, leases: Leases, message_id: int) -> None:
+        self.leases, self.message_id = leases, message_id
+
+    def __enter__(self) -> None:
+        self.leases.hold(self.message_id)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.leases.release(self.message_id)
 
 
 def aware(moment: datetime) -> datetime:

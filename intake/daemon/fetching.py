@@ -40,7 +40,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 import intake.budgeted
-from intake.daemon.claims import LeaseRenewal, aware, locked
+from intake.daemon.claims import aware, locked
 from intake.daemon.ledger import raw_file
 from intake.daemon.rules import find_unit
 from intake.daemon.transitions import LostClaim, move
@@ -72,7 +72,7 @@ def fetch(worker: Worker, message: Message) -> tuple[bool, FetchedPackage | None
     name = message.receipt or str(message.id)
     received = aware(message.received_at) if message.received_at else None
     worker.over_budget.pop(message_id, None)  # from an earlier round, if any: read again
-    with LeaseRenewal(worker.Session, message_id, worker.me):  # read in the judging child, under the budget
+    with worker.leases.holding(message_id):  # read in the judging child, under the budget
         found = intake.budgeted.message_links_within(raw_path, worker.policy, worker.judges, received)
     if isinstance(found, Report):  # over the budget: that is its judgement (judging.judge saves it)
         worker.over_budget[message_id] = found
@@ -90,12 +90,13 @@ def fetch(worker: Worker, message: Message) -> tuple[bool, FetchedPackage | None
     if not pending:
         package.save(root / "outcome.json")
         return False, package
+    worker.settle()  # downloads may be slow: the judged message before this one is saved first
     attempt = _start(worker, message_id)
     if attempt is None:  # the attempts ran out (the last one was cut short by a crash)
         _give_up(package, pending, None)
         return False, package
     try:
-        with LeaseRenewal(worker.Session, message_id, worker.me):
+        with worker.leases.holding(message_id):
             err = _fetch_pending(worker, package, pending, name)
     except LostClaim:
         raise

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 import intake.budgeted
-from intake.daemon.claims import LeaseRenewal, aware, locked
+from intake.budgeted import MessageJudgement
+from intake.daemon.claims import aware, locked
 from intake.daemon.ledger import raw_file
 from intake.daemon.rules import find_unit, name_key, quota_finding, supersede
 from intake.daemon.transitions import LostClaim, move
@@ -29,10 +30,40 @@ if TYPE_CHECKING:  # the worker calls this stage; typing only, no import cycle
     from intake.daemon.worker import Worker
 
 
+class InFlight:
+    """A claimed message whose judgement is under way in the judging child (or known
+    already: reading its links ran over the budget). Its claim is held, and renewed, from
+    ``start`` until ``finish`` has saved it (or found the claim lost)."""
+
+    def __init__(self, message_id: int, fetched: FetchedPackage | None, workdir: Path | None,
+                 judgement: MessageJudgement | None, report: Report | None = None) -> None:
+        self.message_id, self.fetched, self.workdir = message_id, fetched, workdir
+        self.judgement, self.report = judgement, report
+        self.error: BaseException | None = None
+
+    def wait(self) -> None:
+        """Take the child's answer (the child is free again); errors are kept for ``finish``."""
+        if self.judgement is not None and self.report is None and self.error is None:
+            try:
+                self.report = self.judgement.report()
+            except Exception as err:  # the judgement's failure is this message's: raised in finish
+                self.error = err
+
+
 def judge(worker: Worker, message_id: int, fetched: FetchedPackage | None = None) -> bool:
     """Unpack and judge one claimed message, with what its links brought (``fetched``);
     save the outcome (True), or quarantine a message that its workers died on
     ``max_attempts`` times (False)."""
+    flight = start(worker, message_id, fetched)
+    if flight is None:
+        return False
+    finish(worker, flight)
+    return True
+
+
+def start(worker: Worker, message_id: int, fetched: FetchedPackage | None = None) -> InFlight | None:
+    """Count the attempt, move to ``unpacking`` and hand the message to the judging child;
+    None when it was quarantined instead (its workers died on it ``max_attempts`` times)."""
     with worker.Session.begin() as session:
         message = locked(session, message_id)
         if message.claimed_by != worker.me:
@@ -41,34 +72,50 @@ def judge(worker: Worker, message_id: int, fetched: FetchedPackage | None = None
             # it was in hand when its worker died, max_attempts times: a poison message
             message.last_error = "the worker died while processing this message"
             move(session, message, State.QUARANTINED, worker.me, release=True, error=message.last_error)
-            return False
+            return None
         message.attempts += 1  # counted when work starts: a crash counts too
         move(session, message, State.UNPACKING, worker.me, attempt=message.attempts)
-    report, attachments = _judged(worker, message, fetched)
-    with worker.Session.begin() as session:
-        message = locked(session, message_id)
-        if message.report is not None or message.claimed_by != worker.me:
-            raise LostClaim(f"message {message_id} was judged or taken over meanwhile")  # never twice
-        _save(session, worker.me, message, report, attachments, fetched)
-    return True
-
-
-def _judged(worker: Worker, message: Message,
-            fetched: FetchedPackage | None) -> tuple[Report, list[tuple[str, str, int]]]:
-    # a folder of its own: two workers may share a pid (containers) and a data folder
-    workdir = worker.settings.data_dir / "work" / f"{message.receipt or message.id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    shutil.rmtree(workdir, ignore_errors=True)
-    received = aware(message.received_at) if message.received_at else None
     over_budget = worker.over_budget.pop(message.id, None)
     if over_budget is not None:  # reading its links ran over the budget: judged already
-        return over_budget, []
+        return InFlight(message_id, fetched, None, None, over_budget)
+    # a folder of its own: two workers may share a pid (containers) and a data folder
+    workdir = worker.settings.data_dir / "work" / f"{message.receipt or message.id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    received = aware(message.received_at) if message.received_at else None
+    worker.leases.hold(message_id)  # until finish: judged in the child, then saved
     try:
-        with LeaseRenewal(worker.Session, message.id, worker.me):  # judged in a child, under the budget
-            report = intake.budgeted.check_message_within(raw_file(worker.settings.data_dir, message), worker.policy, received, workdir,
-                                                          worker.judges, fetched)
-        return report, _attachment_digests(workdir / "attachments")
-    finally:
+        judgement = intake.budgeted.submit_message(raw_file(worker.settings.data_dir, message), worker.policy,
+                                                   received, workdir, worker.judges, fetched)
+    except BaseException:
+        worker.leases.release(message_id)
         shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return InFlight(message_id, fetched, workdir, judgement)
+
+
+def finish(worker: Worker, flight: InFlight) -> None:
+    """Wait for the judgement and save it, once, while the claim is still ours."""
+    try:
+        report, attachments = _outcome(flight)
+        with worker.Session.begin() as session:
+            message = locked(session, flight.message_id)
+            if message.report is not None or message.claimed_by != worker.me:  # never twice
+                raise LostClaim(f"message {flight.message_id} was judged or taken over meanwhile")
+            _save(session, worker.me, message, report, attachments, flight.fetched)
+    finally:
+        worker.leases.release(flight.message_id)
+
+
+def _outcome(flight: InFlight) -> tuple[Report, list[tuple[str, str, int]]]:
+    """The report and the digests of the attachments the child unpacked (then removed)."""
+    try:
+        flight.wait()
+        if flight.error is not None:
+            raise flight.error
+        assert flight.report is not None
+        return flight.report, _attachment_digests(flight.workdir / "attachments") if flight.workdir else []
+    finally:
+        if flight.workdir is not None:
+            shutil.rmtree(flight.workdir, ignore_errors=True)
 
 
 def _save(session: Session, me: str, message: Message, report: Report, attachments: list[tuple[str, str, int]],

@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy.orm import sessionmaker
 
 from intake.daemon import delivery, fetching, judging, replying
-from intake.daemon.claims import claim, locked, worker_id
+from intake.daemon.claims import Leases, claim, locked, worker_id
 from intake.daemon.transitions import LostClaim, move
 from intake.fetchers.base import Fetcher
 from intake.kernel.errors import ConfigError, PermanentError, TransientError
@@ -39,6 +39,9 @@ class Worker:
         self.transport = transport or make_transport(settings)
         self.delivery = delivery.Delivery()  # what the last delivery pass did
         self.judges = JudgingChild()  # one judging child per drain, not a fork per message
+        self.leases = Leases(Session, self.me)  # the claims in hand, renewed by one thread
+        self.judged: judging.InFlight | None = None  # judged, saved once the next one is judged
+        self.finished = 0  # messages processed in this drain
         # message id -> its judgement when reading its links already ran over the budget
         self.over_budget: dict[int, Report] = {}
         self.fetchers: dict[str, Fetcher] | None = None  # made when the first link is fetched
@@ -55,45 +58,87 @@ class Worker:
             done = self._work_queue(should_stop)
         finally:
             self.judges.close()
+            self.leases.stop()
         if not should_stop():
             self.delivery = delivery.deliver_pending(self.Session, self.transport, self.me, should_stop)
         return done
 
     def _work_queue(self, should_stop: Callable[[], bool]) -> int:
-        done = 0
+        """Messages one after the other, pipelined by one: while the child judges a
+        message, the worker claims the next one; once the next one is in the child's
+        hands, it saves and answers the judged one (before, when the next one must
+        download its links first: ``settle``). A judged message waits in memory only: a
+        crash before its save judges it again (its claim is a dead worker's)."""
+        self.finished = 0
         seen: set[int] = set()
+        flight: judging.InFlight | None = None  # in the child, or judged and not yet saved
         while not should_stop():
-            message_id = claim(self.Session, self.me)
-            if message_id is None:
-                return done
-            if message_id in seen:
-                # no progress on it since this drain began: stop rather than spin
-                log.error("message %s is claimable again right after processing; stopping this round", message_id)
-                with self.Session.begin() as session:
+            message_id = claim(self.Session, self.me, {flight.message_id} if flight else ())
+            if message_id is not None and flight is not None:
+                flight.wait()  # the child is free for the next message
+            if message_id is not None and (message_id in seen or should_stop()):
+                if message_id in seen:  # no progress on it since this drain began: stop rather than spin
+                    log.error("message %s is claimable again right after processing; stopping this round", message_id)
+                with self.Session.begin() as session:  # not begun: left to the next round (or worker)
                     locked(session, message_id).claimed_by = None
-                return done
+                message_id = None
+            if message_id is None:
+                break
             seen.add(message_id)
+            self.judged = flight
+            flight = self.begin(message_id)
+            self.settle()
             self.on_message(message_id, False)
-            self.process(message_id)
-            done += 1
-            self.on_message(message_id, True)
-        return done
+            if flight is None:  # it went no further (replied, waiting, failed)
+                self.finished += 1
+                self.on_message(message_id, True)
+        self.judged = flight
+        self.settle()
+        return self.finished
+
+    def settle(self) -> None:
+        """Save and answer the judged message that waits for it, if any (the stages call
+        it before a slow step of the next message: downloading its links)."""
+        flight, self.judged = self.judged, None
+        if flight is not None:
+            self.complete(flight)
+            self.finished += 1
 
     def process(self, message_id: int) -> None:
+        """One claimed message through its stages, start to end."""
+        flight = self.begin(message_id)
+        if flight is not None:
+            self.complete(flight)
+
+    def begin(self, message_id: int) -> judging.InFlight | None:
+        """Take a claimed message as far as the judging child: its judgement in flight,
+        or None when it went no further for now (waiting for a fetch, quarantined,
+        failed) or was judged before and is answered now."""
         try:
             with self.Session() as session:
                 message = session.get(Message, message_id)  # one read for the stages' plain fields
             if message.report is None:
                 waiting, fetched = fetching.fetch(self, message)
                 if waiting:
-                    return  # stays in fetching until its next attempt is due
-                if not judging.judge(self, message_id, fetched):
-                    return  # quarantined as poison
+                    return None  # stays in fetching until its next attempt is due
+                return judging.start(self, message_id, fetched)  # None: quarantined as poison
             replying.reply(self, message_id)
         except LostClaim as lost:  # taken over or reprocessed meanwhile: nothing of ours to save
             log.info("%s", lost)
         except Exception as err:  # every failure is recorded and retried, never dropped
             self.failed(message_id, err)
+        return None
+
+    def complete(self, flight: judging.InFlight) -> None:
+        """Save the judgement in flight (waiting for it if need be), then answer."""
+        try:
+            judging.finish(self, flight)
+            replying.reply(self, flight.message_id)
+        except LostClaim as lost:
+            log.info("%s", lost)
+        except Exception as err:
+            self.failed(flight.message_id, err)
+        self.on_message(flight.message_id, True)
 
     def failed(self, message_id: int, err: Exception) -> None:
         with self.Session.begin() as session:

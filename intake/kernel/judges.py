@@ -31,6 +31,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import resource
+import time
 from collections.abc import Callable
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -57,6 +58,7 @@ class JudgingChild:
         self._marker: int | None = None
         self._budget: Budget | None = None
         self.forks = 0  # children started so far (the benchmark reports it)
+        self._in_flight = False  # a submitted judgement whose result is not taken yet
 
     def within(self, budget: Budget, policy_name: str, received_at: datetime | None,
                target: Callable[..., Report], *args: Any) -> Report:
@@ -76,11 +78,29 @@ class JudgingChild:
             return value
         return too_complex(policy_name, received_at, last or None, _why(str(value), exitcode))
 
+    def submit(self, budget: Budget, policy_name: str, received_at: datetime | None,
+               target: Callable[..., Any], *args: Any) -> Pending:
+        """As ``call``, but returns once the child has taken the judgement: the caller
+        works meanwhile (the daemon saves the previous message) and takes the outcome
+        with ``Pending.result()``. One judgement in flight at a time."""
+        if self._in_flight:
+            raise RuntimeError("a judgement is in flight already: take its result first")
+        conn = self._hand_over(budget, (target, args))
+        self._in_flight = True
+        deadline = time.monotonic() + budget.wall_seconds  # as ``call``: from the child's "started"
+        return Pending(self, conn, deadline, policy_name, received_at)
+
     def _run(self, budget: Budget, target: Callable[..., Any], args: tuple) -> tuple[str, Any, str, int | None]:
         """(kind, value, the file being read at the end, the exit code of a child that ended)."""
+        if self._in_flight:
+            raise RuntimeError("a judgement is in flight: take its result first")
         conn = self._hand_over(budget, (target, args))
+        return self._outcome(conn, time.monotonic() + budget.wall_seconds)
+
+    def _outcome(self, conn: Connection, deadline: float) -> tuple[str, Any, str, int | None]:
         try:
-            outcome = conn.recv() if conn.poll(budget.wall_seconds) else (("killed", "wall"), True)
+            answered = conn.poll(max(0.0, deadline - time.monotonic()))
+            outcome = conn.recv() if answered else (("killed", "wall"), True)
         except EOFError:  # the child died without a word: a signal (SIGXCPU, SIGKILL, SIGSEGV)
             outcome = (("killed", "signal"), True)
         (kind, value), retire = outcome
@@ -94,6 +114,7 @@ class JudgingChild:
     def close(self, kill: bool = False) -> int | None:
         """Stop the child (if any; ``kill``: at once, it is stuck); its exit code."""
         process, self._process = self._process, None
+        self._in_flight = False  # a judgement in flight dies with its child
         if process is None:
             return None
         if self._conn is not None:
@@ -135,6 +156,32 @@ class JudgingChild:
         theirs.close()
         self._process, self._conn, self._budget = process, mine, budget
         self.forks += 1
+
+
+class Pending:
+    """A judgement handed to the child (``JudgingChild.submit``); ``result()`` waits for
+    it (within its wall budget, counted from the hand-over) and gives what ``call`` would."""
+
+    def __init__(self, judges: JudgingChild, conn: Connection, deadline: float, policy_name: str,
+                 received_at: datetime | None) -> None:
+        self._judges, self._conn, self._deadline = judges, conn, deadline
+        self._policy_name, self._received_at = policy_name, received_at
+        self._value: tuple[str, Any, str, int | None] | BaseException | None = None
+
+    def result(self) -> Any:
+        if self._value is None:
+            try:
+                self._value = self._judges._outcome(self._conn, self._deadline)
+            except BaseException as err:  # the judgement's own error: raised again at each call
+                self._value = err
+            finally:
+                self._judges._in_flight = False
+        if isinstance(self._value, BaseException):
+            raise self._value
+        kind, value, last, exitcode = self._value
+        if kind == "ok":
+            return value
+        return too_complex(self._policy_name, self._received_at, last or None, _why(str(value), exitcode))
 
 
 def _serve(conn: Connection, parents_end: Connection, marker: int, budget: Budget, parent_pid: int) -> None:
