@@ -42,7 +42,7 @@ def test_a_baidu_link_through_the_cookie_route(fake_netdisk, tmp_path, database_
     daemon = Daemon(tmp_path, database_url, fake_netdisk, INTAKE_NETDISK_ROUTE="cookie",
                     INTAKE_BAIDU_COOKIE=account.cookie)
     daemon.deliver(mail(1, f"链接: {share.url} 提取码: ab12 复制这段内容后打开百度网盘手机App"))
-    assert "processed: 1" in daemon.poll().stdout
+    assert "本次处理 1 封" in daemon.poll().stdout
     assert_accepted_with_reply(daemon)
     (message,) = daemon.messages()
     (link,) = message.report["fetch"]

@@ -461,3 +461,24 @@ def test_a_maildir_message_moved_by_a_mail_client_meanwhile_is_not_lost(tmp_path
 
     assert poll(service.settings, service.Session, source, backoff=0.01) == 1
     assert len(sources) == 2 and [m.from_address for m in ledger(service)] == ["unit1@163.com"]
+
+
+def test_a_maildir_delivered_in_one_second_is_read_in_delivery_order(tmp_path):
+    """Keys the stdlib makes ("<sec>.M<usec>P<pid>Q<n>.<host>") do not zero-pad the
+    microseconds: read as text, M100000 came before M99999 and the later mail was recorded
+    first (one CI run in many, for tests that deliver at one moment)."""
+    import os
+
+    folder = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (folder / sub).mkdir(parents=True)
+    moment = datetime(2024, 7, 30, 4, 0, tzinfo=timezone.utc).timestamp()
+    names = ["1722312000.M99999P7Q1.host", "1722312000.M100000P7Q2.host", "1722312000.M100001P7Q10.host"]
+    for n, name in enumerate(names, start=1):
+        path = folder / "new" / name
+        path.write_bytes(simple_mail(n))
+        os.utime(path, (moment, moment))  # one delivery time for all three
+    source = MaildirSource(folder)
+    source.connect()
+    fetched = source.fetch(source.uids_after(0))
+    assert [b"".join(item.body).count(f"<m{n}@".encode()) for n, item in enumerate(fetched, start=1)] == [1, 1, 1]

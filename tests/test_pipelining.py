@@ -31,8 +31,9 @@ PATIENCE = 30.0  # seconds a child waits for what it expects (only a failing run
 
 def queued(tmp_path, database_url, count: int):
     folder = tmp_path / "Maildir"
-    for n in range(1, count + 1):
-        deliver_to_maildir(folder, simple_mail(n), ON_TIME)
+    for n in range(1, count + 1):  # a second apart: the poll records them in this order (equal delivery
+        # times fall back to the Maildir key, whose microsecond field is not zero-padded)
+        deliver_to_maildir(folder, simple_mail(n), ON_TIME + timedelta(seconds=n))
     service = open_service(daemon_settings(tmp_path, database_url, maildir=folder))
     poll(service.settings, service.Session, lambda: MaildirSource(folder))
     return service

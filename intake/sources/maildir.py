@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import mailbox as stdlib_mailbox
 import os
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +39,10 @@ class MaildirSource:
         for key in box.keys():
             path = self.path / box._lookup(key)  # type: ignore[attr-defined]  # the file's name is private
             entries.append((path.stat().st_mtime_ns, key, path))
-        entries.sort()
+        # delivery order: by time, then by the key read as numbers (the stdlib's keys are
+        # "<sec>.M<usec>P<pid>Q<n>.<host>", its microseconds not zero-padded: as text,
+        # M99999 would sort after M100000)
+        entries.sort(key=lambda entry: (entry[0], _natural(entry[1])))
         # a Maildir key is unique and stable: its hash is the message's UID
         self._by_uid = {_key_uid(key): (mtime_ns, key, path) for mtime_ns, key, path in entries}
         self._order = [_key_uid(key) for _, key, _ in entries]
@@ -92,3 +96,8 @@ def deliver_to_maildir(folder: Path, raw: bytes, received: datetime) -> Path:
     stamp = received.timestamp()
     os.utime(path, (stamp, stamp))
     return path
+
+
+def _natural(key: str) -> tuple[tuple[int, int | str], ...]:
+    """``key`` as runs of digits (compared as numbers) and of other characters."""
+    return tuple((0, int(run)) if run.isdigit() else (1, run) for run in re.findall(r"\d+|\D+", key))
