@@ -120,36 +120,45 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_the_child_dies_with_its_daemon_mid_judgement(tmp_path):
-    import subprocess
-    import sys
+def _child_outlives_a_killed_daemon(daemon, pid_file, started: str) -> bool:
+    """Wait for the judging child named in ``pid_file``, SIGKILL ``daemon`` (no close(),
+    no finally, nothing of the parent's runs), and tell whether the child is still alive
+    30 s later. Both processes are killed whatever happens."""
     import time
 
-    pid_file = tmp_path / "child.pid"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    daemon = subprocess.Popen([sys.executable, "-c", _DAEMON, str(pid_file)], cwd=root,
-                              env={**os.environ, "PYTHONPATH": root})
     child = None
     try:
         deadline = time.monotonic() + 120  # a loaded machine starts Python slowly
         while not pid_file.exists():
-            assert daemon.poll() is None, "the daemon ended before judging"
-            assert time.monotonic() < deadline, "the judgement never started"
+            assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else "the daemon ended"
+            assert time.monotonic() < deadline, started
             time.sleep(0.05)
         child = int(pid_file.read_text())
-        assert _alive(child)
-        daemon.kill()  # SIGKILL: no close(), no finally, nothing of the parent's runs
+        assert child != daemon.pid and _alive(child)
+        daemon.kill()
         daemon.wait()
         deadline = time.monotonic() + 30
         while _alive(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(child), "the judging child outlived its daemon"
+        return _alive(child)
     finally:
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait()
         if child is not None and _alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+def test_the_child_dies_with_its_daemon_mid_judgement(tmp_path):
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "child.pid"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    daemon = subprocess.Popen([sys.executable, "-c", _DAEMON, str(pid_file)], cwd=root,
+                              env={**os.environ, "PYTHONPATH": root})
+    assert not _child_outlives_a_killed_daemon(daemon, pid_file, "the judgement never started"), \
+        "the judging child outlived its daemon"
 
 
 def test_a_child_whose_parent_is_already_gone_exits():
@@ -218,7 +227,6 @@ def test_intake_run_killed_mid_judgement_leaves_no_judging_child(tmp_path):
     judging child is judging: the child goes too."""
     import subprocess
     import sys
-    import time
     from datetime import datetime, timezone
 
     from intake.sources import deliver_to_maildir
@@ -232,24 +240,5 @@ def test_intake_run_killed_mid_judgement_leaves_no_judging_child(tmp_path):
            "INTAKE_POLL_MINUTES": "60", "STALL_PID_FILE": str(pid_file)}
     daemon = subprocess.Popen([sys.executable, "-c", _STALLING_RUN], env=env, cwd=root,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    child = None
-    try:
-        deadline = time.monotonic() + 120
-        while not pid_file.exists():
-            assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else "the daemon ended"
-            assert time.monotonic() < deadline, "the judgement never started"
-            time.sleep(0.05)
-        child = int(pid_file.read_text())
-        assert child != daemon.pid and _alive(child)
-        daemon.kill()
-        daemon.wait()
-        deadline = time.monotonic() + 30
-        while _alive(child) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(child), "the judging child outlived intake run"
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
-        if child is not None and _alive(child):
-            os.kill(child, signal.SIGKILL)
+    assert not _child_outlives_a_killed_daemon(daemon, pid_file, "the judgement never started"), \
+        "the judging child outlived intake run"
